@@ -1,0 +1,92 @@
+"""What a connector plugin implements: pull tasks, read and write Tether's annotations."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from .model import CurrentAnnotation, Measurement, OpResult, Task, WriteOp
+
+
+class Options(BaseModel):
+    """Base for a connector's options; unknown keys are errors so typos get located."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a tracker can show: the planner adapts its ops and markup to it."""
+
+    labels: bool = True
+    comments: bool = True
+    comments_editable: bool = True
+    markup: str = "markdown"  # markdown, adf, wiki, text
+    max_label_length: int = 255
+
+
+@dataclass(frozen=True)
+class PullResult:
+    """Tasks pulled in one pass. ``complete`` means these are all the source's tasks."""
+
+    tasks: list[Task]
+    cursor: str | None
+    complete: bool
+
+
+class Connector(ABC):
+    """One configured source. Subclasses set ``type_name`` and ``options_model``."""
+
+    type_name: ClassVar[str]
+    options_model: ClassVar[type[Options]] = Options
+    capabilities: ClassVar[Capabilities] = Capabilities()
+
+    def __init__(self, name: str, options: Options, base_dir: Path):
+        self.name = name
+        self.options = options
+        self.base_dir = base_dir  # the folder of tether.yaml; relative paths resolve here
+
+    @abstractmethod
+    def pull(self, cursor: str | None) -> PullResult:
+        """Return tasks changed since ``cursor`` (all of them when it is None)."""
+
+    @abstractmethod
+    def read_annotations(self, tasks: Sequence[Task], prefix: str) -> dict[str, CurrentAnnotation]:
+        """Return, by task key, the labels under ``prefix`` and Tether's comment of each task."""
+
+    @abstractmethod
+    def apply(self, ops: Sequence[WriteOp]) -> list[OpResult]:
+        """Perform ``ops`` idempotently; one failing op never stops the others."""
+
+
+class KpiSource(ABC):
+    """Where KPI definitions (and, later, measurements) come from."""
+
+    type_name: ClassVar[str]
+    options_model: ClassVar[type[Options]] = Options
+
+    def __init__(self, options: Options, base_dir: Path):
+        self.options = options
+        self.base_dir = base_dir
+
+    @abstractmethod
+    def measurements(self) -> list[Measurement]:
+        """Return every measurement this source holds; the store keeps the history."""
+
+
+class Sandbox(ABC):
+    """A stand-in for a tracker, seeded from a workspace, for demos and tests."""
+
+    type_name: ClassVar[str]
+
+    @abstractmethod
+    def start(self, seed: Path, workdir: Path) -> dict:
+        """Start serving ``seed`` (a folder); return source options that point at it."""
+
+    def stop(self) -> None:
+        """Release what ``start`` took (servers, threads); the default holds nothing."""

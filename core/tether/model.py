@@ -1,0 +1,161 @@
+"""The domain model shared by every pipeline stage: plain, mostly frozen dataclasses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+STATUS_CATEGORIES = ("todo", "in_progress", "done")
+
+
+@dataclass(frozen=True)
+class Link:
+    """A typed link from one task to another (``blocks``, ``relates to``, ...)."""
+
+    type: str
+    target: str  # key of the other task, in the same source
+
+
+@dataclass(frozen=True)
+class Task:
+    """One work item from one source, normalised so rules never see tracker shapes."""
+
+    source: str
+    key: str
+    title: str
+    url: str = ""
+    body: str = ""
+    type: str = ""
+    status: str = ""
+    status_category: str = "todo"  # one of STATUS_CATEGORIES
+    assignee: str | None = None
+    project: str = ""
+    labels: tuple[str, ...] = ()
+    components: tuple[str, ...] = ()
+    parent: str | None = None
+    epic: str | None = None
+    links: tuple[Link, ...] = ()
+    estimate: float | None = None
+    created: datetime | None = None
+    updated: datetime | None = None
+    resolved: datetime | None = None
+    custom: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    @property
+    def ref(self) -> str:
+        """Globally unique reference: ``<source>:<key>``."""
+        return f"{self.source}:{self.key}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status_category != "done"
+
+
+@dataclass(frozen=True)
+class KPI:
+    """A strategic outcome that work should move. The KPI issue extends ``attrs``."""
+
+    id: str
+    name: str
+    lifecycle: str = "active"  # active, paused, achieved, missed, dropped, retired
+    weight: float = 1.0
+    owner: str | None = None
+    attrs: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def is_active(self) -> bool:
+        return self.lifecycle == "active"
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One observed value of a KPI at a point in time."""
+
+    kpi: str
+    at: datetime
+    value: float
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """A link from a task to a KPI, made by one mapping rule."""
+
+    task: str  # Task.ref
+    kpi: str
+    rule_id: str
+    weight: float
+    reason: str
+
+
+class Severity(str, Enum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A drift signal raised on a task or a KPI by one drift rule."""
+
+    signal: str
+    severity: str
+    subject: str  # Task.ref, or "kpi:<id>"
+    reason: str
+    rule_id: str
+    value_at_risk: float = 0.0
+    label: str | None = None  # label suffix this signal puts on the task, if any
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """What Tether wants one task to show: its namespace labels and its one comment."""
+
+    task: str  # Task.ref
+    labels: frozenset[str]
+    comment: str | None
+
+
+@dataclass(frozen=True)
+class CurrentAnnotation:
+    """What a task shows now: its Tether-namespace labels and Tether's comment, if any."""
+
+    labels: frozenset[str] = frozenset()
+    comment: str | None = None
+    comment_id: str | None = None
+
+
+class OpKind(str, Enum):
+    ADD_LABEL = "add_label"
+    REMOVE_LABEL = "remove_label"
+    CREATE_COMMENT = "create_comment"
+    UPDATE_COMMENT = "update_comment"
+
+
+@dataclass(frozen=True)
+class WriteOp:
+    """One write to one task in one tracker; ``value`` is a label or a comment body."""
+
+    source: str
+    key: str
+    kind: OpKind
+    value: str
+    reason: str
+    comment_id: str | None = None
+    value_at_risk: float = 0.0
+
+    @property
+    def task(self) -> str:
+        return f"{self.source}:{self.key}"
+
+
+@dataclass(frozen=True)
+class OpResult:
+    """The outcome of one WriteOp as the connector saw it."""
+
+    op: WriteOp
+    ok: bool
+    error: str | None = None
+    comment_id: str | None = None

@@ -1,0 +1,1 @@
+"""Runnable example workspaces, shipped so `tether demo` works from an installed wheel."""

@@ -1,0 +1,1 @@
+"""File connector: Jira CSV exports, `gh issue list --json` output, Tether JSON/CSV."""

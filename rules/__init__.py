@@ -1,0 +1,1 @@
+"""Rule packs shipped with Tether, importable as tether.rulepacks."""
