@@ -88,5 +88,5 @@ class Sandbox(ABC):
     def start(self, seed: Path, workdir: Path) -> dict:
         """Start serving ``seed`` (a folder); return source options that point at it."""
 
-    def stop(self) -> None:
+    def stop(self) -> None:  # noqa: B027 - optional: most sandboxes hold nothing
         """Release what ``start`` took (servers, threads); the default holds nothing."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 STATUS_CATEGORIES = ("todo", "in_progress", "done")
@@ -90,7 +90,7 @@ class Mapping:
     reason: str
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     INFO = "info"
     WARNING = "warning"
     CRITICAL = "critical"
@@ -127,7 +127,7 @@ class CurrentAnnotation:
     comment_id: str | None = None
 
 
-class OpKind(str, Enum):
+class OpKind(StrEnum):
     ADD_LABEL = "add_label"
     REMOVE_LABEL = "remove_label"
     CREATE_COMMENT = "create_comment"

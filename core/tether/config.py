@@ -1,0 +1,615 @@
+"""Load and validate tether.yaml: every problem at once, each located in its file."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path, PurePath
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic.json_schema import models_json_schema
+from pydantic_core import PydanticCustomError
+
+from . import connector, model
+from .errors import InvalidInput, Problem
+from .yamlsrc import Doc, PathKey, load_file
+
+if TYPE_CHECKING:
+    from .plugins import Plugins
+
+CONFIG_NAME = "tether.yaml"
+SOURCE_NAME = r"^[a-z0-9][a-z0-9_-]*$"
+LABEL_PREFIX = r"^[a-z][a-z0-9_-]*$"
+NOT_FOUND = "no tether.yaml here; run `tether init` or pass --config PATH"
+# Secrets shorter than this are not scrubbed from messages: it would garble ordinary words.
+_MIN_REDACT = 4
+
+
+@dataclass(frozen=True)
+class Hint:
+    """Field metadata: how a problem message describes the values a field accepts."""
+
+    text: str
+
+
+def _not_bool(value: Any) -> Any:
+    # YAML `true` would otherwise pass as the number 1.
+    if isinstance(value, bool):
+        raise PydanticCustomError("not_bool", "true/false is not a number")
+    return value
+
+
+Whole = Annotated[int, BeforeValidator(_not_bool)]
+Number = Annotated[float, BeforeValidator(_not_bool)]
+NAME_HINT = Hint("lowercase letters, digits, '-' or '_', starting with a letter or digit")
+
+
+# -- public result ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    name: str
+    type: str
+    options: connector.Options
+
+
+@dataclass(frozen=True)
+class KpiSourceConfig:
+    type: str
+    options: connector.Options
+
+
+@dataclass(frozen=True)
+class RulesConfig:
+    packs: tuple[Path, ...]
+    builtin: bool
+    disable: frozenset[str]
+
+
+@dataclass(frozen=True)
+class WritebackConfig:
+    label_prefix: str
+    comments: bool
+    mentions: bool
+    budget: int
+    source_budget: int | None
+
+
+@dataclass(frozen=True)
+class Config:
+    """A valid tether.yaml; relative paths are already resolved against ``base_dir``."""
+
+    file: Path
+    base_dir: Path
+    sources: tuple[SourceConfig, ...]
+    kpis: tuple[model.KPI, ...]
+    kpi_sources: tuple[KpiSourceConfig, ...]
+    rules: RulesConfig
+    writeback: WritebackConfig
+    state_url: str
+
+
+# -- the file's shape --------------------------------------------------------------------------
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
+
+
+class TopModel(_Section):
+    """Top-level keys only; each section is validated on its own so all problems surface."""
+
+    version: Annotated[Literal[1], Hint("1 (the only config version this Tether reads)")] = 1
+    sources: Any
+    kpis: Any = None
+    kpi_sources: Any = None
+    rules: Any = None
+    writeback: Any = None
+    state: Any = None
+
+
+class SourceModel(_Section):
+    """One tracker to read tasks from and write annotations back to."""
+
+    name: Annotated[str, NAME_HINT] = Field(
+        pattern=SOURCE_NAME, description="Unique name of this source; task refs are <name>:<key>.")
+    type: str = Field(description="Connector type, provided by an installed plugin.")
+    options: dict[str, Any] | None = Field(
+        None, description="Connector options; their shape depends on `type`.")
+
+
+class KpiSourceModel(_Section):
+    """One place KPI measurements are read from."""
+
+    type: str = Field(description="KPI source type, provided by an installed plugin.")
+    options: dict[str, Any] | None = Field(
+        None, description="KPI source options; their shape depends on `type`.")
+
+
+class RulesModel(_Section):
+    """Which rule packs run."""
+
+    packs: list[str] | None = Field(
+        None, description="Folders or files of rule YAML, relative to the config folder. "
+        "Default: `rules` if that folder exists.")
+    builtin: bool = Field(True, description="Run the built-in rule packs that plugins ship.")
+    disable: list[str] = Field([], description="Rule ids to switch off.")
+
+
+class WritebackModel(_Section):
+    """What Tether may write back to trackers."""
+
+    label_prefix: Annotated[str, Hint("lowercase letters, digits, '-' or '_', starting with a "
+                                      "letter")] = Field(
+        "tether", pattern=LABEL_PREFIX, description="Namespace of the labels Tether manages.")
+    comments: bool = Field(True, description="Keep one Tether comment on each flagged task.")
+    mentions: bool = Field(False, description="Let comments @-mention assignees and owners.")
+    budget: Whole = Field(30, ge=0, description="Most writes per run, over all sources.")
+    source_budget: Whole | None = Field(
+        None, ge=0, description="Most writes per source per run; null for no per-source limit.")
+
+
+class StateModel(_Section):
+    """Where run history and measurements are kept."""
+
+    url: str | None = Field(
+        None, description="SQLAlchemy database URL. Default: sqlite:///<config folder>/.tether/"
+        "state.db")
+
+
+class KpiFileModel(_Section):
+    kpis: list[Any]
+
+
+# -- located validation ------------------------------------------------------------------------
+
+_VAR = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")
+_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_TYPE_ERRORS = {
+    "greater_than", "greater_than_equal", "less_than", "less_than_equal", "multiple_of",
+    "literal_error", "enum", "string_pattern_mismatch", "string_too_short", "string_too_long",
+    "too_short", "too_long", "int_from_float", "finite_number", "not_bool",
+}
+
+
+@dataclass
+class Checker:
+    """One loaded file, the problems found so far, and which values came from the environment."""
+
+    doc: Doc
+    problems: list[Problem]
+    secret_paths: set[PathKey] = field(default_factory=set)
+    secret_values: set[str] = field(default_factory=set)
+    broken: set[PathKey] = field(default_factory=set)
+
+    @classmethod
+    def load(cls, path: Path, env: Mapping[str, str], problems: list[Problem]) -> Checker:
+        """Parse ``path`` and interpolate ``${VAR}``; raises InvalidInput on YAML syntax errors."""
+        check = cls(load_file(path), problems)
+        check.doc.data = check._interpolate(check.doc.data, (), env)
+        return check
+
+    def add(self, path: PathKey, message: str) -> None:
+        if not any(path[: len(b)] == b for b in self.broken):
+            self.problems.append(self.doc.problem(path, message))
+
+    def value(self, path: PathKey) -> Any:
+        """The (interpolated) value at ``path``, or None when there is none."""
+        value = self.doc.data
+        for part in path:
+            try:
+                value = value[part]
+            except (KeyError, IndexError, TypeError):
+                return None
+        return value
+
+    def show(self, path: PathKey, value: Any) -> str:
+        """``value`` quoted for a message, unless it came from the environment (may be secret)."""
+        return "(value from the environment)" if path in self.secret_paths else f"'{value}'"
+
+    def validate(self, tp: Any, path: PathKey, data: Any, noun: str = "key") -> Any:
+        """``data`` validated as ``tp``, or None after adding one located problem per error."""
+        try:
+            return _adapter(tp).validate_python(data)
+        except ValidationError as exc:
+            seen: set[tuple[PathKey, str]] = set()
+            for err in exc.errors(include_url=False):
+                loc = self._norm(path, err["loc"], err["type"])
+                message = self._message(tp, loc, err, (*path, *loc), noun)
+                if ((*path, *loc), message) not in seen:
+                    seen.add(((*path, *loc), message))
+                    self.add((*path, *loc), message)
+            return None
+
+    def _norm(self, path: PathKey, loc: tuple, kind: str) -> PathKey:
+        # Drop union-member tags pydantic puts in ``loc``: they are not keys in the file.
+        out: list[str | int] = []
+        for i, part in enumerate(loc):
+            last = i == len(loc) - 1
+            if (*path, *out, part) in self.doc.marks or (last and kind == "missing"):
+                out.append(part)
+        return tuple(out)
+
+    def _message(self, tp: Any, loc: PathKey, err: Any, full: PathKey, noun: str) -> str:
+        kind = err["type"]
+        if kind == "missing":
+            return f"'{loc[-1]}' is required; add it" if loc else "a required value is missing"
+        if kind == "extra_forbidden":
+            owner = _model_of(_resolve(tp, loc[:-1])[0])
+            return unknown_key(str(loc[-1]), _field_names(owner) if owner else [], noun)
+        ann, meta = _resolve(tp, loc)
+        desc = describe(ann, meta) if ann is not None else None
+        if desc and (kind in _TYPE_ERRORS or kind.endswith(("_type", "_parsing"))):
+            message = f"must be {desc}"
+            value = err.get("input")
+            if kind == "literal_error" and isinstance(value, str) and full not in self.secret_paths:
+                allowed = [str(a) for a in get_args(_unannotate(ann)[0])]
+                close = difflib.get_close_matches(value, allowed, n=1)
+                message += f"; did you mean '{close[0]}'?" if close else ""
+            return message
+        return self._redact(_plain(err["msg"]))
+
+    def _redact(self, text: str) -> str:
+        for secret in sorted(self.secret_values, key=len, reverse=True):
+            if len(secret) >= _MIN_REDACT:
+                text = text.replace(secret, "***")
+        return text
+
+    def _interpolate(self, value: Any, path: PathKey, env: Mapping[str, str]) -> Any:
+        if isinstance(value, dict):
+            return {k: self._interpolate(v, (*path, k), env) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._interpolate(v, (*path, i), env) for i, v in enumerate(value)]
+        if not isinstance(value, str) or "${" not in value:
+            return value
+        used = False
+
+        def sub(match: re.Match[str]) -> str:
+            nonlocal used
+            name = match.group(1)
+            if match.group(0) == "$${":
+                return "${"
+            if name is None or not _VAR_NAME.fullmatch(name):
+                self.add(path, "'${' must start a variable like ${JIRA_TOKEN}; "
+                         "write '$${' for a literal '${'")
+            elif name not in env:
+                self.add(path, f"environment variable {name} is not set; "
+                         "export it before running tether")
+            else:
+                used = True
+                if env[name]:
+                    self.secret_values.add(env[name])
+                return env[name]
+            self.broken.add(path)
+            return ""
+
+        out = _VAR.sub(sub, value)
+        if used:
+            self.secret_paths.add(path)
+        return out
+
+
+@lru_cache(maxsize=256)
+def _adapter(tp: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(tp)
+
+
+def unknown_key(key: str, known: list[str], noun: str = "key") -> str:
+    """A polite message for a key that is not allowed, with the nearest known one."""
+    close = difflib.get_close_matches(key, known, n=1)
+    if close:
+        return f"unknown {noun} '{key}'; did you mean '{close[0]}'?"
+    return f"unknown {noun} '{key}'; " + (
+        f"use one of: {', '.join(sorted(known))}" if known else "remove it")
+
+
+def _plain(msg: str) -> str:
+    for prefix in ("Value error, ", "Assertion failed, "):
+        msg = msg.removeprefix(prefix)
+    return msg[:1].lower() + msg[1:]
+
+
+def _unannotate(tp: Any, meta: tuple = ()) -> tuple[Any, tuple]:
+    while get_origin(tp) is Annotated:
+        meta = (*meta, *tp.__metadata__)
+        tp = get_args(tp)[0]
+    return tp, meta
+
+
+def _is_union(tp: Any) -> bool:
+    return get_origin(tp) in (Union, types.UnionType)
+
+
+def _model_of(tp: Any) -> type[BaseModel] | None:
+    tp = _unannotate(tp)[0]
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return tp
+    if _is_union(tp):
+        return next((m for a in get_args(tp) if (m := _model_of(a))), None)
+    return None
+
+
+def _field_names(m: type[BaseModel]) -> list[str]:
+    return [f.alias or name for name, f in m.model_fields.items()]
+
+
+def _resolve(tp: Any, loc: PathKey) -> tuple[Any, tuple]:
+    """The annotation and metadata of the field at ``loc`` inside ``tp``; (None, ()) if unknown."""
+    meta: tuple = ()
+    for part in loc:
+        tp, _ = _unannotate(tp)
+        if _is_union(tp):  # step into the member that has children (Optional[Model], list | str)
+            tp = next((a for a in get_args(tp) if _model_of(a) or get_origin(a)), tp)
+        owner = _model_of(tp)
+        origin = get_origin(tp) or tp
+        if owner is not None and isinstance(part, str):
+            fields = {f.alias or n: f for n, f in owner.model_fields.items()}
+            if part not in fields:
+                return None, ()
+            tp, meta = fields[part].annotation, tuple(fields[part].metadata)
+        elif origin in (list, tuple, set, frozenset) and isinstance(part, int):
+            tp, meta = (get_args(tp) or (Any,))[0], ()
+        elif origin is dict:
+            tp, meta = (get_args(tp) or (Any, Any))[-1], ()
+        else:
+            return None, ()
+    return tp, meta
+
+
+def describe(tp: Any, meta: tuple = ()) -> str | None:
+    """What values of type ``tp`` look like, in words for a problem message; None if unsure."""
+    tp, meta = _unannotate(tp, meta)
+    hint = next((m.text for m in meta if isinstance(m, Hint)), None)
+    if hint:
+        return hint
+    if _is_union(tp):
+        parts = [describe(a, meta) for a in get_args(tp)]
+        return None if None in parts else ", or ".join(p for p in parts if p)
+    origin = get_origin(tp) or tp
+    if tp is type(None):
+        return "null"
+    if tp is bool:
+        return "true or false"
+    if tp in (int, float):
+        words = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<"}
+        bounds = [f"{sym} {getattr(m, k)}" for m in meta for k, sym in words.items()
+                  if getattr(m, k, None) is not None]
+        return " ".join(["a whole number" if tp is int else "a number", *bounds])
+    if tp is str:
+        if any(getattr(m, "min_length", 0) for m in meta):
+            return "a non-empty string"
+        pattern = next((m.pattern for m in meta if getattr(m, "pattern", None)), None)
+        return f"a string matching {pattern}" if pattern else "a string"
+    if origin is Literal:
+        return "one of: " + ", ".join(str(a) for a in get_args(tp))
+    if origin in (list, tuple, set, frozenset):
+        item = (get_args(tp) or (Any,))[0]
+        return "a list of strings" if item is str else "a list"
+    if origin is dict:
+        return "a mapping of keys to values"
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return "a mapping with keys " + ", ".join(_field_names(tp))
+    if isinstance(tp, type) and issubclass(tp, PurePath):
+        return "a file path"
+    return None
+
+
+# -- loading -----------------------------------------------------------------------------------
+
+
+def load_config(path: Path, plugins: Plugins, env: Mapping[str, str] | None = None) -> Config:
+    """Load and validate ``path`` (a file, or a folder holding tether.yaml); raises InvalidInput."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CONFIG_NAME
+    if not path.is_file():
+        raise InvalidInput([Problem(str(path), 1, 1, "", NOT_FOUND)])
+    env = os.environ if env is None else env
+    problems: list[Problem] = []
+    check = Checker.load(path, env, problems)
+    data = {} if check.doc.data is None else check.doc.data
+    if not isinstance(data, dict):
+        check.add((), "must be a mapping of keys like `sources:`; run `tether init` for an example")
+        raise InvalidInput(problems)
+    base_dir = path.parent.resolve()
+
+    check.validate(TopModel, (), data)
+    sources = [SourceConfig(name, type_, opts) for name, type_, opts in _typed(
+        check, "sources", data.get("sources"), SourceModel, plugins.connector_types(), "source")]
+    kpi_defs = _kpis(check, data.get("kpis"), path.parent, env)
+    kpi_sources = [KpiSourceConfig(type_, opts) for _, type_, opts in _typed(
+        check, "kpi_sources", _section(data, "kpi_sources", []), KpiSourceModel,
+        plugins.kpi_source_types(), "KPI source")]
+    rules = _rules(check, data.get("rules"), base_dir)
+    wb = check.validate(WritebackModel, ("writeback",), _section(data, "writeback"))
+    state = check.validate(StateModel, ("state",), _section(data, "state"))
+    if state is not None and state.url is not None:
+        _check_url(check, state.url)
+
+    if problems or wb is None or state is None or rules is None:
+        main = str(path)
+        raise InvalidInput(sorted(problems, key=lambda p: (p.file != main, p.file, p.line,
+                                                           p.column)))
+    return Config(
+        file=path.resolve(), base_dir=base_dir, sources=tuple(sources), kpis=tuple(kpi_defs),
+        kpi_sources=tuple(kpi_sources), rules=rules,
+        writeback=WritebackConfig(wb.label_prefix, wb.comments, wb.mentions, wb.budget,
+                                  wb.source_budget),
+        state_url=state.url or f"sqlite:///{(base_dir / '.tether' / 'state.db').as_posix()}",
+    )
+
+
+def _section(data: dict, key: str, empty: Any = None) -> Any:
+    # `rules:` with nothing under it means "all defaults", like leaving it out.
+    return ({} if empty is None else empty) if data.get(key) is None else data[key]
+
+
+def _typed(check: Checker, key: str, raw: Any, shape: type[SourceModel] | type[KpiSourceModel],
+           known: Mapping[str, Any], what: str) -> list[tuple[str, str, connector.Options]]:
+    """Validate a list of ``{type, options}`` items against the plugin types in ``known``."""
+    if raw is None and key not in (check.doc.data or {}):
+        return []  # a missing `sources:` is reported once, by TopModel
+    items = check.validate(list[Any], (key,), raw) or []
+    out: list[tuple[str, str, connector.Options]] = []
+    if shape is SourceModel:
+        duplicates(check, (key,), items, "name", "source name", "give each source its own name")
+    for i, item in enumerate(items):
+        item_path = (key, i)
+        parsed = check.validate(shape, item_path, item)
+        # Check type and options even when the name is bad, so all problems show at once.
+        type_ = item.get("type") if isinstance(item, dict) else None
+        if not isinstance(type_, str):
+            continue
+        cls = known.get(type_)
+        if cls is None:
+            where = (*item_path, "type")
+            check.add(where, _unknown_type(check.show(where, type_), type_,
+                                           where in check.secret_paths, known, what))
+            continue
+        raw_options = {} if item.get("options") is None else item["options"]
+        if not isinstance(raw_options, dict):
+            continue
+        options = check.validate(cls.options_model, (*item_path, "options"), raw_options,
+                                 noun="option")
+        if parsed is not None and options is not None:
+            out.append((getattr(parsed, "name", ""), type_, options))
+    return out
+
+
+def duplicates(check: Checker, path: PathKey, items: list[Any], key: str, what: str,
+               advice: str) -> None:
+    """Add a problem for each item whose ``key`` repeats an earlier item's, valid or not."""
+    first_line: dict[Any, int] = {}
+    for i, item in enumerate(items):
+        value = item.get(key) if isinstance(item, dict) else None
+        if not isinstance(value, str | int):
+            continue
+        where = (*path, i, key)
+        if value in first_line:
+            check.add(where, f"duplicate {what} {check.show(where, value)} (first on line "
+                      f"{first_line[value]}); {advice}")
+        else:
+            first_line[value] = check.doc.where(where)[0]
+
+
+def _unknown_type(shown: str, value: str, secret: bool, known: Mapping[str, Any],
+                  what: str) -> str:
+    if not known:
+        return f"unknown {what} type {shown}; no plugin providing {what} types is installed"
+    close = [] if secret else difflib.get_close_matches(value, list(known), n=1)
+    guess = f"did you mean '{close[0]}'? " if close else ""
+    return f"unknown {what} type {shown}; {guess}known types: {', '.join(sorted(known))}"
+
+
+def _kpis(check: Checker, raw: Any, config_dir: Path, env: Mapping[str, str]) -> list[model.KPI]:
+    from . import kpis  # kpis builds on this module's Checker, so it imports us, not the reverse
+
+    if raw is None:
+        return []
+    if isinstance(raw, list):
+        return kpis.parse_kpis(check, ("kpis",))
+    if not isinstance(raw, str):
+        check.add(("kpis",), "must be a list of KPIs, or the path of a YAML file holding them")
+        return []
+    file = config_dir / raw
+    if not file.is_file():
+        check.add(("kpis",), f"KPI file {check.show(('kpis',), raw)} not found; create it or fix "
+                  "the path (relative to the folder of tether.yaml)")
+        return []
+    try:
+        kcheck = Checker.load(file, env, check.problems)
+    except InvalidInput as exc:
+        check.problems.extend(exc.problems)
+        return []
+    top = {} if kcheck.doc.data is None else kcheck.doc.data
+    if kcheck.validate(KpiFileModel, (), top) is None:
+        return []
+    return kpis.parse_kpis(kcheck, ("kpis",))
+
+
+def _rules(check: Checker, raw: Any, base_dir: Path) -> RulesConfig | None:
+    rules = check.validate(RulesModel, ("rules",), {} if raw is None else raw)
+    if rules is None:
+        return None
+    if rules.packs is None:
+        packs = (base_dir / "rules",) if (base_dir / "rules").is_dir() else ()
+    else:
+        packs = tuple((base_dir / p).resolve() for p in rules.packs)
+        for i, (name, full) in enumerate(zip(rules.packs, packs, strict=True)):
+            if not full.exists():
+                where = ("rules", "packs", i)
+                check.add(where, f"rule pack {check.show(where, name)} does not exist; create it "
+                          "or fix the path (relative to the folder of tether.yaml)")
+    return RulesConfig(packs, rules.builtin, frozenset(rules.disable))
+
+
+def _check_url(check: Checker, url: str) -> None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        make_url(url)
+    except ArgumentError:
+        # Never echo the URL: it may hold a password.
+        check.add(("state", "url"), "not a database URL; use e.g. sqlite:///state.db or "
+                  "postgresql://user@host/dbname")
+
+
+# -- JSON Schema for editors -------------------------------------------------------------------
+
+
+def config_schema(plugins: Plugins) -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) of tether.yaml; each item's ``options`` follow its ``type``."""
+    from .kpis import KpiModel
+
+    conns = plugins.connector_types()
+    ksrcs = plugins.kpi_source_types()
+    models = list(dict.fromkeys([
+        SourceModel, KpiSourceModel, RulesModel, WritebackModel, StateModel, KpiModel,
+        *(c.options_model for c in conns.values()), *(k.options_model for k in ksrcs.values()),
+    ]))
+    refs, top = models_json_schema([(m, "validation") for m in models],
+                                   ref_template="#/$defs/{model}")
+    defs = top.get("$defs", {})
+
+    def ref(m: type[BaseModel], description: str | None = None) -> dict[str, Any]:
+        out = dict(refs[(m, "validation")])
+        return {**out, "description": description} if description else out
+
+    def typed(shape: type[BaseModel], known: Mapping[str, Any], what: str) -> dict[str, Any]:
+        # One if/then per type, so editors offer (and check) only that type's options.
+        item = {"allOf": [ref(shape), *([{"properties": {"type": {"enum": sorted(known)}}}]
+                                        if known else []), *(
+            {"if": {"properties": {"type": {"const": t}}, "required": ["type"]},
+             "then": {"properties": {"options": ref(cls.options_model)}}}
+            for t, cls in sorted(known.items()))]}
+        return {"type": "array", "items": item,
+                "description": f"Each {what}: its `type` and that type's `options`."}
+
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "tether.yaml",
+        "description": "Tether configuration: sources, KPIs, rules and write-back limits.",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["sources"],
+        "properties": {
+            "version": {"const": 1, "default": 1, "description": "Config format version."},
+            "sources": typed(SourceModel, conns, "tracker source"),
+            "kpis": {"description": "KPI definitions, or the path of a YAML file (relative to "
+                     "the config folder) whose top level is `kpis: [...]`.",
+                     "anyOf": [{"type": "array", "items": ref(KpiModel)}, {"type": "string"}]},
+            "kpi_sources": typed(KpiSourceModel, ksrcs, "KPI measurement source"),
+            "rules": ref(RulesModel, "Which rule packs run."),
+            "writeback": ref(WritebackModel, "What Tether may write back to trackers."),
+            "state": ref(StateModel, "Where run history is kept."),
+        },
+        "$defs": defs,
+    }

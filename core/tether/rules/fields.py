@@ -1,0 +1,107 @@
+"""The fields rules can test, their kinds, and how each is read from a task."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..model import STATUS_CATEGORIES, Task
+
+STR, NUM, DATE, LIST, BOOL, ANY = "text", "number", "date", "list", "boolean", "any"
+CUSTOM_PREFIX = "custom."
+
+
+@dataclass(frozen=True)
+class Field:
+    """A field rules may name: its kind decides which operators apply to it."""
+
+    name: str
+    kind: str
+    doc: str
+    choices: tuple[str, ...] = ()
+
+
+def _days(since: datetime | None, now: datetime) -> float | None:
+    return None if since is None else round((now - since).total_seconds() / 86400, 3)
+
+
+TASK_FIELDS: dict[str, Field] = {f.name: f for f in (
+    Field("source", STR, "name of the configured source the task came from"),
+    Field("key", STR, "the tracker's key or number (OPS-12, 481)"),
+    Field("url", STR, "link to the item"),
+    Field("title", STR, "summary or title"),
+    Field("body", STR, "description or body text"),
+    Field("type", STR, "issue type (Story, Bug, issue, pull request, ...)"),
+    Field("status", STR, "the tracker's status name"),
+    Field("status_category", STR, "todo, in_progress or done", STATUS_CATEGORIES),
+    Field("assignee", STR, "assignee's name or login"),
+    Field("project", STR, "project key, repository (owner/name) or Asana project"),
+    Field("labels", LIST, "labels or tags"),
+    Field("components", LIST, "components"),
+    Field("parent", STR, "key of the parent item"),
+    Field("epic", STR, "key of the epic"),
+    Field("links", LIST, "keys of linked items"),
+    Field("link_types", LIST, "types of the item's links (blocks, is blocked by, relates to)"),
+    Field("estimate", NUM, "story points or other estimate"),
+    Field("created", DATE, "when the item was created"),
+    Field("updated", DATE, "when the item last changed"),
+    Field("resolved", DATE, "when the item was resolved"),
+    Field("age_days", NUM, "days since created"),
+    Field("idle_days", NUM, "days since the last update"),
+)}
+
+_READERS: dict[str, Callable[[Task, datetime], Any]] = {
+    "labels": lambda t, now: list(t.labels),
+    "components": lambda t, now: list(t.components),
+    "links": lambda t, now: [link.target for link in t.links],
+    "link_types": lambda t, now: sorted({link.type for link in t.links}),
+    "age_days": lambda t, now: _days(t.created, now),
+    "idle_days": lambda t, now: _days(t.updated or t.created, now),
+}
+
+
+class Catalog:
+    """The fields one kind of rule may name; ``custom.<x>`` is always allowed."""
+
+    def __init__(self, fields: dict[str, Field]):
+        self.fields = fields
+
+    def get(self, name: str) -> Field | None:
+        if name.startswith(CUSTOM_PREFIX) and len(name) > len(CUSTOM_PREFIX):
+            return Field(name, ANY, "custom field")
+        return self.fields.get(name)
+
+    def names(self) -> list[str]:
+        return sorted(self.fields)
+
+    def extended(self, more: dict[str, Field]) -> Catalog:
+        return Catalog({**self.fields, **more})
+
+
+TASK_CATALOG = Catalog(TASK_FIELDS)
+
+
+def read_task_field(task: Task, name: str, now: datetime) -> Any:
+    """The value of field ``name`` on ``task``; None when the task has none."""
+    if name.startswith(CUSTOM_PREFIX):
+        return task.custom.get(name[len(CUSTOM_PREFIX):])
+    reader = _READERS.get(name)
+    value = reader(task, now) if reader else getattr(task, name)
+    return None if value == "" else value
+
+
+def kind_of_value(value: Any) -> str | None:
+    """The field kind a literal or a custom field's value belongs to."""
+    if isinstance(value, bool):
+        return BOOL
+    if isinstance(value, int | float):
+        return NUM
+    if isinstance(value, str):
+        return STR
+    if isinstance(value, datetime):
+        return DATE
+    if isinstance(value, list | tuple):
+        return LIST
+    return None
