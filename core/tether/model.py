@@ -107,6 +107,7 @@ class Finding:
     rule_id: str
     value_at_risk: float = 0.0
     label: str | None = None  # label suffix this signal puts on the task, if any
+    advice: str = ""  # what to do next, in one line
 
 
 @dataclass(frozen=True)

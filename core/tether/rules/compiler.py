@@ -53,6 +53,11 @@ class CompiledRules:
     presence: dict[tuple[str, str | None], str] = field(default_factory=dict)
     derived: dict[str, Cond] = field(default_factory=dict)  # fact key -> text condition
 
+    def field_names(self) -> set[str]:
+        """Every field the compiled rules read."""
+        return ({n for n, _ in self.keys} | {n for n, _ in self.presence}
+                | {c.field for c in self.derived.values()})
+
     def fact(self, values: dict[str, Any]) -> dict[str, Any]:
         """Project a subject's field values to the fact its rules need, all derived keys set."""
         fact: dict[str, Any] = {}

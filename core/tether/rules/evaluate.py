@@ -4,6 +4,7 @@ to compute the derived facts (regexes) the engine is given."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -27,6 +28,17 @@ def rule_condition(rule: Rule) -> Node:
     """The full condition of a rule: its scope and its `when`."""
     scope = scope_conditions(rule.scope)
     return All((*scope, rule.when)) if scope else rule.when
+
+
+def conditions(node: Node) -> Iterator[Cond]:
+    """Every leaf condition of ``node``, depth first."""
+    if isinstance(node, Cond):
+        yield node
+    elif isinstance(node, Not):
+        yield from conditions(node.item)
+    else:
+        for item in node.items:
+            yield from conditions(item)
 
 
 @lru_cache(maxsize=1024)

@@ -85,6 +85,7 @@ class Rule:
     severity: str = "warning"
     label: str | None = None
     message: str = ""
+    advice: str = ""  # one line: what the team should do about the finding
 
     @property
     def where(self) -> str:
@@ -104,7 +105,7 @@ class RuleParser:
         return self._rule(data, path, fields, {"kpi", "weight"}, ("kpi",))
 
     def signal_rule(self, data: Any, path: PathKey, fields: Catalog) -> Rule | None:
-        return self._rule(data, path, fields, {"signal", "severity", "label", "message"},
+        return self._rule(data, path, fields, {"signal", "severity", "label", "message", "advice"},
                           ("signal", "message"))
 
     def _rule(self, data: Any, path: PathKey, fields: Catalog, own: set[str],
@@ -159,7 +160,7 @@ class RuleParser:
         if not isinstance(value, str) or not value.strip():
             self.fail(path, "must be a non-empty text")
             return None
-        if key == "message":
+        if key in ("message", "advice"):
             return self._template(value, path, fields)
         return value
 

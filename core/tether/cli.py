@@ -1,0 +1,219 @@
+"""The `tether` command line. Exit codes: 0 ok, 1 run failed, 2 config or rules invalid."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from collections import defaultdict
+from importlib.resources import as_file, files
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+from .errors import InvalidInput, TetherError
+from .model import OpKind
+from .pipeline.run import RunResult, run_pass
+from .plugins import Plugins
+from .report import run_document
+from .workspace import Workspace, load_workspace
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+CONFIG_HELP = "Path to tether.yaml (or its folder). Default: ./tether.yaml, or $TETHER_CONFIG."
+DEMO_EXAMPLE = "files-only"
+
+
+class TetherGroup(click.Group):
+    """Turns Tether's own errors into short messages and documented exit codes."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except InvalidInput as exc:
+            for problem in exc.problems:
+                err.print(f"[red]error[/red] {problem}", soft_wrap=True)
+            n = len(exc.problems)
+            err.print(f"Fix the {n} problem{'s' if n != 1 else ''} above and run again. "
+                      "Nothing was pulled or written.")
+            sys.exit(2)
+        except TetherError as exc:
+            err.print(f"[red]error[/red] {exc}", soft_wrap=True)
+            sys.exit(exc.exit_code)
+
+
+config_option = click.option("--config", "-c", "config_path", type=click.Path(path_type=Path),
+                             envvar="TETHER_CONFIG", default=Path("tether.yaml"),
+                             show_default=True, help=CONFIG_HELP)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON document.")
+
+
+@click.group(cls=TetherGroup)
+@click.version_option(__version__, prog_name="tether")
+def main() -> None:
+    """Tether tracker work to strategic KPIs and flag where it drifts."""
+
+
+def _pass(config_path: Path, mode: str, as_json: bool) -> RunResult:
+    ws = load_workspace(config_path)
+    with ws.open_store() as store:
+        result = run_pass(ws, store, mode)
+    if as_json:
+        click.echo(json.dumps(run_document(result), indent=2))
+    else:
+        print_result(result)
+    if result.status != "ok":
+        sys.exit(1)
+    return result
+
+
+@main.command()
+@config_option
+@json_option
+def plan(config_path: Path, as_json: bool) -> None:
+    """Show the writes a sync would make. Writes nothing to any tracker."""
+    _pass(config_path, "plan", as_json)
+
+
+@main.command()
+@config_option
+@json_option
+@click.option("--dry-run", is_flag=True, help="Same as `tether plan`: write nothing.")
+def sync(config_path: Path, as_json: bool, dry_run: bool) -> None:
+    """Pull, map, assess, and write labels and comments back to the trackers."""
+    _pass(config_path, "plan" if dry_run else "sync", as_json)
+
+
+@main.command()
+@click.option("--dir", "workdir", type=click.Path(path_type=Path), default=Path("tether-demo"),
+              show_default=True, help="Where the demo workspace lives (kept between runs).")
+@json_option
+def demo(workdir: Path, as_json: bool) -> None:
+    """Run a real sync on the built-in sandbox workspace: no credentials needed."""
+    plugins = Plugins()
+    with as_file(files("tether.examples") / DEMO_EXAMPLE) as example:
+        _copy_missing(example, workdir, skip={"data"})
+        ws = load_workspace(workdir, plugins)
+        sandboxes = plugins.sandbox_types()
+        for kind in sorted({s.type for s in ws.config.sources}):
+            sandboxes[kind]().start(example / "data", workdir / "data")
+    with ws.open_store() as store:
+        result = run_pass(ws, store, "sync")
+    if as_json:
+        click.echo(json.dumps(run_document(result), indent=2))
+        return
+    print_result(result)
+    out.print(f"\nThe demo workspace is in [bold]{workdir}/[/bold]: the exports are in data/, and "
+              "what Tether wrote is in data/*.tether.json.")
+    out.print("Run `tether demo` again: it writes nothing, because nothing changed. "
+              f"Then try `tether plan -c {workdir}` or `tether rules explain -c {workdir} jira:OPS-3`.")
+
+
+def _copy_missing(src: Path, dst: Path, skip: set[str]) -> None:
+    """Copy ``src`` into ``dst`` without overwriting anything already there."""
+    for item in src.rglob("*"):
+        rel = item.relative_to(src)
+        if rel.parts[0] in skip or "__pycache__" in rel.parts or item.name == "__init__.py":
+            continue
+        target = dst / rel
+        if item.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+        elif not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(item, target)
+
+
+def print_result(r: RunResult) -> None:
+    """The human view of a pass: what was pulled, what was found, what is (or was) written."""
+    pulled = ", ".join(f"{name} {n}" for name, n in r.pulled.items())
+    out.print(f"Pulled {sum(r.pulled.values())} items ({pulled}).")
+    linked = {m.task for m in r.mappings}
+    out.print(f"Mapped {len(linked)} of {len(r.tasks)} items to KPIs ({len(r.mappings)} links); "
+              f"{len(r.findings)} findings, {len(r.new_findings)} new, {len(r.cleared)} cleared.")
+    if r.findings:
+        table = Table(title="Findings", title_justify="left")
+        for col in ("signal", "item", "severity", "reason"):
+            table.add_column(col, overflow="fold")
+        ranked = sorted(r.findings, key=lambda f: (-f.value_at_risk, f.subject))
+        for f in ranked:
+            table.add_row(f.signal, f.subject, f.severity, f.reason)
+        out.print(table)
+    if not r.ops:
+        out.print("Nothing to write: every item already shows its verdict.")
+        return
+    out.print(f"\n{'Planned' if r.mode == 'plan' else 'Writes'} "
+              f"({len(r.ops)} on {len({o.task for o in r.ops})} items):")
+    grouped: dict[str, list] = defaultdict(list)
+    for op in r.ops:
+        grouped[op.task].append(op)
+    for task, ops in grouped.items():
+        out.print(f"  [bold]{task}[/bold]")
+        for op in ops:
+            out.print(f"    {_describe(op.kind, op.value)}  [dim]({op.reason})[/dim]", soft_wrap=True)
+    if r.mode == "plan":
+        out.print(f"\nNothing was written. Run `tether sync` to apply these {len(r.ops)} writes.")
+        return
+    a = r.applied
+    assert a is not None
+    out.print(f"\nWrote {a.applied} of {len(r.ops)}: {a.failed} failed, "
+              f"{len(a.deferred)} left for the next run (write budget).")
+    for res in a.results:
+        if not res.ok:
+            err.print(f"[red]failed[/red] {res.op.task} {res.op.kind.value}: {res.error}",
+                      soft_wrap=True)
+
+
+def _describe(kind: OpKind, value: str) -> str:
+    if kind is OpKind.ADD_LABEL:
+        return f"+ label {value}"
+    if kind is OpKind.REMOVE_LABEL:
+        return f"- label {value}"
+    lines = value.count("\n") + 1
+    return f"{'+ comment' if kind is OpKind.CREATE_COMMENT else '~ comment'} ({lines} lines)"
+
+
+@main.command()
+def plugins() -> None:
+    """List the loaded plugins, where they come from, and what they provide."""
+    registry = Plugins()
+    table = Table()
+    for col in ("plugin", "module", "distribution", "hooks"):
+        table.add_column(col)
+    for info in registry.describe():
+        table.add_row(info.name, info.module, info.distribution or "(in code)", ", ".join(info.hooks))
+    out.print(table)
+    out.print("connectors: " + ", ".join(sorted(registry.connector_types())))
+    out.print("KPI sources: " + ", ".join(sorted(registry.kpi_source_types())))
+    out.print("sandboxes: " + ", ".join(sorted(registry.sandbox_types())))
+    out.print("rule packs: " + ", ".join(p.name for p in registry.rule_packs()))
+
+
+@main.group()
+def config() -> None:
+    """Check tether.yaml, or print its JSON Schema for editors."""
+
+
+@config.command("schema")
+def config_schema_cmd() -> None:
+    """Print the JSON Schema of tether.yaml (for editor completion and CI checks)."""
+    from .config import config_schema
+
+    click.echo(json.dumps(config_schema(Plugins()), indent=2))
+
+
+@config.command("check")
+@config_option
+def config_check(config_path: Path) -> None:
+    """Check tether.yaml, its KPIs and its rules; pull nothing."""
+    ws: Workspace = load_workspace(config_path)
+    out.print(f"{ws.config.file}: OK. {len(ws.config.sources)} sources, {len(ws.config.kpis)} KPIs, "
+              f"{len(ws.rules.mappings)} mapping rules, {len(ws.rules.signals)} signal rules.")
+
+
+from .cli_rules import rules  # noqa: E402  (the `rules` group lives in its own module)
+
+main.add_command(rules)

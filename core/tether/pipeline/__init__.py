@@ -1,0 +1,1 @@
+"""The five stages of a pass: pull -> map -> assess -> plan -> apply, one module each."""

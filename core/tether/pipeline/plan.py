@@ -1,0 +1,70 @@
+"""Stage 4, plan: desired annotations diffed against what trackers show, as minimal WriteOps."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from ..model import KPI, Annotation, CurrentAnnotation, Finding, Mapping, OpKind, Task, WriteOp
+from ..render import render_comment, render_resolved
+
+
+def label(prefix: str, *parts: str) -> str:
+    """A label in Tether's namespace: ``<prefix>:<part>[:<part>]``."""
+    return ":".join((prefix, *parts))
+
+
+def desired_annotations(tasks: Iterable[Task], mappings: Iterable[Mapping],
+                        findings: Iterable[Finding], kpis: dict[str, KPI], prefix: str,
+                        comments: bool, current: dict[str, CurrentAnnotation]
+                        ) -> dict[str, Annotation]:
+    """What each task should show: a label per KPI and per labelled signal, one comment."""
+    maps: dict[str, list[Mapping]] = defaultdict(list)
+    for m in mappings:
+        maps[m.task].append(m)
+    found: dict[str, list[Finding]] = defaultdict(list)
+    for f in findings:
+        found[f.subject].append(f)
+    out = {}
+    for task in tasks:
+        ref = task.ref
+        labels = {label(prefix, "kpi", m.kpi) for m in maps[ref]}
+        labels |= {label(prefix, f.label) for f in found[ref] if f.label}
+        comment = None
+        if comments and found[ref]:
+            comment = render_comment(found[ref], maps[ref], kpis)
+        elif comments and ref in current and current[ref].comment is not None:
+            comment = render_resolved()  # findings cleared: say so, keep the history
+        out[ref] = Annotation(ref, frozenset(labels), comment)
+    return out
+
+
+def plan_ops(tasks: Iterable[Task], desired: dict[str, Annotation],
+             current: dict[str, CurrentAnnotation], findings: Iterable[Finding]) -> list[WriteOp]:
+    """The fewest ops that make each task show its desired annotation; none if it already does."""
+    risk: dict[str, float] = defaultdict(float)
+    for f in findings:
+        risk[f.subject] += f.value_at_risk
+    ops = []
+    for task in tasks:
+        want = desired.get(task.ref)
+        if want is None:
+            continue
+        have = current.get(task.ref, CurrentAnnotation())
+        var = risk[task.ref]
+
+        def op(kind: OpKind, value: str, reason: str, comment_id: str | None = None,
+               _task: Task = task, _var: float = var) -> WriteOp:
+            return WriteOp(_task.source, _task.key, kind, value, reason, comment_id, _var)
+
+        for name in sorted(want.labels - have.labels):
+            ops.append(op(OpKind.ADD_LABEL, name, "verdict needs this label"))
+        for name in sorted(have.labels - want.labels):
+            ops.append(op(OpKind.REMOVE_LABEL, name, "verdict no longer needs this label"))
+        if want.comment is not None and want.comment != have.comment:
+            if have.comment_id is None:
+                ops.append(op(OpKind.CREATE_COMMENT, want.comment, "item has findings to report"))
+            else:
+                ops.append(op(OpKind.UPDATE_COMMENT, want.comment, "verdict changed",
+                              have.comment_id))
+    return ops

@@ -1,0 +1,109 @@
+"""One pass over a workspace: pull, map, assess, plan and (for sync) apply."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from ..model import CurrentAnnotation, Finding, Mapping, Task, WriteOp
+from ..store import Store
+from ..workspace import Workspace
+from .apply import ApplyReport, apply_ops
+from .assess import Assessor
+from .map import Mapper
+from .plan import desired_annotations, plan_ops
+from .pull import pull_source
+
+
+@dataclass
+class RunResult:
+    """Everything a pass produced; the CLI renders it as text or JSON."""
+
+    run_id: int
+    mode: str
+    started: datetime
+    finished: datetime | None = None
+    status: str = "running"
+    packs: dict[str, str] = field(default_factory=dict)
+    pulled: dict[str, int] = field(default_factory=dict)
+    tasks: list[Task] = field(default_factory=list)
+    mappings: list[Mapping] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    new_findings: set[tuple[str, str, str]] = field(default_factory=set)
+    cleared: list[tuple[str, str, str]] = field(default_factory=list)
+    ops: list[WriteOp] = field(default_factory=list)
+    applied: ApplyReport | None = None
+
+
+def _finding_key(signal: str, subject: str, rule_id: str) -> tuple[str, str, str]:
+    return (signal, subject, rule_id)
+
+
+def run_pass(ws: Workspace, store: Store, mode: str,
+             clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> RunResult:
+    """Run one pass; ``mode`` "plan" writes nothing to trackers, "sync" applies the plan."""
+    now = clock()
+    result = RunResult(store.start_run(mode, ws.rules.packs, now), mode, now, packs=ws.rules.packs)
+    try:
+        _run(ws, store, result, clock)
+    except BaseException:
+        store.finish_run(result.run_id, "failed", _counts(result), clock())
+        raise
+    result.status = "ok" if not (result.applied and result.applied.failed) else "failed"
+    result.finished = clock()
+    store.finish_run(result.run_id, result.status, _counts(result), result.finished)
+    return result
+
+
+def _run(ws: Workspace, store: Store, result: RunResult, clock: Callable[[], datetime]) -> None:
+    cfg = ws.config
+    for name, connector in ws.connectors.items():
+        result.pulled[name] = pull_source(connector, store)
+    result.tasks = [t for t in store.load_tasks() if t.source in ws.connectors]
+    for source in cfg.kpi_sources:
+        kpi_source = ws.plugins.kpi_source_types()[source.type](source.options, cfg.base_dir)
+        store.add_measurements(kpi_source.measurements())
+    kpis = {k.id: k for k in cfg.kpis}
+
+    mapper, assessor = Mapper(ws.rules.mappings), Assessor(ws.rules.signals)
+    try:
+        result.mappings = mapper.map(result.tasks, result.started)
+        result.findings = assessor.assess(result.tasks, result.mappings, cfg.kpis, result.started)
+    finally:
+        mapper.close()
+        assessor.close()
+
+    before = {_finding_key(f.signal, f.subject, f.rule_id) for f in store.open_findings()}
+    now_keys = [_finding_key(f.signal, f.subject, f.rule_id) for f in result.findings]
+    result.new_findings = {k for k in now_keys if k not in before}
+    result.cleared = sorted(before - set(now_keys))
+
+    by_source: dict[str, list[Task]] = defaultdict(list)
+    for task in result.tasks:
+        by_source[task.source].append(task)
+    current: dict[str, CurrentAnnotation] = {}
+    for name, tasks in by_source.items():
+        shown = ws.connectors[name].read_annotations(tasks, cfg.writeback.label_prefix)
+        current.update({f"{name}:{key}": value for key, value in shown.items()})
+    desired = desired_annotations(result.tasks, result.mappings, result.findings, kpis,
+                                  cfg.writeback.label_prefix, cfg.writeback.comments, current)
+    result.ops = plan_ops(result.tasks, desired, current, result.findings)
+
+    if result.mode == "sync":
+        store.save_mappings(result.mappings)
+        store.record_findings(result.findings, result.started)
+        result.applied = apply_ops(result.ops, ws.connectors, store, result.run_id,
+                                   cfg.writeback.budget, cfg.writeback.source_budget, clock)
+
+
+def _counts(result: RunResult) -> dict[str, int]:
+    applied = result.applied
+    return {
+        "tasks": len(result.tasks), "mappings": len(result.mappings),
+        "findings": len(result.findings), "planned": len(result.ops),
+        "applied": applied.applied if applied else 0,
+        "failed": applied.failed if applied else 0,
+        "deferred": len(applied.deferred) if applied else 0,
+    }

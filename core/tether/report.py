@@ -1,0 +1,56 @@
+"""The run document: one stable, JSON-ready shape for `--json` and for text output."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from .pipeline.run import RunResult
+
+SCHEMA = "tether.run/1"
+
+
+def run_document(r: RunResult) -> dict[str, Any]:
+    """The stable document for a pass: run, mappings, findings, ops and writes counts."""
+    new = r.new_findings
+    applied = r.applied
+    failures = [
+        {"source": x.op.source, "key": x.op.key, "kind": x.op.kind.value, "error": x.error}
+        for x in (applied.results if applied else []) if not x.ok
+    ]
+    return {
+        "schema": SCHEMA,
+        "run": {
+            "id": r.run_id, "mode": r.mode, "status": r.status,
+            "started": r.started.isoformat(),
+            "finished": r.finished.isoformat() if r.finished else None,
+            "rule_packs": r.packs, "pulled": r.pulled, "tasks": len(r.tasks),
+        },
+        "mappings": [
+            {"task": m.task, "kpi": m.kpi, "rule_id": m.rule_id, "weight": m.weight,
+             "reason": m.reason} for m in r.mappings
+        ],
+        "findings": [
+            {"signal": f.signal, "severity": f.severity, "subject": f.subject,
+             "reason": f.reason, "advice": f.advice, "rule_id": f.rule_id,
+             "value_at_risk": f.value_at_risk,
+             "state": "new" if (f.signal, f.subject, f.rule_id) in new else "ongoing"}
+            for f in r.findings
+        ],
+        "cleared": [{"signal": s, "subject": subj, "rule_id": rid} for s, subj, rid in r.cleared],
+        "ops": [
+            {"source": o.source, "key": o.key, "kind": o.kind.value, "value": o.value,
+             "reason": o.reason, "value_at_risk": o.value_at_risk} for o in r.ops
+        ],
+        "writes": {
+            "planned": len(r.ops),
+            "applied": applied.applied if applied else 0,
+            "failed": applied.failed if applied else 0,
+            "deferred": len(applied.deferred) if applied else 0,
+            "failures": failures,
+        },
+        "summary": {
+            "kpis_linked": dict(sorted(Counter(m.kpi for m in r.mappings).items())),
+            "signals": dict(sorted(Counter(f.signal for f in r.findings).items())),
+        },
+    }

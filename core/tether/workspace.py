@@ -1,0 +1,49 @@
+"""A loaded workspace: config, plugins, rules, connectors and state store, ready to run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import Config, load_config
+from .connector import Connector
+from .errors import InvalidInput, Problem, TetherError
+from .plugins import Plugins
+from .rulepack import RulePackRef
+from .rules.loader import RuleBook, load_rulebook
+from .store import Store
+
+
+@dataclass
+class Workspace:
+    config: Config
+    plugins: Plugins
+    rules: RuleBook
+    connectors: dict[str, Connector]
+
+    def open_store(self) -> Store:
+        return Store(self.config.state_url)
+
+
+def rule_packs(config: Config, plugins: Plugins) -> list[RulePackRef]:
+    """Built-in packs (unless switched off) then the config's own, in that order."""
+    packs = [p for p in plugins.rule_packs() if p.default] if config.rules.builtin else []
+    packs += [RulePackRef(path.name or str(path), path) for path in config.rules.packs]
+    return packs
+
+
+def load_workspace(path: Path, plugins: Plugins | None = None) -> Workspace:
+    """Load and check everything a run needs; raises InvalidInput before anything is pulled."""
+    plugins = plugins or Plugins()
+    config = load_config(path, plugins)
+    book = load_rulebook(rule_packs(config, plugins), config.kpis, config.rules.disable)
+    types = plugins.connector_types()
+    connectors = {}
+    for source in config.sources:
+        if source.type not in types:  # config checked it; a plugin may have vanished since
+            raise InvalidInput([Problem(str(config.file), 1, 1, "sources",
+                                        f"no connector plugin for type '{source.type}'")])
+        connectors[source.name] = types[source.type](source.name, source.options, config.base_dir)
+    if not connectors:
+        raise TetherError(f"{config.file} configures no sources; add one under `sources:`.")
+    return Workspace(config, plugins, book, connectors)

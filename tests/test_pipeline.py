@@ -1,0 +1,74 @@
+"""A whole pass on the files-only example: mappings, untethered findings, writes, idempotence."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tether.model import OpKind
+from tether.pipeline.run import run_pass
+from tether.workspace import load_workspace
+
+UNTETHERED = {"jira:OPS-9", "jira:OPS-10", "jira:OPS-12", "jira:PLAT-2", "jira:PLAT-9",
+              "jira:PLAT-10", "github:109"}
+
+
+def sync(ws_dir: Path, clock, mode: str = "sync"):
+    ws = load_workspace(ws_dir / "tether.yaml")
+    with ws.open_store() as store:
+        return run_pass(ws, store, mode, clock)
+
+
+def test_plan_maps_the_example_and_flags_untethered_work(files_only: Path, clock) -> None:
+    result = sync(files_only, clock, "plan")
+    assert result.pulled == {"jira": 24, "github": 12}
+    links = {(m.task, m.kpi) for m in result.mappings}
+    assert ("jira:OPS-3", "opex-reduction") in links
+    assert ("jira:PLAT-8", "uptime") in links  # only its component says so
+    assert ("github:101", "nps") in links
+    assert {f.subject for f in result.findings if f.signal == "untethered"} == UNTETHERED
+    # Done work is never untethered, even when it maps to nothing.
+    assert "jira:OPS-11" not in {f.subject for f in result.findings}
+    assert not (files_only / "data" / "jira-export.csv.tether.json").exists()
+
+
+def test_sync_writes_the_sidecar_and_a_second_sync_writes_nothing(files_only: Path, clock) -> None:
+    first = sync(files_only, clock)
+    assert first.applied is not None and first.applied.failed == 0
+    assert first.applied.applied == len(first.ops) > 0
+    sidecar = json.loads((files_only / "data" / "jira-export.csv.tether.json").read_text())
+    ops9 = sidecar["items"]["OPS-9"]
+    assert ops9["labels"] == ["tether:untethered"]
+    assert "Link it to the KPI it serves" in ops9["comment"]["body"]
+    assert sorted(sidecar["items"]["OPS-3"]["labels"]) == ["tether:kpi:opex-reduction"]
+    assert "comment" not in sidecar["items"]["OPS-3"]  # nothing to flag: no comment
+    second = sync(files_only, clock)
+    assert second.ops == [] and second.applied.applied == 0
+    assert second.new_findings == set() and len(second.findings) == len(first.findings)
+
+
+def test_a_fixed_item_gets_its_label_removed_and_its_comment_resolved(files_only: Path,
+                                                                     clock) -> None:
+    sync(files_only, clock)
+    export = files_only / "data" / "jira-export.csv"
+    export.write_text(export.read_text().replace("Update office wiki", "Update onboarding wiki"))
+    rules = files_only / "rules" / "mapping.yaml"
+    rules.write_text(rules.read_text().replace("- labels: {any_of: [onboarding]}",
+                                               "- labels: {any_of: [onboarding]}\n"
+                                               "        - title: {contains: onboarding}"))
+    result = sync(files_only, clock)
+    ops = {(o.key, o.kind, o.value.splitlines()[-1] if "\n" in o.value else o.value)
+           for o in result.ops if o.key == "OPS-9"}
+    assert (("OPS-9", OpKind.REMOVE_LABEL, "tether:untethered") in ops
+            and ("OPS-9", OpKind.ADD_LABEL, "tether:kpi:onboarding-time") in ops)
+    assert any(k == OpKind.UPDATE_COMMENT and "nothing to flag" in v for _, k, v in ops)
+    assert ("untethered", "jira:OPS-9", "untethered") in result.cleared
+
+
+def test_the_write_budget_defers_the_rest_to_the_next_run(files_only: Path, clock) -> None:
+    config = files_only / "tether.yaml"
+    config.write_text(config.read_text().replace("budget: 100", "budget: 5"))
+    first = sync(files_only, clock)
+    assert first.applied.applied == 5 and len(first.applied.deferred) == len(first.ops) - 5
+    second = sync(files_only, clock)
+    assert len(second.ops) == len(first.ops) - 5  # what was written is not planned again
