@@ -6,7 +6,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from tether.errors import InvalidInput
 from tether.model import KPI
 from tether.rulepack import RulePackRef

@@ -35,7 +35,8 @@ def lint_cmd(config_path: Path, strict: bool) -> None:
     """Check every rule: load-time errors, rules that never match, contradictory pairs."""
     ws = load_workspace(config_path)
     cfg = ws.config
-    issues = lint(ws.rules, list(cfg.kpis), [s.name for s in cfg.sources], cfg.rules.disable)
+    issues = lint(ws.rules, list(cfg.kpis), [s.name for s in cfg.sources], cfg.rules.disable,
+                  str(cfg.file))
     out.print(escape(format_lint(issues)), soft_wrap=True)
     if any(i.level == "error" for i in issues) or (strict and issues):
         sys.exit(2)
@@ -88,7 +89,7 @@ def _print_verdicts(title: str, verdicts: list[RuleVerdict], target) -> None:
     for v in sorted(verdicts, key=lambda v: not v.matched):
         mark = "[green]MATCH[/green]" if v.matched else "[dim]no[/dim]   "
         out.print(f"  {mark} {escape(v.rule.id)} {escape(target(v.rule))}  "
-                  f"[dim]{escape(v.rule.where)}[/dim]")
+                  f"[dim]{escape(v.rule.where)}[/dim]", soft_wrap=True)
         if not v.agrees:
             out.print("    [red]The engine and the reference semantics disagree on this rule; "
                       "please report it with this output.[/red]")

@@ -61,7 +61,7 @@ class Plugins:
     def _merged(self, hook: pluggy.HookCaller, what: str) -> dict[str, Any]:
         merged: dict[str, Any] = {}
         owner: dict[str, str] = {}
-        for impl in reversed(hook.get_hookimpls()):  # registration order
+        for impl in hook.get_hookimpls():  # registration order
             for type_name, cls in (impl.function() or {}).items():
                 if type_name in merged:
                     raise TetherError(

@@ -18,11 +18,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .evaluate import rule_condition, text_holds, typed
-from .fields import DATE, LIST, NUM
+from .fields import DATE, NUM
 from .language import All, AnyOf, Cond, Node, Not, Rule
 
 RULES_PER_SET = 400
 REF_KEY = "tref"
+# Every ruleset gets a rule that only a per-state sentinel fact matches: durable-rules
+# frees an uninitialised action context in delete_state when no rule fired in a state
+# (a segfault that comes and goes), so each state is made to fire at least once.
+SENTINEL_ACTION = "sentinel"
+SENTINEL_KEY = "tether_sentinel"
 _OPPOSITE = {"gt": "$lte", "gte": "$lt", "lt": "$gte", "lte": "$gt"}
 
 
@@ -52,6 +57,7 @@ class CompiledRules:
     # (field, kind) -> fact key: "has a value of this kind"; kind None: any value at all.
     presence: dict[tuple[str, str | None], str] = field(default_factory=dict)
     derived: dict[str, Cond] = field(default_factory=dict)  # fact key -> text condition
+    _fact_plan: list | None = field(default=None, repr=False)
 
     def field_names(self) -> set[str]:
         """Every field the compiled rules read."""
@@ -61,20 +67,42 @@ class CompiledRules:
     def fact(self, values: dict[str, Any]) -> dict[str, Any]:
         """Project a subject's field values to the fact its rules need, all derived keys set."""
         fact: dict[str, Any] = {}
-        for (name, kind), key in self.presence.items():
-            value = values.get(name)
-            if kind is not None:
-                value = typed(value, kind)
-            fact[key] = value is not None and value != [] and value != ()
-        for (name, kind), key in self.keys.items():
-            value = typed(values.get(name), kind)
-            if value is not None:
-                fact[key] = _encode(value, kind)
-        for key, cond in self.derived.items():
-            raw = values.get(cond.field)
-            value = typed(raw, LIST if isinstance(raw, list | tuple) else "text")
-            fact[key] = value is not None and text_holds(cond, value)
+        for name, slots, texts in self._plan():
+            raw = values.get(name)
+            converted: dict[str | None, Any] = {None: None if raw in ((), []) else raw}
+            for kind, key, is_presence in slots:
+                if kind not in converted:
+                    converted[kind] = typed(raw, kind)
+                value = converted[kind]
+                if is_presence:
+                    fact[key] = value is not None
+                elif value is not None:
+                    fact[key] = _encode(value, kind)
+            if texts:
+                # Each text field is converted and case-folded once, however many tests use it.
+                items = [] if raw is None else [str(v) for v in raw] if isinstance(raw, (list, tuple)) \
+                    else [str(raw)]
+                folded = [i.casefold() for i in items]
+                for key, cond in texts:
+                    if cond.op == "contains":
+                        needle = cond.arg.casefold()
+                        fact[key] = any(needle in i for i in folded)
+                    else:
+                        fact[key] = text_holds(cond, items) if items else False
         return fact
+
+    def _plan(self) -> list[tuple[str, list[tuple[str | None, str, bool]], list[tuple[str, Cond]]]]:
+        """Per field: its typed and presence slots and its text tests (built once, cached)."""
+        if self._fact_plan is None:
+            plan: dict[str, tuple[list, list]] = {}
+            for (name, kind), key in self.presence.items():
+                plan.setdefault(name, ([], []))[0].append((kind, key, True))
+            for (name, kind), key in self.keys.items():
+                plan.setdefault(name, ([], []))[0].append((kind, key, False))
+            for key, cond in self.derived.items():
+                plan.setdefault(cond.field, ([], []))[1].append((key, cond))
+            self._fact_plan = [(name, slots, texts) for name, (slots, texts) in plan.items()]
+        return self._fact_plan
 
 
 class Compiler:
@@ -85,13 +113,14 @@ class Compiler:
 
     def compile(self, rules: list[Rule], prefix: str) -> CompiledRules:
         for start in range(0, max(len(rules), 1), RULES_PER_SET):
-            shard: dict[str, dict] = {}
+            shard: dict[str, dict] = {SENTINEL_ACTION: {
+                "all": [{"m": {SENTINEL_KEY: True}}], "run": SENTINEL_ACTION}}
             for rule in rules[start:start + RULES_PER_SET]:
                 action = f"r{len(self.out.rules)}"
                 self.out.rules[action] = rule
                 expr = self._node(rule_condition(rule), negate=False)
                 shard[action] = {"all": [{"m": expr}], "run": action}
-            if shard:
+            if len(shard) > 1:
                 self.out.rulesets[f"{prefix}{start // RULES_PER_SET}"] = shard
         return self.out
 

@@ -11,7 +11,7 @@ import durable_rules_engine
 from durable import engine as durable
 
 from ..errors import TetherError
-from .compiler import REF_KEY, CompiledRules
+from .compiler import REF_KEY, SENTINEL_ACTION, SENTINEL_KEY, CompiledRules
 from .language import Rule
 
 # Facts of one chunk share a durable-rules state (sid); the state is deleted after the
@@ -35,6 +35,8 @@ class _Host(durable.Host):
 
     def get_action(self, action_name: str) -> Any:
         hits = self._hits
+        if action_name == SENTINEL_ACTION:
+            return lambda c: None
 
         def record(c: Any) -> None:
             hits.add((c.m[REF_KEY], action_name))
@@ -77,7 +79,9 @@ class RuleEngine:
         sid = f"e{self._id}s{next(self._sids)}"
         facts = [{**self.compiled.fact(values), REF_KEY: ref, "id": ref, "sid": sid}
                  for ref, values in chunk]
+        sentinel = {SENTINEL_KEY: True, REF_KEY: "", "id": f"{sid}-sentinel", "sid": sid}
         for name in self.compiled.rulesets:
+            self._host.assert_fact(name, sentinel)
             for fact in facts:
                 ref = fact[REF_KEY]
                 try:

@@ -37,9 +37,9 @@ class LintIssue:
 
 def lint(book: RuleBook, kpis: list[KPI], sources: list[str] | None,
          disabled: frozenset[str], config: str = "tether.yaml") -> list[LintIssue]:
-    """Issues in ``book``, sorted by location. ``book`` must be loaded WITHOUT ``disable`` (so
-    disabled ids can be checked); rules in ``disabled`` are otherwise ignored. ``sources``
-    None skips the scope check; ``config`` locates `rules.disable` issues."""
+    """Issues in ``book``, sorted by location; rules in ``disabled`` are not checked, but a
+    disabled id that names no rule is. ``sources`` None skips the scope check; ``config``
+    locates `rules.disable` issues."""
     rules = [r for r in book.all() if r.id not in disabled]
     issues: list[LintIssue] = []
     for rule in rules:
@@ -52,7 +52,7 @@ def lint(book: RuleBook, kpis: list[KPI], sources: list[str] | None,
             issues.append(LintIssue(WARNING, rule.where, rule.id, (
                 f"maps to KPI `{kpi.id}`, which is {kpi.lifecycle}: the drift pack flags the work "
                 "it matches as untethered; point it at an active KPI or remove the rule")))
-    ids = sorted(r.id for r in book.all())
+    ids = sorted(r.id for r in book.all() + book.disabled)
     for name in sorted(disabled - set(ids)):
         hint = difflib.get_close_matches(name, ids, n=1)
         extra = f"did you mean `{hint[0]}`?" if hint else "fix the id or remove it from the list"
@@ -185,8 +185,8 @@ def _field_conflict(name: str, lits: list[Lit]) -> tuple[Cond, str] | None:
 
 
 def _value_conflict(name: str, lits: list[Lit]) -> tuple[Cond, str] | None:
-    allowed: set[Any] | None = None
-    allowed_by: Cond | None = None
+    allowed: set[Any] | None = None  # the values eq/in tests leave; None: no such test yet
+    allowed_by = lits[0][0]  # the eq/in test that set ``allowed`` (preferring an eq)
     low: tuple[Any, bool, Cond] | None = None  # (bound, inclusive, source)
     high: tuple[Any, bool, Cond] | None = None
     demanded = any(pos and c.op != "exists" for c, pos in lits)
@@ -197,9 +197,10 @@ def _value_conflict(name: str, lits: list[Lit]) -> tuple[Cond, str] | None:
         if c.op in ("eq", "in") and pos:
             values = {_num(c, v) for v in (c.arg if c.op == "in" else (c.arg,))}
             if allowed is not None and not allowed & values:
-                return c, _set_clash(name, allowed_by, c)  # type: ignore[arg-type]
+                return c, _set_clash(name, allowed_by, c)
+            if allowed is None or c.op == "eq":
+                allowed_by = c
             allowed = values if allowed is None else allowed & values
-            allowed_by = c if allowed_by is None or c.op == "eq" else allowed_by
         elif c.op in ("eq", "in") and allowed is not None:
             allowed = allowed - {_num(c, v) for v in (c.arg if c.op == "in" else (c.arg,))}
             if not allowed:
@@ -221,7 +222,7 @@ def _value_conflict(name: str, lits: list[Lit]) -> tuple[Cond, str] | None:
             inside = {v for v in allowed if _within(v, low, high)}
             if not inside:
                 return c, (f"no value of {_test(allowed_by)} lies in the range set by the other "
-                           f"tests of `{name}`; fix the value or the bounds")  # type: ignore[arg-type]
+                           f"tests of `{name}`; fix the value or the bounds")
     return None
 
 

@@ -25,8 +25,10 @@ class RuleBook:
     signals: list[Rule] = field(default_factory=list)
     packs: dict[str, str] = field(default_factory=dict)
     test_files: list[Path] = field(default_factory=list)
+    disabled: list[Rule] = field(default_factory=list)  # switched off in config; lint reads them
 
     def all(self) -> list[Rule]:
+        """The rules that run (disabled ones excluded)."""
         return self.mappings + self.signals
 
 
@@ -85,6 +87,7 @@ def load_rulebook(packs: Iterable[RulePackRef], kpis: Iterable[KPI],
                         parser.fail((*path, "kpi"), f"unknown KPI `{rule.kpi}`; known KPIs: {known}")
                         continue
                     if rule.id in disable:
+                        book.disabled.append(rule)
                         continue
                     (book.mappings if section == "mappings" else book.signals).append(rule)
     if problems:

@@ -18,8 +18,9 @@ from ..yamlsrc import Doc, PathKey, load_file
 from .evaluate import evaluate, explain, rule_condition
 from .language import All, AnyOf, Cond, Node, Not, Rule
 from .loader import RuleBook
-from .signals import NO_LINKS, link_facts
+from .signals import DRIFT_FIELDS, NO_LINKS, link_facts
 
+SENTINEL = "tether.test-guard"
 DEFAULT_NOW = datetime(2025, 1, 1, tzinfo=UTC)  # fixed, so age/idle tests are deterministic
 CASE_KEYS = ("name", "task", "now", "expect")
 EXPECT_KEYS = ("kpis", "signals")
@@ -83,8 +84,6 @@ def run_rule_tests(book: RuleBook, kpis: list[KPI]) -> list[CaseResult]:
 
 def format_results(results: list[CaseResult]) -> str:
     """``file::name PASSED|FAILED`` per case, failure details indented, then the counts."""
-    if not results:
-        return "no rule tests found; write cases in <name>.test.yaml next to the rule files"
     lines = []
     for r in results:
         lines.append(f"{r.file}::{r.name} {'PASSED' if r.passed else 'FAILED'}")
@@ -100,8 +99,9 @@ def format_results(results: list[CaseResult]) -> str:
 def _run(case: Case, book: RuleBook, kpis: list[KPI], mapper: Mapper,
          assessor: Assessor) -> CaseResult:
     task, now = case.task, case.now
-    mappings = mapper.map([task], now)
-    findings = [f for f in assessor.assess([task], mappings, kpis, now) if f.subject == task.ref]
+    mappings = [m for m in mapper.map([task], now) if m.rule_id != SENTINEL]
+    findings = [f for f in assessor.assess([task], mappings, kpis, now)
+                if f.subject == task.ref and f.rule_id != SENTINEL]
     details: list[str] = []
     if case.kpis is not None:
         got = {m.kpi for m in mappings}
@@ -113,7 +113,7 @@ def _run(case: Case, book: RuleBook, kpis: list[KPI], mapper: Mapper,
                 if not targets:
                     details.append(f"  no mapping rule maps to KPI `{kpi}`")
                 for rule in targets:
-                    details.append(f"  `{kpi}` needs rule {rule.id} ({rule.where}): "
+                    details.append(f"  `{kpi}` would come from rule {rule.id} ({rule.where}), which "
                                    f"{_why_not(rule, _values(rule, task, now))}")
             for kpi in sorted(got - case.kpis):
                 ids = _ids(m.rule_id for m in mappings if m.kpi == kpi)
@@ -130,8 +130,8 @@ def _run(case: Case, book: RuleBook, kpis: list[KPI], mapper: Mapper,
                     details.append(f"  no signal rule raises `{signal}` (is it disabled?)")
                 for rule in targets:
                     values = {**_values(rule, task, now), **links}
-                    details.append(f"  `{signal}` needs rule {rule.id} ({rule.where}): "
-                                   f"{_why_not(rule, values)}")
+                    details.append(f"  `{signal}` would come from rule {rule.id} ({rule.where}), "
+                                   f"which {_why_not(rule, values)}")
     return CaseResult(case.file, case.line, case.name, not details, details)
 
 
@@ -152,27 +152,28 @@ def _fields(node: Node) -> set[str]:
 
 
 def _values(rule: Rule, task: Task, now: datetime) -> dict[str, Any]:
-    return task_values(task, _fields(rule_condition(rule)), now)
+    return task_values(task, _fields(rule_condition(rule)) - DRIFT_FIELDS.keys(), now)
 
 
 def _why_not(rule: Rule, values: dict[str, Any]) -> str:
-    culprit = _culprit(rule_condition(rule), values)
-    return f"failed at {culprit}" if culprit else \
+    culprit = _culprit(rule_condition(rule), values, rule.file)
+    return f"failed at: {culprit}" if culprit else \
         "its condition holds here but the engine did not fire it; please report this"
 
 
-def _culprit(node: Node, values: dict[str, Any]) -> str | None:
+def _culprit(node: Node, values: dict[str, Any], file: str) -> str | None:
     """The first condition that keeps ``node`` from holding, as explain shows it; None if it holds."""
     if evaluate(node, values):
         return None
     if isinstance(node, Cond):
-        return f"{explain(node, values)[0].text} [{node.where}]"
+        where = node.where.split(":")[-2] if node.where.startswith(f"{file}:") else node.where
+        return f"{explain(node, values)[0].text} [{'line ' * where.isdigit()}{where}]"
     if isinstance(node, Not):
         return f"not ({explain(node.item, values)[0].text})"
     if isinstance(node, AnyOf):
-        return f"none of {len(node.items)} alternatives held, first: {_culprit(node.items[0], values)}"
+        return f"none of {len(node.items)} alternatives held (first: {_culprit(node.items[0], values, file)})"
     assert isinstance(node, All)
-    return next(c for c in (_culprit(n, values) for n in node.items) if c)
+    return next(c for c in (_culprit(n, values, file) for n in node.items) if c)
 
 
 # -- parsing -----------------------------------------------------------------------------------

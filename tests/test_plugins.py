@@ -1,0 +1,119 @@
+"""The plugin surface: every hook is documented and tested, built-ins load via entry points."""
+
+from __future__ import annotations
+
+import inspect
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from tether import hookimpl, hookspecs
+from tether.connector import KpiSource, Options, Sandbox
+from tether.errors import TetherError
+from tether.model import Measurement
+from tether.plugins import Plugins
+from tether.rulepack import RulePackRef
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+HOOKS = sorted(n for n, f in inspect.getmembers(hookspecs, inspect.isfunction)
+               if n.startswith("tether_"))
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_is_documented_and_has_a_test(hook: str) -> None:
+    assert f"`{hook}()`" in README, f"document {hook} in README.md's Plugins section"
+    assert f"test_hook_{hook}" in globals(), f"write test_hook_{hook} in this file"
+    assert getattr(hookspecs, hook).__doc__, f"give {hook} a docstring in hookspecs.py"
+
+
+def test_builtin_plugins_load_through_entry_points() -> None:
+    infos = {p.name: p for p in Plugins().describe()}
+    assert infos["core"].module == "tether.builtins"
+    assert infos["files"].module == "tether_files"
+    assert infos["files"].distribution.startswith("tether ")
+
+
+def test_load_only_the_plugins_named_in_the_environment(monkeypatch) -> None:
+    monkeypatch.setenv("TETHER_LOAD_PLUGINS", "core")
+    registry = Plugins()
+    assert [p.name for p in registry.describe()] == ["core"]
+    assert registry.connector_types() == {}
+
+
+class _Values(KpiSource):
+    type_name = "fixed"
+
+    def measurements(self) -> list[Measurement]:
+        return [Measurement("opex", datetime(2025, 1, 1, tzinfo=UTC), 1.0)]
+
+
+class _Box(Sandbox):
+    type_name = "fake"
+
+    def start(self, seed: Path, workdir: Path) -> dict:
+        return {"url": f"file://{workdir}"}
+
+
+class ThirdParty:
+    """A plugin as a third party would write one, registered in code for the test."""
+
+    __name__ = "third_party"
+
+    @hookimpl
+    def tether_connector_types(self):
+        from tether_files.connector import FilesConnector
+        return {"copy-of-files": FilesConnector}
+
+    @hookimpl
+    def tether_kpi_source_types(self):
+        return {"fixed": _Values}
+
+    @hookimpl
+    def tether_rule_packs(self):
+        return [RulePackRef("extra", Path("/nowhere"), default=False)]
+
+    @hookimpl
+    def tether_sandbox_types(self):
+        return {"fake": _Box}
+
+
+@pytest.fixture
+def registry():
+    plugins = Plugins()
+    plugins.register(ThirdParty(), name="third")
+    yield plugins
+    plugins.unregister("third")
+
+
+def test_hook_tether_connector_types(registry: Plugins) -> None:
+    types = registry.connector_types()
+    assert types["copy-of-files"] is types["files"]
+
+
+def test_hook_tether_kpi_source_types(registry: Plugins) -> None:
+    source = registry.kpi_source_types()["fixed"](Options(), Path("."))
+    assert source.measurements()[0].value == 1.0
+    assert "csv" in registry.kpi_source_types()
+
+
+def test_hook_tether_rule_packs(registry: Plugins) -> None:
+    packs = {p.name: p for p in registry.rule_packs()}
+    assert packs["drift"].default and not packs["extra"].default
+    assert packs["drift"].path.joinpath("untethered.yaml").is_file()
+
+
+def test_hook_tether_sandbox_types(registry: Plugins, tmp_path: Path) -> None:
+    box = registry.sandbox_types()["fake"]()
+    assert box.start(tmp_path, tmp_path) == {"url": f"file://{tmp_path}"}
+    assert "files" in registry.sandbox_types()
+
+
+def test_two_plugins_claiming_one_type_is_a_clear_error(registry: Plugins) -> None:
+    class Clash:
+        @hookimpl
+        def tether_kpi_source_types(self):
+            return {"fixed": _Values}
+
+    registry.register(Clash(), name="clash")
+    with pytest.raises(TetherError, match="'third' and 'clash' both provide the KPI source type"):
+        registry.kpi_source_types()
