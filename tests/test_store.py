@@ -16,7 +16,6 @@ from tether.model import (
     Measurement,
     OpKind,
     OpResult,
-    Severity,
     Task,
     WriteOp,
 )
@@ -135,7 +134,7 @@ def test_measurements_dedupe_on_kpi_and_time(url: str) -> None:
 
 def test_findings_lifecycle_new_ongoing_cleared_reappears(url: str) -> None:
     stale = Finding("stale", "warning", "jira:A", "no update in 30 days", "drift.stale", 100.0)
-    orphan = Finding("orphan", Severity.CRITICAL, "jira:B", "no KPI", "drift.orphan")
+    orphan = Finding("orphan", "critical", "jira:B", "no KPI", "drift.orphan")
     with Store(url) as store:
         changes = store.record_findings([stale, orphan], at(0))
         assert (changes.new, changes.ongoing, changes.cleared) == ([stale, orphan], [], [])

@@ -35,6 +35,3 @@ class InvalidInput(TetherError):
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
 
-
-class SourceError(TetherError):
-    """A tracker call failed; the message names the tracker, the item and what to do."""

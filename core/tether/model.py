@@ -49,10 +49,6 @@ class Task:
         """Globally unique reference: ``<source>:<key>``."""
         return f"{self.source}:{self.key}"
 
-    @property
-    def is_open(self) -> bool:
-        return self.status_category != "done"
-
 
 @dataclass(frozen=True)
 class KPI:
@@ -90,18 +86,12 @@ class Mapping:
     reason: str
 
 
-class Severity(StrEnum):
-    INFO = "info"
-    WARNING = "warning"
-    CRITICAL = "critical"
-
-
 @dataclass(frozen=True)
 class Finding:
     """A drift signal raised on a task or a KPI by one drift rule."""
 
     signal: str
-    severity: str
+    severity: str  # info, warning or critical
     subject: str  # Task.ref, or "kpi:<id>"
     reason: str
     rule_id: str
