@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 from collections import defaultdict
@@ -12,6 +13,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
@@ -135,12 +137,14 @@ def print_result(r: RunResult) -> None:
     out.print(f"Mapped {len(linked)} of {len(r.tasks)} items to KPIs ({len(r.mappings)} links); "
               f"{len(r.findings)} findings, {len(r.new_findings)} new, {len(r.cleared)} cleared.")
     if r.findings:
+        titles = {t.ref: t.title for t in r.tasks}
         table = Table(title="Findings", title_justify="left")
-        for col in ("signal", "item", "severity", "reason"):
+        for col in ("signal", "item", "title", "severity", "reason"):
             table.add_column(col, overflow="fold")
-        ranked = sorted(r.findings, key=lambda f: (-f.value_at_risk, f.subject))
+        ranked = sorted(r.findings, key=lambda f: (-f.value_at_risk, natural(f.subject)))
         for f in ranked:
-            table.add_row(f.signal, f.subject, f.severity, f.reason)
+            table.add_row(f.signal, f.subject, escape(titles.get(f.subject, "")), f.severity,
+                          escape(f.reason))
         out.print(table)
     if not r.ops:
         out.print("Nothing to write: every item already shows its verdict.")
@@ -148,12 +152,13 @@ def print_result(r: RunResult) -> None:
     out.print(f"\n{'Planned' if r.mode == 'plan' else 'Writes'} "
               f"({len(r.ops)} on {len({o.task for o in r.ops})} items):")
     grouped: dict[str, list] = defaultdict(list)
-    for op in r.ops:
+    for op in sorted(r.ops, key=lambda o: natural(o.task)):
         grouped[op.task].append(op)
     for task, ops in grouped.items():
-        out.print(f"  [bold]{task}[/bold]")
+        out.print(f"  [bold]{escape(task)}[/bold]")
         for op in ops:
-            out.print(f"    {_describe(op.kind, op.value)}  [dim]({op.reason})[/dim]", soft_wrap=True)
+            out.print(f"    {_describe(op.kind, op.value)}  [dim]({escape(op.reason)})[/dim]",
+                      soft_wrap=True)
     if r.mode == "plan":
         out.print(f"\nNothing was written. Run `tether sync` to apply these {len(r.ops)} writes.")
         return
@@ -165,6 +170,11 @@ def print_result(r: RunResult) -> None:
         if not res.ok:
             err.print(f"[red]failed[/red] {res.op.task} {res.op.kind.value}: {res.error}",
                       soft_wrap=True)
+
+
+def natural(text: str) -> list:
+    """Sort key that puts OPS-9 before OPS-10."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
 
 
 def _describe(kind: OpKind, value: str) -> str:

@@ -107,6 +107,7 @@ class Annotation:
     task: str  # Task.ref
     labels: frozenset[str]
     comment: str | None
+    why: dict[str, str] = field(default_factory=dict, compare=False, hash=False)  # label -> reason
 
 
 @dataclass(frozen=True)

@@ -28,14 +28,19 @@ def desired_annotations(tasks: Iterable[Task], mappings: Iterable[Mapping],
     out = {}
     for task in tasks:
         ref = task.ref
-        labels = {label(prefix, "kpi", m.kpi) for m in maps[ref]}
-        labels |= {label(prefix, f.label) for f in found[ref] if f.label}
+        why: dict[str, list[str]] = defaultdict(list)
+        for m in maps[ref]:
+            why[label(prefix, "kpi", m.kpi)].append(m.rule_id)
+        for f in found[ref]:
+            if f.label:
+                why[label(prefix, f.label)].append(f.rule_id)
         comment = None
         if comments and found[ref]:
             comment = render_comment(found[ref], maps[ref], kpis)
         elif comments and ref in current and current[ref].comment is not None:
             comment = render_resolved()  # findings cleared: say so, keep the history
-        out[ref] = Annotation(ref, frozenset(labels), comment)
+        reasons = {name: "rule " + ", ".join(sorted(set(ids))) for name, ids in why.items()}
+        out[ref] = Annotation(ref, frozenset(why), comment, reasons)
     return out
 
 
@@ -43,8 +48,10 @@ def plan_ops(tasks: Iterable[Task], desired: dict[str, Annotation],
              current: dict[str, CurrentAnnotation], findings: Iterable[Finding]) -> list[WriteOp]:
     """The fewest ops that make each task show its desired annotation; none if it already does."""
     risk: dict[str, float] = defaultdict(float)
+    by_task: dict[str, list[Finding]] = defaultdict(list)
     for f in findings:
         risk[f.subject] += f.value_at_risk
+        by_task[f.subject].append(f)
     ops = []
     for task in tasks:
         want = desired.get(task.ref)
@@ -58,13 +65,14 @@ def plan_ops(tasks: Iterable[Task], desired: dict[str, Annotation],
             return WriteOp(_task.source, _task.key, kind, value, reason, comment_id, _var)
 
         for name in sorted(want.labels - have.labels):
-            ops.append(op(OpKind.ADD_LABEL, name, "verdict needs this label"))
+            ops.append(op(OpKind.ADD_LABEL, name, want.why.get(name, "")))
         for name in sorted(have.labels - want.labels):
-            ops.append(op(OpKind.REMOVE_LABEL, name, "verdict no longer needs this label"))
+            ops.append(op(OpKind.REMOVE_LABEL, name, "no rule asks for it any more"))
         if want.comment is not None and want.comment != have.comment:
+            signals = sorted({f.signal for f in by_task[task.ref]})
+            why = "findings: " + ", ".join(signals) if signals else "findings cleared"
             if have.comment_id is None:
-                ops.append(op(OpKind.CREATE_COMMENT, want.comment, "item has findings to report"))
+                ops.append(op(OpKind.CREATE_COMMENT, want.comment, why))
             else:
-                ops.append(op(OpKind.UPDATE_COMMENT, want.comment, "verdict changed",
-                              have.comment_id))
+                ops.append(op(OpKind.UPDATE_COMMENT, want.comment, why, have.comment_id))
     return ops
