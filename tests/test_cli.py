@@ -14,12 +14,8 @@ from tether.rules.language import OPERATOR_DOCS
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
 
-def run(*args: str, cwd: Path | None = None):
-    runner = CliRunner()
-    if cwd is None:
-        return runner.invoke(main, list(args), catch_exceptions=False)
-    with runner.isolated_filesystem(temp_dir=cwd):
-        return runner.invoke(main, list(args), catch_exceptions=False)
+def run(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
 def test_version() -> None:
@@ -126,12 +122,11 @@ def test_plugins_lists_builtins() -> None:
     assert "tether_files" in out and "connectors: files" in out
 
 
-def test_demo_runs_twice_and_writes_nothing_the_second_time(tmp_path: Path) -> None:
-    runner = CliRunner()
-    with runner.isolated_filesystem(temp_dir=tmp_path):
-        first = runner.invoke(main, ["demo"], catch_exceptions=False)
-        assert first.exit_code == 0, first.output
-        assert "Wrote" in first.stdout and Path("tether-demo/data/jira-export.csv").exists()
-        assert Path("tether-demo/data/jira-export.csv.tether.json").exists()
-        again = runner.invoke(main, ["demo"], catch_exceptions=False)
-        assert "Nothing to write" in again.stdout
+def test_demo_runs_twice_and_writes_nothing_the_second_time(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    first = run("demo")
+    assert first.exit_code == 0, first.output
+    assert "Wrote 41 of 41" in first.stdout
+    assert Path("tether-demo/data/jira-export.csv.tether.json").exists()
+    again = run("demo")
+    assert "Nothing to write" in again.stdout
