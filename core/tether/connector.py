@@ -10,6 +10,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from .clock import Clock
 from .model import CurrentAnnotation, Measurement, OpResult, Task, WriteOp
 
 
@@ -46,10 +47,11 @@ class Connector(ABC):
     options_model: ClassVar[type[Options]] = Options
     capabilities: ClassVar[Capabilities] = Capabilities()
 
-    def __init__(self, name: str, options: Options, base_dir: Path):
+    def __init__(self, name: str, options: Options, base_dir: Path, clock: Clock | None = None):
         self.name = name
         self.options = options
         self.base_dir = base_dir  # the folder of tether.yaml; relative paths resolve here
+        self.clock = clock or Clock()  # retries sleep on it, so tests never wait
 
     @abstractmethod
     def pull(self, cursor: str | None) -> PullResult:

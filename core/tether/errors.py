@@ -35,3 +35,8 @@ class InvalidInput(TetherError):
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
 
+
+
+class SourceError(TetherError):
+    """A tracker call failed; the message names the tracker, the scope, the item, the HTTP
+    status and what to do next (which token variable to check, which scope is missing)."""

@@ -1,0 +1,62 @@
+"""What the shared connector suite needs from each tracker's sandbox: one driver per flavour.
+
+A driver module in ``drivers/`` defines ``make_driver(tmp_path) -> Driver`` and is listed in
+``DRIVERS`` below; the suite runs every test against every driver.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Protocol
+
+from tether.clock import FakeClock
+from tether.connector import Connector
+from tether.sandboxkit import SandboxServer
+
+# parameter id -> module under tests/connectors/drivers/
+DRIVERS = {
+    "jira-cloud": "jira_cloud",
+    "jira-dc": "jira_dc",
+    "github": "github",
+    "asana": "asana",
+}
+
+
+class Driver(Protocol):
+    server: SandboxServer  # already started; the suite stops it
+    retry_clock: FakeClock  # the connector's clock: retries sleep on it, never for real
+    setup_calls: int  # requests a full pull makes besides list pages (serverInfo, /field, ...)
+    unicode_key: str  # key of a seeded item titled "Ünïcødé ✓ 数据" with no assignee, no estimate
+
+    def seed(self, n: int) -> list[str]:
+        """Create ``n`` items (one of them the unicode/null one), updated well in the past."""
+
+    def edit(self, key: str) -> None:
+        """Change an item as a person would (new title), stamping it updated *now*."""
+
+    def labels(self, key: str) -> set[str]:
+        """The item's labels (or tags, or enum values) as the tracker stores them."""
+
+    def comments(self, key: str) -> list[str]:
+        """The item's comment bodies, as plain text, oldest first."""
+
+    def connector(self, token: str | None = "good") -> Connector:
+        """A connector named "src" aimed at the sandbox, with ``retry_clock`` as its clock.
+        It sets the token variable to ``token`` first (``None``: unsets it); the sandbox
+        accepts only "good"."""
+
+    def missing_scope_connector(self) -> Connector:
+        """A connector aimed at a project/repository that does not exist."""
+
+    def pages(self, n: int) -> int:
+        """The fewest list-page requests the real API allows for ``n`` items."""
+
+    @property
+    def token_variable(self) -> str:
+        """Name of the environment variable the connector reads its token from."""
+
+
+def make(name: str, tmp_path: Path) -> Driver:
+    module = importlib.import_module(f"drivers.{DRIVERS[name]}")
+    return module.make_driver(tmp_path)

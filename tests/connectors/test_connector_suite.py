@@ -1,0 +1,156 @@
+"""One suite, every tracker: each connector must behave the same against its sandbox."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from driver import DRIVERS, Driver, make
+from tether.errors import SourceError
+from tether.model import Finding, Mapping, OpKind, WriteOp
+from tether.pipeline.plan import desired_annotations, plan_ops
+from tether.render import MARKER
+from tether.sandboxkit import Fault
+
+PREFIX = "tether"
+
+
+@pytest.fixture(params=sorted(DRIVERS))
+def driver(request, tmp_path: Path, monkeypatch):
+    drv = make(request.param, tmp_path)
+    monkeypatch.setenv(drv.token_variable, "good")
+    yield drv
+    drv.server.stop()
+
+
+def writes(drv: Driver) -> int:
+    return sum(1 for r in drv.server.log if r.method in ("POST", "PUT", "PATCH", "DELETE"))
+
+
+def test_full_pull_uses_the_fewest_requests(driver: Driver) -> None:
+    keys = driver.seed(1000)
+    result = driver.connector().pull(None)
+    assert sorted(t.key for t in result.tasks) == sorted(keys)
+    assert result.complete and result.cursor
+    assert len(driver.server.log) == driver.pages(1000) + driver.setup_calls, \
+        [(r.method, r.path, r.query) for r in driver.server.log]
+
+
+def test_incremental_pull_returns_exactly_the_edited_items(driver: Driver) -> None:
+    keys = driver.seed(50)
+    connector = driver.connector()
+    cursor = connector.pull(None).cursor
+    edited = keys[3:6]
+    for key in edited:
+        driver.edit(key)
+    result = connector.pull(cursor)
+    assert sorted(t.key for t in result.tasks) == sorted(edited)
+    assert not result.complete
+    assert {t.title for t in result.tasks} != {""}
+
+
+def test_unicode_and_null_fields_normalise(driver: Driver) -> None:
+    driver.seed(5)
+    tasks = {t.key: t for t in driver.connector().pull(None).tasks}
+    odd = tasks[driver.unicode_key]
+    assert odd.title == "Ünïcødé ✓ 数据"
+    assert odd.assignee is None and odd.estimate is None
+    assert odd.url.startswith("http") and odd.updated is not None
+
+
+def test_labels_added_and_removed_without_touching_others(driver: Driver) -> None:
+    key = driver.seed(3)[1]
+    connector = driver.connector()
+    connector.pull(None)
+    before = driver.labels(key)
+    results = connector.apply([
+        WriteOp("src", key, OpKind.ADD_LABEL, f"{PREFIX}:kpi:nps", "test"),
+        WriteOp("src", key, OpKind.ADD_LABEL, f"{PREFIX}:untethered", "test"),
+    ])
+    assert all(r.ok for r in results), results
+    assert driver.labels(key) >= before | {f"{PREFIX}:kpi:nps", f"{PREFIX}:untethered"}
+    connector.apply([WriteOp("src", key, OpKind.REMOVE_LABEL, f"{PREFIX}:untethered", "test")])
+    assert driver.labels(key) == before | {f"{PREFIX}:kpi:nps"}
+
+
+def test_comment_created_then_edited_in_place(driver: Driver) -> None:
+    key = driver.seed(3)[0]
+    connector = driver.connector()
+    tasks = connector.pull(None).tasks
+    first = f"{MARKER}\nTether flagged this item: **untethered**."
+    [created] = connector.apply([WriteOp("src", key, OpKind.CREATE_COMMENT, first, "test")])
+    assert created.ok and created.comment_id
+    task = next(t for t in tasks if t.key == key)
+    shown = connector.read_annotations([task], PREFIX)[key]
+    assert shown.comment_id == created.comment_id and "untethered" in (shown.comment or "")
+    [edited] = connector.apply([WriteOp("src", key, OpKind.UPDATE_COMMENT,
+                                        f"{MARKER}\nResolved.", "test", created.comment_id)])
+    assert edited.ok
+    bodies = driver.comments(key)
+    assert len(bodies) == 1 and "Resolved." in bodies[0] and "untethered" not in bodies[0]
+
+
+def test_second_identical_pass_writes_nothing(driver: Driver) -> None:
+    driver.seed(20)
+    connector = driver.connector()
+    tasks = connector.pull(None).tasks
+    mappings = [Mapping(t.ref, "nps", "r", 1.0, "") for t in tasks[:10]]
+    findings = [Finding("untethered", "warning", t.ref, "No KPI.", "untethered", 0.0, "untethered")
+                for t in tasks[10:]]
+
+    def one_pass() -> int:
+        current = connector.read_annotations(tasks, PREFIX)
+        shown = {f"src:{k}": v for k, v in current.items()}
+        desired = desired_annotations(tasks, mappings, findings, {}, PREFIX, True, shown)
+        ops = plan_ops(tasks, desired, shown, findings)
+        results = connector.apply(ops)
+        assert all(r.ok for r in results), [r.error for r in results if not r.ok]
+        return len(ops)
+
+    assert one_pass() == 30  # 10 KPI labels, 10 signal labels, 10 comments
+    before = writes(driver)
+    assert one_pass() == 0
+    assert writes(driver) == before
+
+
+def test_429_with_retry_after_is_retried_after_that_wait(driver: Driver) -> None:
+    driver.seed(5)
+    connector = driver.connector()
+    after_setup = len(driver.server.log) + driver.setup_calls + 1
+    driver.server.faults.add(Fault("status", at=frozenset({after_setup}), status=429,
+                                   headers={"Retry-After": "7"}))
+    assert len(connector.pull(None).tasks) == 5
+    assert driver.retry_clock.slept == [7]
+
+
+def test_5xx_is_retried_with_backoff_within_a_bound(driver: Driver) -> None:
+    driver.seed(5)
+    connector = driver.connector()
+    driver.server.faults.add(Fault("status", at=frozenset({driver.setup_calls + 1}), status=503))
+    assert len(connector.pull(None).tasks) == 5
+    assert len(driver.retry_clock.slept) == 1
+    driver.server.faults.add(Fault("status", rate=1.0, status=502))
+    with pytest.raises(SourceError) as info:
+        driver.connector().pull(None)
+    assert "502" in str(info.value)
+    assert sum(driver.retry_clock.slept) <= 130  # the default retry budget bounds the wait
+
+
+def test_401_names_the_token_variable(driver: Driver) -> None:
+    driver.seed(1)
+    with pytest.raises(SourceError) as info:
+        driver.connector(token="wrong").pull(None)
+    message = str(info.value)
+    assert "401" in message and driver.token_variable in message and "wrong" not in message
+
+
+def test_missing_token_variable_is_named_before_any_request(driver: Driver) -> None:
+    with pytest.raises(SourceError) as info:
+        driver.connector(token=None).pull(None)
+    assert driver.token_variable in str(info.value)
+
+
+def test_404_names_the_missing_scope(driver: Driver) -> None:
+    with pytest.raises(SourceError) as info:
+        driver.missing_scope_connector().pull(None)
+    assert "404" in str(info.value) and "not found" in str(info.value)
