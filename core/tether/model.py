@@ -115,8 +115,9 @@ class CurrentAnnotation:
     """What a task shows now: its Tether-namespace labels and Tether's comment, if any."""
 
     labels: frozenset[str] = frozenset()
-    comment: str | None = None
+    comment: str | None = None  # the body as Tether wrote it, when the tracker keeps it verbatim
     comment_id: str | None = None
+    comment_digest: str | None = None  # render.digest of that body, for trackers that reformat it
 
 
 class OpKind(StrEnum):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 
@@ -10,6 +11,11 @@ from .model import KPI, Finding, Mapping
 MARKER = "<!-- tether:comment -->"
 RESOLVED_HEADLINE = "Tether: nothing to flag on this item any more."
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~])")
+
+
+def digest(body: str) -> str:
+    """A short, stable fingerprint of a comment body Tether wrote."""
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
 
 
 def neutralise(text: str) -> str:

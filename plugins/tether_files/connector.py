@@ -7,6 +7,7 @@ import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
+from tether.clock import Clock
 from tether.connector import Capabilities, Connector, Options, PullResult
 from tether.errors import InvalidInput, Problem
 from tether.model import CurrentAnnotation, OpResult, Task, WriteOp
@@ -35,8 +36,8 @@ class FilesConnector(Connector):
                                 markup="markdown")
     options: FilesOptions
 
-    def __init__(self, name: str, options: Options, base_dir: Path):
-        super().__init__(name, options, base_dir)
+    def __init__(self, name: str, options: Options, base_dir: Path, clock: Clock | None = None):
+        super().__init__(name, options, base_dir, clock)
         self._keys: set[str] | None = None
 
     @property

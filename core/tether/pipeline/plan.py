@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from ..model import KPI, Annotation, CurrentAnnotation, Finding, Mapping, OpKind, Task, WriteOp
-from ..render import render_comment, render_resolved
+from ..render import digest, render_comment, render_resolved
 
 
 def label(prefix: str, *parts: str) -> str:
@@ -37,7 +37,7 @@ def desired_annotations(tasks: Iterable[Task], mappings: Iterable[Mapping],
         comment = None
         if comments and found[ref]:
             comment = render_comment(found[ref], maps[ref], kpis)
-        elif comments and ref in current and current[ref].comment is not None:
+        elif comments and ref in current and current[ref].comment_id is not None:
             comment = render_resolved()  # findings cleared: say so, keep the history
         reasons = {name: "rule " + ", ".join(sorted(set(ids))) for name, ids in why.items()}
         out[ref] = Annotation(ref, frozenset(why), comment, reasons)
@@ -68,7 +68,8 @@ def plan_ops(tasks: Iterable[Task], desired: dict[str, Annotation],
             ops.append(op(OpKind.ADD_LABEL, name, want.why.get(name, "")))
         for name in sorted(have.labels - want.labels):
             ops.append(op(OpKind.REMOVE_LABEL, name, "no rule asks for it any more"))
-        if want.comment is not None and want.comment != have.comment:
+        shown = have.comment_digest or (digest(have.comment) if have.comment is not None else None)
+        if want.comment is not None and digest(want.comment) != shown:
             signals = sorted({f.signal for f in by_task[task.ref]})
             why = "findings: " + ", ".join(signals) if signals else "findings cleared"
             if have.comment_id is None:

@@ -1,0 +1,69 @@
+"""Sync N items per tracker through the real client libraries against each sandbox with
+injected latency; print requests made vs the API's lower bound, and wall time.
+
+    python tests/bench/bench_sync.py [--items 10000] [--latency-ms 20] [--only github]
+
+A full pull, Tether's read of its own annotations, and a second (incremental, unchanged)
+pull are measured separately; the drivers are the ones the shared connector suite uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "connectors"))
+
+from driver import DRIVERS, make  # noqa: E402
+from tether.sandboxkit import Fault  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=10_000)
+    parser.add_argument("--latency-ms", type=float, default=20)
+    parser.add_argument("--only", choices=sorted(DRIVERS))
+    args = parser.parse_args()
+    print(f"items={args.items} latency={args.latency_ms:g} ms per request")
+    print(f"{'tracker':<11} {'stage':<22} {'requests':>8} {'lower bound':>11} {'wall s':>8}")
+    for name in sorted(DRIVERS):
+        if not args.only or name == args.only:
+            bench_one(name, args.items, args.latency_ms / 1000)
+
+
+def bench_one(name: str, items: int, latency: float) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        drv = make(name, Path(tmp))
+        os.environ[drv.token_variable] = "good"
+        try:
+            drv.seed(items)
+            drv.server.faults.add(Fault("latency", rate=1.0, seconds=latency))
+            connector = drv.connector()
+            bound = drv.pages(items) + drv.setup_calls
+            result, n, wall = measure(drv, lambda: connector.pull(None))
+            row(name, "full pull", n, bound, wall)
+            _, n, wall = measure(drv, lambda: connector.read_annotations(result.tasks, "tether"))
+            row(name, "read annotations", n, 0, wall)
+            _, n, wall = measure(drv, lambda: connector.pull(result.cursor))
+            row(name, "incremental, unchanged", n, 1, wall)
+        finally:
+            drv.server.stop()
+
+
+def measure(drv, call):
+    before = len(drv.server.log)
+    started = time.perf_counter()
+    value = call()
+    return value, len(drv.server.log) - before, time.perf_counter() - started
+
+
+def row(name: str, stage: str, n: int, bound: int, wall: float) -> None:
+    print(f"{name:<11} {stage:<22} {n:>8} {bound:>11} {wall:>8.2f}")
+
+
+if __name__ == "__main__":
+    main()
