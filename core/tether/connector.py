@@ -28,6 +28,7 @@ class Capabilities:
     comments: bool = True
     comments_editable: bool = True
     markup: str = "markdown"  # markdown, adf, wiki, text
+    mentions: str = "none"  # how a person is mentioned: account_id, username, login, gid, none
     max_label_length: int = 255
 
 
@@ -85,10 +86,14 @@ class Sandbox(ABC):
     """A stand-in for a tracker, seeded from a workspace, for demos and tests."""
 
     type_name: ClassVar[str]
+    # Variables a connector needs to reach the sandbox (its token), set by ``start``; the
+    # demo exports them. Names are sandbox-only (TETHER_SANDBOX_*), never a real token's.
+    env: dict[str, str]
 
     @abstractmethod
     def start(self, seed: Path, workdir: Path) -> dict:
-        """Start serving ``seed`` (a folder); return source options that point at it."""
+        """Serve ``seed`` (a folder), or the state a previous run saved in ``workdir``; return
+        source options that point a connector at it (url, scope, token_env)."""
 
     def stop(self) -> None:  # noqa: B027 - optional: most sandboxes hold nothing
         """Release what ``start`` took (servers, threads); the default holds nothing."""

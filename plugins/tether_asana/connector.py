@@ -1,0 +1,193 @@
+"""The asana connector: tasks from GET /tasks?project=..., Tether's labels as tags (or one
+multi-enum custom field) and its one comment as a footer-marked story."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from tether.clock import Clock
+from tether.codec import parse_datetime
+from tether.connector import Capabilities, Connector, Options, PullResult
+from tether.errors import SourceError
+from tether.model import CurrentAnnotation, OpKind, OpResult, Task, WriteOp
+
+from .client import AsanaClient
+from .comments import Comments
+from .failures import AsanaHTTPError, Where
+from .labels import FieldLabels, TagLabels
+from .normalise import PULL_FIELDS, iso, to_task
+from .options import AsanaOptions
+from .richtext import footer_digest
+
+OVERLAP = timedelta(minutes=2)  # modified_since window: clock skew and in-flight writes
+LABEL_OPS = (OpKind.ADD_LABEL, OpKind.REMOVE_LABEL)
+
+
+class AsanaConnector(Connector):
+    """Reads the configured projects; writes only labels under Tether's prefix and its story."""
+
+    type_name = "asana"
+    options_model = AsanaOptions
+    # Bodies arrive as tether.render Markdown; richtext turns them into Asana rich text.
+    capabilities = Capabilities(labels=True, comments=True, comments_editable=True,
+                                markup="markdown")
+    options: AsanaOptions
+
+    def __init__(self, name: str, options: Options, base_dir: Path, clock: Clock | None = None):
+        super().__init__(name, options, base_dir, clock)
+        opts = self.options
+        self.client = AsanaClient(opts.api, opts.token_env, self.clock, opts.timeout)
+        self.labels: TagLabels | FieldLabels
+        if opts.label_mode == "tags":
+            self.labels = TagLabels(self.client, opts.workspace or "", self._where)
+        else:
+            self.labels = FieldLabels(self.client, opts.label_field or "", self._where)
+        self.comments = Comments(self.client, self._me)
+        self._me_gid: str | None = None
+        self._unfollowed: set[str] = set()  # tasks read as "no Tether story possible"
+        self._seen: dict[str, str] = {}  # gid -> modified_at this connector already returned
+
+    # -- pull --------------------------------------------------------------------------------
+
+    def pull(self, cursor: str | None) -> PullResult:
+        """Every task of the projects, or those modified since ``cursor`` minus the overlap.
+        The overlap catches changes that became visible late; a task this connector already
+        returned with the same modified_at is not a change, so it is not returned again."""
+        self.client.token()
+        params: dict[str, Any] = {"opt_fields": ",".join(PULL_FIELDS)}
+        if cursor is not None:
+            params["modified_since"] = iso(parse_datetime(cursor) - OVERLAP)
+        items: dict[str, dict[str, Any]] = {}
+        for project in self.options.projects:
+            for item in self.client.pages("/tasks", {"project": project, **params},
+                                          self._project_where(project)):
+                items.setdefault(item["gid"], item)  # a task can be in two of the projects
+        for item in items.values():
+            self.labels.learn(item)
+        stamps = [s for s in (i.get("modified_at") for i in items.values()) if s]
+        if cursor is not None:
+            items = {g: i for g, i in items.items() if self._seen.get(g) != i.get("modified_at")}
+        self._seen.update({g: i.get("modified_at") or "" for g, i in items.items()})
+        tasks = [to_task(item, self.name, self.options) for item in items.values()]
+        if cursor is not None:
+            stamps.append(cursor)
+        newest = max(stamps, key=parse_datetime, default=None)
+        return PullResult(tasks, newest, complete=cursor is None)
+
+    # -- read --------------------------------------------------------------------------------
+
+    def read_annotations(self, tasks: Sequence[Task], prefix: str) -> dict[str, CurrentAnnotation]:
+        """Labels and story of each task, read fresh: one listing per project (labels and
+        followers), then the stories only of tasks the token's user follows, because
+        commenting makes the author a follower and Asana lists no comment count."""
+        self.client.token()
+        wanted = {task.key for task in tasks}
+        fresh = self._fresh(wanted)
+        me = self._me()
+        out: dict[str, CurrentAnnotation] = {}
+        for key in sorted(wanted & fresh.keys()):
+            item = fresh[key]
+            labels = frozenset(self.labels.shown(item, prefix))
+            if not any((f or {}).get("gid") == me for f in item.get("followers") or []):
+                self._unfollowed.add(key)
+                out[key] = CurrentAnnotation(labels)
+                continue
+            self._unfollowed.discard(key)
+            story = self.comments.read(key, self._task_where(key))
+            if story is None:
+                out[key] = CurrentAnnotation(labels)
+                continue
+            text = story.get("text") or ""
+            out[key] = CurrentAnnotation(labels, text, story["gid"], footer_digest(text))
+        return out
+
+    def _fresh(self, wanted: set[str]) -> dict[str, dict[str, Any]]:
+        """Current labels and followers of the wanted tasks (stale snapshots would replan)."""
+        fields = ",".join((*self.labels.fields, "followers"))
+        fresh: dict[str, dict[str, Any]] = {}
+        for project in self.options.projects:
+            for item in self.client.pages("/tasks", {"project": project, "opt_fields": fields},
+                                          self._project_where(project)):
+                if item["gid"] in wanted:
+                    fresh[item["gid"]] = item
+        for key in sorted(wanted - fresh.keys()):  # moved to another project since the pull
+            item = self._task(key, fields)
+            if item is not None:
+                fresh[key] = item
+        for item in fresh.values():
+            self.labels.learn(item)
+        return fresh
+
+    def _task(self, key: str, fields: str) -> dict[str, Any] | None:
+        """GET one task, or None when it is gone."""
+        def get() -> dict[str, Any] | None:
+            try:
+                return self.client.send("GET", f"/tasks/{key}", {"opt_fields": fields})["data"]
+            except AsanaHTTPError as exc:
+                if exc.status == 404:
+                    return None
+                raise
+        return self.client.retrying(get, self._task_where(key))
+
+    # -- write -------------------------------------------------------------------------------
+
+    def apply(self, ops: Sequence[WriteOp]) -> list[OpResult]:
+        """Label ops (grouped per task in custom-field mode), then comment ops, each
+        reported on its own; the results come back in the order of ``ops``."""
+        self.client.token()
+        results: list[OpResult | None] = [None] * len(ops)
+        label_ops = [(i, op) for i, op in enumerate(ops) if op.kind in LABEL_OPS]
+        errors = self.labels.apply([op for _, op in label_ops])
+        for (index, op), error in zip(label_ops, errors, strict=True):
+            results[index] = OpResult(op, error is None, error)
+        for index, op in enumerate(ops):
+            if op.kind not in LABEL_OPS:
+                results[index] = self._comment(op)
+        return [r for r in results if r is not None]
+
+    def _comment(self, op: WriteOp) -> OpResult:
+        where = self._task_where(op.key, need="stories:write")
+        try:
+            if op.kind is OpKind.UPDATE_COMMENT and op.comment_id:
+                story = self.comments.update(op.key, op.comment_id, op.value, where)
+            else:
+                story, existed = self.comments.create(op.key, op.value, where)
+                if existed and op.key in self._unfollowed:
+                    self._follow(op.key)  # heal the hint read_annotations relies on
+        except SourceError as exc:
+            return OpResult(op, False, str(exc))
+        return OpResult(op, True, comment_id=story)
+
+    def _follow(self, key: str) -> None:
+        where = self._task_where(key, need="tasks:write")
+        self.client.call("POST", f"/tasks/{key}/addFollowers", where,
+                         {"opt_fields": "modified_at"}, {"followers": [self._me()]})
+        self._unfollowed.discard(key)
+
+    # -- context -----------------------------------------------------------------------------
+
+    def _me(self) -> str:
+        """The token user's gid (GET /users/me, once per connector)."""
+        if self._me_gid is None:
+            where = Where("workspace " + (self.options.workspace or "?"), "user not found")
+            body = self.client.call("GET", "/users/me", where, {"opt_fields": "name"})
+            self._me_gid = str(body["data"]["gid"])
+        return self._me_gid
+
+    def _project_where(self, project: str) -> Where:
+        return Where(f"project {project}",
+                     f"project {project} not found; check options.projects")
+
+    def _where(self, task: str) -> Where:
+        projects = self.options.projects
+        scope = f"project {projects[0]}" if len(projects) == 1 else \
+            "projects " + ", ".join(projects)
+        return Where(scope, f"{scope} not found; check options.projects")
+
+    def _task_where(self, key: str, need: str = "tasks:read") -> Where:
+        return self._where(key).about(
+            f"task {key}", f"task {key} not found (deleted, or no longer visible to the token's "
+                           "user)", need)

@@ -1,0 +1,74 @@
+"""The ``asana`` sandbox: a fake Asana API on 127.0.0.1, seeded from the seed folder and
+kept in the work folder, so a second demo run sees what the first one wrote."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from tether.clock import Clock
+from tether.connector import Sandbox
+from tether.errors import TetherError
+from tether.sandboxkit import SandboxServer
+
+from .sandbox_api import AsanaApi
+from .sandbox_state import AsanaState
+from .sandbox_views import API
+from .seed import SeedError, load_seed, seed_file
+
+STATE_FILE = "asana-sandbox.json"
+
+
+def serve(state: AsanaState, on_change: Callable[[], None] | None = None,
+          rate_limit: int = 1500) -> SandboxServer:
+    """Start serving ``state``; the API's base URL is ``server.base_url + API``."""
+    return SandboxServer(AsanaApi(state, rate_limit, on_change)).start()
+
+
+class AsanaSandbox(Sandbox):
+    """Serves ``<seed>/asana.yaml`` (format in tether_asana.seed); the token is "good"."""
+
+    type_name = "asana"
+
+    def __init__(self, clock: Clock | None = None):
+        self.clock = clock or Clock()
+        self.server: SandboxServer | None = None
+        self.state: AsanaState | None = None
+
+    def start(self, seed: Path, workdir: Path) -> dict:
+        """Serve the saved state in ``workdir`` if any, else the seed; return source options."""
+        saved = workdir / STATE_FILE
+        if saved.is_file():
+            state = AsanaState.from_json(json.loads(saved.read_text(encoding="utf-8")), self.clock)
+        else:
+            path = seed_file(seed)
+            if path is None:
+                raise TetherError(f"The Asana sandbox needs {seed}/asana.yaml (see the seed "
+                                  "format in tether_asana/seed.py).")
+            state = AsanaState(self.clock)
+            try:
+                load_seed(path, state)
+            except SeedError as exc:
+                raise TetherError(str(exc)) from None
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.state = state
+        self.server = serve(state, on_change=lambda: _save(state, saved))
+        _save(state, saved)
+        return {"url": self.server.base_url + API, "projects": list(state.projects),
+                "workspace": state.workspace["gid"]}
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+
+def _save(state: AsanaState, path: Path) -> None:
+    """Write the state atomically, so a crash never leaves half a file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        json.dump(state.to_json(), out, ensure_ascii=False)
+    os.replace(tmp, path)

@@ -1,0 +1,271 @@
+"""Tether's labels and its one comment on GitHub items: reading them back, writing them.
+
+Labels come from the issue payload (no request). Tether's comment is the one whose
+Markdown body starts with the hidden marker ``<!-- tether:comment -->``; comments are
+listed only for items whose payload counts any. What this connector wrote since an item's
+payload was pulled is remembered, so a second pass over the same payloads sees its writes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from github import Github
+from github.GithubException import GithubException
+from github.Issue import Issue
+from tether.errors import SourceError
+from tether.model import CurrentAnnotation, OpKind, OpResult, Task, WriteOp
+from tether.render import MARKER, digest
+
+from .client import GitHubClient
+from .failures import NotFound
+from .normalise import split_key
+from .options import GitHubOptions
+
+MAX_BODY = 65536  # GitHub refuses longer comment bodies
+MAX_LABEL = 50  # and longer label names
+_DIGEST = re.compile(r"\n<!-- tether:digest=([0-9a-f]{16}) -->\s*$")
+_CUT = "\n\n_(cut to fit GitHub's comment size limit)_"
+
+
+def is_ours(body: str | None) -> bool:
+    """Tether's comment starts with the marker (an HTML comment GitHub does not display)."""
+    return bool(body) and body.lstrip().startswith(MARKER)  # type: ignore[union-attr]
+
+
+def github_body(value: str) -> str:
+    """The Markdown to store for ``value``: verbatim when it fits and starts with the marker;
+    otherwise fixed up, with the digest of ``value`` in a hidden trailer so reads match."""
+    body = value if value.lstrip().startswith(MARKER) else f"{MARKER}\n{value}"
+    if body == value and len(body) <= MAX_BODY:
+        return body
+    trailer = f"\n<!-- tether:digest={digest(value)} -->"
+    if len(body) + len(trailer) > MAX_BODY:
+        body = body[:MAX_BODY - len(trailer) - len(_CUT)] + _CUT
+    return body + trailer
+
+
+def label_style(name: str, options: GitHubOptions) -> tuple[str, str]:
+    """Colour and description for a Tether label: ``<prefix>:kpi:<id>`` or a signal."""
+    parts = name.split(":")
+    if len(parts) >= 3 and parts[1] == "kpi":
+        text = f"Set by Tether: this item serves KPI {':'.join(parts[2:])}"
+        return options.kpi_label_color, text[:100]
+    text = f"Set by Tether: drift signal {':'.join(parts[1:]) or name}"
+    return options.signal_label_color, text[:100]
+
+
+@dataclass
+class Written:
+    """This connector's writes to one item since its payload was pulled."""
+
+    added: set[str] = field(default_factory=set)
+    removed: set[str] = field(default_factory=set)
+    comment: tuple[str, str] | None = None  # (id, body as stored)
+
+
+class Annotator:
+    """Reads and writes one source's annotations through a :class:`GitHubClient`."""
+
+    def __init__(self, client: GitHubClient, options: GitHubOptions):
+        self.client = client
+        self.options = options
+        self.written: dict[str, Written] = {}
+        self.labels_known: dict[str, set[str]] = {}  # repo -> lower-cased names that exist
+
+    def pulled(self, repo: str, key: str, label_names: Sequence[str]) -> None:
+        """A fresh payload of ``key`` arrived: it shows our writes; its labels exist."""
+        self.written.pop(key, None)
+        self.labels_known.setdefault(repo.lower(), set()).update(n.lower() for n in label_names)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def read(self, tasks: Sequence[Task], prefix: str) -> dict[str, CurrentAnnotation]:
+        """By key: labels under ``prefix`` and Tether's comment (comments listed where counted)."""
+        self.client.check_token()
+        out = {}
+        for task in tasks:
+            repo, number = split_key(task.key)
+            names = {lbl["name"] for lbl in task.raw.get("labels") or []
+                     if isinstance(lbl, dict)} if task.raw else set(task.labels)
+            wrote = self.written.get(task.key, Written())
+            names = (names | wrote.added) - wrote.removed
+            found = wrote.comment
+            if found is None and self._has_comments(task):
+                try:
+                    found = self._find_comment(repo, number)
+                except NotFound:
+                    found = None  # deleted since it was stored: its ops will fail and say so
+            comment_id, body = found or (None, None)
+            trailer = _DIGEST.search(body or "")
+            out[task.key] = CurrentAnnotation(
+                frozenset(n for n in names if n.startswith(f"{prefix}:")), body, comment_id,
+                trailer.group(1) if trailer else None)
+        return out
+
+    @staticmethod
+    def _has_comments(task: Task) -> bool:
+        """Whether the payload (or, for a stored task without it, custom) counts comments;
+        when neither says, assume so rather than miss Tether's comment and write a second."""
+        count = task.raw.get("comments") if task.raw else task.custom.get("comments")
+        return not isinstance(count, int) or count > 0
+
+    def _find_comment(self, repo: str, number: int) -> tuple[str, str] | None:
+        """The oldest comment carrying the marker; listed with ETags, so unchanged is free."""
+        pages = self.client.pages(f"/repos/{repo}/issues/{number}/comments", {},
+                                  f"{repo}#{number}", self._gone(repo, number))
+        for page in pages:
+            for comment in page:
+                if is_ours(comment.get("body")):
+                    return str(comment["id"]), comment["body"]
+        return None
+
+    @staticmethod
+    def _issue(gh: Github, repo: str, number: int) -> Issue:
+        return gh.get_repo(repo).get_issue(number)  # lazy: builds URLs, sends nothing
+
+    @staticmethod
+    def _gone(repo: str, number: int) -> str:
+        return (f"{repo}#{number} not found; it may have been deleted or transferred, or "
+                "options.repos names the wrong repository")
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def apply(self, ops: Sequence[WriteOp]) -> list[OpResult]:
+        """One OpResult per op, in order; a failing op never stops the others."""
+        self.client.check_token()
+        results: dict[int, OpResult] = {}
+        by_key: dict[str, list[int]] = {}
+        for index, op in enumerate(ops):
+            by_key.setdefault(op.key, []).append(index)
+        configured = {r.lower() for r in self.options.repos}
+        for key, indexes in by_key.items():
+            try:
+                repo, number = split_key(key)
+                if repo.lower() not in configured:
+                    raise ValueError(f"{repo} is not in options.repos")
+            except ValueError as exc:
+                for i in indexes:
+                    results[i] = OpResult(ops[i], False, f"GitHub {key}: {exc}")
+                continue
+            self._apply_item(repo, number, [(i, ops[i]) for i in indexes], results)
+        return [results[i] for i in range(len(ops))]
+
+    def _apply_item(self, repo: str, number: int, ops: list[tuple[int, WriteOp]],
+                    results: dict[int, OpResult]) -> None:
+        """Label adds together (after creating missing labels), then removals, then the comment."""
+        ready = []
+        for i, op in ops:
+            if op.kind is not OpKind.ADD_LABEL:
+                continue
+            try:
+                self._ensure_label(repo, op.value)
+                ready.append((i, op))
+            except SourceError as err:
+                results[i] = OpResult(op, False, str(err))
+        self._add_labels(repo, number, ready, results)
+        for i, op in ops:
+            if op.kind is OpKind.ADD_LABEL:
+                continue
+            try:
+                comment_id = None
+                if op.kind is OpKind.REMOVE_LABEL:
+                    self._remove_label(repo, number, op.value)
+                else:
+                    comment_id = self._write_comment(repo, number, op)
+                results[i] = OpResult(op, True, comment_id=comment_id)
+            except SourceError as err:
+                results[i] = OpResult(op, False, str(err))
+
+    def _ensure_label(self, repo: str, name: str) -> None:
+        """Create the label with Tether's colour and description unless it already exists."""
+        if len(name) > MAX_LABEL:
+            raise SourceError(f"GitHub {repo}: label {name!r} has {len(name)} characters; GitHub "
+                              f"allows {MAX_LABEL}: shorten the KPI or signal id, or the prefix")
+        known = self.labels_known.setdefault(repo.lower(), set())
+        if name.lower() in known:
+            return
+        color, description = label_style(name, self.options)
+
+        def create(gh: Github) -> None:
+            try:
+                gh.get_repo(repo).create_label(name, color, description)
+            except GithubException as exc:
+                codes = [e.get("code") for e in (exc.data or {}).get("errors") or []
+                         if isinstance(e, dict)] if isinstance(exc.data, dict) else []
+                if exc.status != 422 or "already_exists" not in codes:
+                    raise
+
+        self.client.call(create, repo, f"{repo} not found; check options.repos")
+        known.add(name.lower())
+
+    def _add_labels(self, repo: str, number: int, ready: list[tuple[int, WriteOp]],
+                    results: dict[int, OpResult]) -> None:
+        """One request for all of an item's new labels; one by one if that one fails."""
+        if not ready:
+            return
+        names = [op.value for _, op in ready]
+        try:
+            self.client.call(lambda gh: self._issue(gh, repo, number).add_to_labels(*names),
+                             f"{repo}#{number}", self._gone(repo, number))
+        except SourceError as err:
+            if len(ready) > 1:
+                for item in ready:
+                    self._add_labels(repo, number, [item], results)
+                return
+            results[ready[0][0]] = OpResult(ready[0][1], False, str(err))
+            return
+        wrote = self.written.setdefault(f"{repo}#{number}", Written())
+        wrote.added.update(names)
+        wrote.removed.difference_update(names)
+        for i, op in ready:
+            results[i] = OpResult(op, True)
+
+    def _remove_label(self, repo: str, number: int, name: str) -> None:
+        def remove(gh: Github) -> None:
+            try:
+                self._issue(gh, repo, number).remove_from_labels(name)  # URL-quotes ':'
+            except GithubException as exc:
+                data = exc.data if isinstance(exc.data, dict) else {}
+                if exc.status != 404 or data.get("message") != "Label does not exist":
+                    raise  # a 404 for the label alone means it is already off: done
+
+        self.client.call(remove, f"{repo}#{number}", self._gone(repo, number))
+        wrote = self.written.setdefault(f"{repo}#{number}", Written())
+        wrote.removed.add(name)
+        wrote.added.discard(name)
+
+    def _write_comment(self, repo: str, number: int, op: WriteOp) -> str:
+        """Create or edit Tether's comment in place; never a second one. Returns its id."""
+        key = f"{repo}#{number}"
+        body = github_body(op.value)
+        known = self.written.get(key, Written()).comment
+        target = op.comment_id or (known[0] if known else None)
+        if target is not None and not target.isdigit():
+            raise SourceError(f"GitHub {key}: comment id {target!r} is not a GitHub comment id")
+        attempts = 0
+
+        def write(gh: Github) -> str:
+            nonlocal attempts
+            attempts += 1
+            issue = self._issue(gh, repo, number)
+            if target is not None:
+                try:
+                    issue.get_comment(int(target)).edit(body)  # lazy: PATCH only
+                    return target
+                except GithubException as exc:
+                    if exc.status != 404:
+                        raise
+                    # Someone deleted it: write a new one rather than lose the verdict.
+            if attempts > 1:  # an earlier try may have landed before the connection broke
+                found = self._find_comment(repo, number)
+                if found is not None:
+                    issue.get_comment(int(found[0])).edit(body)
+                    return found[0]
+            return str(issue.create_comment(body).id)
+
+        comment_id = self.client.call(write, key, self._gone(repo, number))
+        self.written.setdefault(key, Written()).comment = (comment_id, body)
+        return comment_id

@@ -1,0 +1,144 @@
+"""PyGithub aimed at one GitHub (or GHES), with Tether's retries and conditional list pages.
+
+PyGithub's own retry and throttling are off (``retry=None``, ``seconds_between_*=None``):
+every call goes through :func:`tether.retry.with_retries`, which sleeps only on the
+connector's clock. The API version is pinned with PyGithub's ``api_version`` argument,
+which sends ``X-GitHub-Api-Version: 2022-11-28`` on every request. ``lazy=True`` makes
+``get_repo``/``get_issue``/``get_comment`` build objects from their URL without a GET.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+from github import Auth, Github
+from tether.clock import Clock
+from tether.errors import SourceError
+from tether.retry import RetryPolicy, with_retries
+
+from .failures import TRACKER, source_error, transient
+from .options import GitHubOptions
+
+T = TypeVar("T")
+API_VERSION = "2022-11-28"
+PER_PAGE = 100  # GitHub's maximum for list endpoints
+USER_AGENT = "tether-github"  # GitHub refuses requests without a User-Agent
+MAX_CACHED_PAGES = 2000
+_NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
+_PAGE = re.compile(r"([?&])page=(\d+)")
+
+
+@dataclass(frozen=True)
+class CachedPage:
+    """A list page as last answered with 200, kept to stand in for a later 304."""
+
+    etag: str
+    items: list[dict[str, Any]]
+    next_url: str | None
+
+
+def next_link(link: str | None) -> str | None:
+    """The ``rel="next"`` URL of a Link header, verbatim (GitHub's go to /repositories/{id})."""
+    found = _NEXT.search(link or "")
+    return found.group(1) if found else None
+
+
+def following_page(url: str) -> str:
+    """``url`` with its ``page`` parameter one higher (page 2 when it has none)."""
+    found = _PAGE.search(url)
+    if found:
+        return f"{url[:found.start(2)]}{int(found.group(2)) + 1}{url[found.end(2):]}"
+    return f"{url}{'&' if '?' in url else '?'}page=2"
+
+
+class GitHubClient:
+    """One token's view of ``options.url``; rebuilt when the token variable changes."""
+
+    def __init__(self, options: GitHubOptions, clock: Clock):
+        self.options = options
+        self.clock = clock
+        default = RetryPolicy()
+        # Waiting for a primary rate-limit reset may take up to an hour; allow that much.
+        self.policy = RetryPolicy(attempts=default.attempts,
+                                  budget=max(default.budget, options.max_rate_limit_wait + 120),
+                                  cap=max(default.cap, options.max_rate_limit_wait))
+        self._github: Github | None = None
+        self._token: str | None = None
+        self._pages: dict[str, CachedPage] = {}
+
+    def check_token(self) -> str:
+        """The token from ``$token_env``; SourceError naming the variable when it is unset."""
+        token = os.environ.get(self.options.token_env, "").strip()
+        if not token:
+            raise SourceError(f"{TRACKER}: no token: set the environment variable "
+                              f"${self.options.token_env} to a GitHub token (fine-grained "
+                              "with Issues: read and write, or classic with the repo scope)")
+        return token
+
+    def github(self) -> Github:
+        """The PyGithub client for the current token (lazy objects, no retries, no throttle)."""
+        token = self.check_token()
+        if self._github is None or token != self._token:
+            if self._github is not None:
+                self._github.close()
+            self._pages.clear()  # ETags are token-specific
+            self._github = Github(
+                auth=Auth.Token(token), base_url=self.options.url, per_page=PER_PAGE,
+                retry=None, seconds_between_requests=None, seconds_between_writes=None,
+                lazy=True, api_version=API_VERSION, user_agent=USER_AGENT, timeout=30)
+            self._token = token
+        return self._github
+
+    def call(self, fn: Callable[[Github], T], where: str, subject: str) -> T:
+        """``fn(github)`` with retries; failures become SourceError (see failures.py)."""
+        gh = self.github()
+        try:
+            return with_retries(
+                lambda: fn(gh),
+                lambda exc: transient(exc, self.clock, self.options.max_rate_limit_wait),
+                self.clock, self.policy)
+        except SourceError:
+            raise
+        except Exception as exc:
+            raise source_error(exc, where, subject, self.options.token_env, self.options.url,
+                               self.clock) from None
+
+    def pages(self, path: str, params: dict[str, str], where: str,
+              subject: str) -> Iterator[list[dict[str, Any]]]:
+        """Every page of the list at ``path`` as raw payloads, following Link headers.
+
+        A page seen before is asked for with ``If-None-Match``: a 304 costs no rate limit
+        and the remembered page is used. GitHub's ETag covers the body only, so when a
+        remembered last page was full the page after it is asked for too (lists sorted
+        oldest first grow at the end)."""
+        query = urlencode(sorted({**params, "per_page": str(PER_PAGE)}.items()))
+        url: str | None = f"{path}?{query}"
+        while url:
+            page_url = url
+            cached = self._pages.get(page_url)
+            headers = {"If-None-Match": cached.etag} if cached else None
+            got_headers, data = self.call(
+                lambda gh, u=page_url, h=headers: gh.requester.requestJsonAndCheck(
+                    "GET", u, headers=h), where, subject)
+            if data is None and cached is not None:  # 304 Not Modified
+                items, url = cached.items, cached.next_url
+                if url is None and len(items) >= PER_PAGE:
+                    url = following_page(page_url)
+            else:
+                items = data if isinstance(data, list) else []
+                url = next_link(got_headers.get("link"))
+                self._remember(page_url, got_headers.get("etag"), items, url)
+            yield items
+
+    def _remember(self, url: str, etag: str | None, items: list[dict[str, Any]],
+                  next_url: str | None) -> None:
+        if not etag:
+            return
+        if len(self._pages) >= MAX_CACHED_PAGES:
+            self._pages.clear()  # old since= URLs pile up; starting over is cheap
+        self._pages[url] = CachedPage(etag, items, next_url)

@@ -1,0 +1,122 @@
+"""The ``jira`` connector: pull issues, read and write Tether's labels and its one comment."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+
+from tether.clock import Clock
+from tether.codec import parse_datetime
+from tether.connector import Capabilities, Connector, Options, PullResult
+from tether.model import CurrentAnnotation, OpResult, Task, WriteOp
+
+from . import jql
+from .annotations import Marker, Shown
+from .client import JiraClient
+from .normalise import to_task
+from .options import JiraOptions
+from .writes import Writer, Written
+
+# Cloud mentions people by accountId, Data Center by username.
+CLOUD = Capabilities(markup="adf", mentions="account_id")
+DATACENTER = Capabilities(markup="wiki", mentions="username")
+
+
+class JiraConnector(Connector):
+    """Jira Cloud (REST v3, enhanced JQL search) or Data Center (REST v2, offset search)."""
+
+    type_name = "jira"
+    options_model = JiraOptions
+    capabilities = CLOUD
+    options: JiraOptions
+
+    def __init__(self, name: str, options: Options, base_dir: Path, clock: Clock | None = None):
+        super().__init__(name, options, base_dir, clock)
+        if self.options.flavour == "datacenter":
+            self.capabilities = DATACENTER  # type: ignore[misc] - the flavour decides the markup
+        self.client = JiraClient(self.options, self.clock)  # no request until first used
+        self._shown: dict[str, Shown] = {}  # key -> labels and marker, as last pulled
+        self._written: dict[str, Written] = {}  # key -> Tether's comment written since then
+
+    def pull(self, cursor: str | None) -> PullResult:
+        """Full pull (by key) when ``cursor`` is None, else the issues updated since it.
+
+        Requests: serverInfo, /field, (/myself when incremental), then the fewest pages."""
+        fields = self.client.fields()
+        at_cursor = _instant(cursor)
+        if at_cursor is None:  # first pull, or a cursor this connector never wrote
+            cursor = None
+            query = jql.full(self.options)
+        else:
+            query = jql.since(self.options, at_cursor, self.client.user_zone())
+        newest = cursor
+        tasks: dict[str, Task] = {}
+        for page in self.client.search(query, fields.requested()):
+            for issue in page:
+                updated = (issue.get("fields") or {}).get("updated")
+                moment = _instant(updated) if isinstance(updated, str) else None
+                if moment is not None:
+                    newest = jql.later(newest, updated)
+                    # The overlap re-reads the items that set the cursor: they were seen.
+                    if moment == at_cursor:
+                        continue
+                task = to_task(issue, self.name, self.options.base_url, fields)
+                tasks[task.key] = task  # offset paging can return an item twice
+                shown = Shown.from_issue(issue, asked=True)
+                if shown is not None:
+                    self._shown[task.key] = shown
+                    self._written.pop(task.key, None)  # the pull already shows that write
+        return PullResult(list(tasks.values()), newest, complete=cursor is None)
+
+    def read_annotations(self, tasks: Sequence[Task], prefix: str) -> dict[str, CurrentAnnotation]:
+        """From what the pull (or this connector's own writes) showed: no request at all. Tasks
+        without that (snapshots from the state store) cost one search over the scope."""
+        found: dict[str, Shown] = {}
+        missing: set[str] = set()
+        for task in tasks:
+            shown = self._shown.get(task.key) or Shown.from_issue(task.raw)
+            if shown is None:
+                missing.add(task.key)
+            else:
+                found[task.key] = self._shown[task.key] = shown
+        if missing:
+            found.update(self._fetch(missing))
+        out = {}
+        for key, shown in found.items():
+            if key in self._written:
+                marker, text = self._written[key]
+                shown = replace(shown, marker=marker, text=text)
+            out[key] = shown.current(prefix)
+        return out
+
+    def _fetch(self, keys: set[str]) -> dict[str, Shown]:
+        """Labels and markers of ``keys``, from one search over the scope (pages of labels)."""
+        out = {}
+        self.client.fields()  # the library's field-name cache, or it fetches /field itself
+        for page in self.client.search(jql.full(self.options), ["labels"]):
+            for issue in page:
+                shown = Shown.from_issue(issue, asked=True)
+                if shown is not None and issue.get("key") in keys:
+                    out[issue["key"]] = self._shown[issue["key"]] = shown
+        return out
+
+    def apply(self, ops: Sequence[WriteOp]) -> list[OpResult]:
+        """Label ops of an issue go in one PUT; comments are created once, then edited."""
+        return Writer(self.client, self._shown, self._written, self._marker_of).apply(ops)
+
+    def _marker_of(self, key: str) -> Marker | None:
+        """Tether's comment on ``key``: as written, as pulled, else as Jira says now."""
+        if key in self._written:
+            return self._written[key][0]
+        if key in self._shown:
+            return self._shown[key].marker
+        return Marker.parse(self.client.marker(key))  # not pulled: ask, never risk a duplicate
+
+
+def _instant(cursor: str | None) -> datetime | None:
+    try:
+        return parse_datetime(cursor)
+    except ValueError:
+        return None

@@ -1,0 +1,253 @@
+"""Tether's Markdown comment -> Jira markup (ADF on Cloud, wiki text on Data Center), and back
+to plain text. Only the Markdown subset ``tether.render`` writes is understood: paragraphs,
+``-`` lists nested by two spaces, ``**strong**``, ``_em_``, ``*em*``, `` `code` `` and
+backslash escapes; anything else stays literal text."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from tether.render import MARKER
+
+Run = tuple[str, frozenset[str]]  # text and its marks: "strong", "em", "code"
+_ITEM = re.compile(r"^( *)[-*] (.*)$")
+_WIKI_ALWAYS = set("\\*_{}[]|!^~+")
+# Wiki turns these into icons: "(y)" is a thumbs-up, "(!)" a warning sign, ...
+_EMOTICON = re.compile(r"\((?:y|n|i|/|x|!|\?|on|off|\*[rgby]?|\+|-)\)")
+
+
+@dataclass
+class Block:
+    """One paragraph (``level`` -1) or list item (``level`` >= 0) of inline runs."""
+
+    level: int
+    lines: list[list[Run]]
+
+
+def strip_marker(markdown: str) -> str:
+    """The body without Tether's HTML-comment marker line: Jira keeps its marker in a property."""
+    lines = markdown.split("\n")
+    return "\n".join(lines[1:] if lines and lines[0].strip() == MARKER else lines)
+
+
+def blocks(markdown: str) -> list[Block]:
+    """Split Markdown into paragraphs and list items; a wrapped line joins its block."""
+    out: list[Block] = []
+    current: Block | None = None
+    for line in markdown.split("\n"):
+        item = _ITEM.match(line)
+        if not line.strip():
+            current = None
+        elif item:
+            current = Block(len(item[1]) // 2, [inline(item[2])])
+            out.append(current)
+        elif current is not None:
+            current.lines.append(inline(line.strip()))
+        else:
+            current = Block(-1, [inline(line.strip())])
+            out.append(current)
+    return out
+
+
+def inline(text: str) -> list[Run]:
+    """Inline Markdown -> runs; an unclosed delimiter is kept as literal text."""
+    runs: list[Run] = []
+    marks: set[str] = set()
+    buf: list[str] = []
+
+    def flush() -> None:
+        if buf:
+            runs.append(("".join(buf), frozenset(marks)))
+            buf.clear()
+
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\" and i + 1 < len(text):
+            buf.append(text[i + 1])
+            i += 2
+            continue
+        if ch == "`":
+            end = text.find("`", i + 1)
+            if end > i + 1:
+                flush()
+                runs.append((text[i + 1:end], frozenset({"code"})))  # ADF: code takes no other mark
+                i = end + 1
+                continue
+        if text.startswith("**", i) and ("strong" in marks or "**" in text[i + 2:]):
+            flush()
+            marks ^= {"strong"}
+            i += 2
+            continue
+        if ch in "_*" and _em_delimiter(text, i, "em" in marks):
+            flush()
+            marks ^= {"em"}
+            i += 1
+            continue
+        buf.append(ch)
+        i += 1
+    flush()
+    return _merge(runs)
+
+
+def _em_delimiter(text: str, i: int, closing: bool) -> bool:
+    """Whether ``text[i]`` opens or closes emphasis (word-boundary rule, like CommonMark's _)."""
+    before = text[i - 1] if i else " "
+    after = text[i + 1] if i + 1 < len(text) else " "
+    if closing:
+        return not before.isspace() and not after.isalnum()
+    return not before.isalnum() and not after.isspace() and text.find(text[i], i + 1) > i + 1
+
+
+def _merge(runs: list[Run]) -> list[Run]:
+    out: list[Run] = []
+    for text, marks in runs:
+        if not text:
+            continue  # ADF rejects empty text nodes
+        if out and out[-1][1] == marks:
+            out[-1] = (out[-1][0] + text, marks)
+        else:
+            out.append((text, marks))
+    return out
+
+
+# -- Atlassian Document Format (Cloud, REST v3) ---------------------------------------------
+
+def to_adf(markdown: str) -> dict[str, Any]:
+    """An ADF ``doc`` for a Tether comment (marker line dropped)."""
+    content: list[dict[str, Any]] = []
+    stack: list[tuple[int, dict[str, Any]]] = []  # (level, bulletList node)
+    for block in blocks(strip_marker(markdown)):
+        para = _adf_paragraph(block.lines)
+        if block.level < 0:
+            stack.clear()
+            content.append(para)
+            continue
+        while stack and stack[-1][0] > block.level:
+            stack.pop()
+        if stack and stack[-1][0] == block.level:
+            stack[-1][1]["content"].append({"type": "listItem", "content": [para]})
+            continue
+        new_list = {"type": "bulletList", "content": [{"type": "listItem", "content": [para]}]}
+        if stack:  # a deeper level nests inside the previous item
+            stack[-1][1]["content"][-1]["content"].append(new_list)
+        else:
+            content.append(new_list)
+        stack.append((block.level, new_list))
+    return {"type": "doc", "version": 1, "content": content}
+
+
+def _adf_paragraph(lines: list[list[Run]]) -> dict[str, Any]:
+    nodes: list[dict[str, Any]] = []
+    for n, runs in enumerate(lines):
+        if n:
+            nodes.append({"type": "hardBreak"})
+        for text, marks in runs:
+            node: dict[str, Any] = {"type": "text", "text": text}
+            if marks:
+                node["marks"] = [{"type": m} for m in sorted(marks)]
+            nodes.append(node)
+    return {"type": "paragraph", "content": nodes}
+
+
+def adf_to_text(node: Any) -> str:
+    """Plain text of an ADF document (or of a string body, returned as is)."""
+    if node is None:
+        return ""
+    if isinstance(node, str):
+        return node
+    if node.get("type") == "doc":  # top-level blocks are paragraphs: keep them apart
+        return "\n\n".join("\n".join(_adf_lines(child, "")) for child in
+                           node.get("content") or []).strip("\n")
+    return "\n".join(_adf_lines(node, "")).strip("\n")
+
+
+def _adf_lines(node: dict[str, Any], prefix: str) -> list[str]:
+    kind = node.get("type")
+    children = node.get("content") or []
+    if kind in ("paragraph", "heading"):
+        return [prefix + _adf_inline(children)]
+    if kind == "listItem":
+        lines: list[str] = []
+        for child in children:
+            lines += _adf_lines(child, prefix + "  " if lines else prefix + "- ")
+        return lines
+    if kind == "codeBlock":
+        return [prefix + _adf_inline(children)]
+    if kind == "rule":
+        return [prefix + "----"]
+    if kind in ("bulletList", "orderedList"):
+        return [line for child in children for line in _adf_lines(child, prefix.replace("- ", "  "))]
+    lines = []
+    for child in children:
+        lines += _adf_lines(child, prefix) if child.get("content") or child.get("type") in (
+            "paragraph", "heading", "rule") else [prefix + _adf_inline([child])]
+    return lines
+
+
+def _adf_inline(nodes: list[dict[str, Any]]) -> str:
+    parts = []
+    for node in nodes:
+        kind, attrs = node.get("type"), node.get("attrs") or {}
+        if kind == "text":
+            parts.append(node.get("text", ""))
+        elif kind == "hardBreak":
+            parts.append("\n")
+        elif kind in ("mention", "emoji"):
+            parts.append(attrs.get("text") or attrs.get("shortName") or "")
+        elif kind in ("inlineCard", "blockCard"):
+            parts.append(attrs.get("url", ""))
+        elif node.get("content"):
+            parts.append(_adf_inline(node["content"]))
+    return "".join(parts)
+
+
+# -- Jira wiki markup (Data Center, REST v2) -----------------------------------------------
+
+def to_wiki(markdown: str) -> str:
+    """Jira wiki markup for a Tether comment (marker line dropped, specials escaped)."""
+    out: list[str] = []
+    previous: Block | None = None
+    for block in blocks(strip_marker(markdown)):
+        text = "\n".join(_wiki_runs(runs) for runs in block.lines)
+        if block.level < 0:
+            if out:
+                out.append("")
+            out.append(text)
+        else:
+            if out and (previous is None or previous.level < 0):
+                out.append("")
+            out.append("*" * (block.level + 1) + " " + text)
+        previous = block
+    return "\n".join(out)
+
+
+def _wiki_runs(runs: list[Run]) -> str:
+    parts = []
+    for text, marks in runs:
+        if "code" in marks:
+            parts.append("{{" + wiki_escape(text) + "}}")
+            continue
+        piece = wiki_escape(text)
+        if "em" in marks:
+            piece = f"_{piece}_"
+        if "strong" in marks:
+            piece = f"*{piece}*"
+        parts.append(piece)
+    return "".join(parts)
+
+
+def wiki_escape(text: str) -> str:
+    """Literal text in wiki markup: effect characters get a backslash, so nothing renders as
+    markup, a link, an image or a mention (``[~user]``)."""
+    out = []
+    icons = {m.start() for m in _EMOTICON.finditer(text)}
+    for i, ch in enumerate(text):
+        before = text[i - 1] if i else " "
+        after = text[i + 1] if i + 1 < len(text) else " "
+        escape = ch in _WIKI_ALWAYS or (ch == "-" and before.isspace() and not after.isspace()) \
+            or (ch == "?" and after == "?") or (ch == "#" and i == 0) or i in icons
+        out.append("\\" + ch if escape else ch)
+    return "".join(out)

@@ -1,0 +1,93 @@
+"""Suite driver for Asana: the asana connector against the Asana sandbox (tags mode)."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+from tether.clock import FakeClock
+from tether.connector import Connector
+from tether_asana.connector import AsanaConnector
+from tether_asana.options import AsanaOptions
+from tether_asana.sandbox import serve
+from tether_asana.sandbox_state import AsanaState, Record
+from tether_asana.sandbox_views import API
+
+UNICODE_TITLE = "Ünïcødé ✓ 数据"
+SECTIONS = ["Backlog", "In Progress", "Done"]
+
+
+class AsanaDriver:
+    """One workspace, one project with sections and a Story Points field, one human user."""
+
+    setup_calls = 0  # a pull is list pages only: project and fields come inside the tasks
+    token_variable = "ASANA_TOKEN"
+
+    def __init__(self, tmp_path: Path):
+        self.tmp_path = tmp_path
+        self.state = AsanaState()
+        self.human = self.state.add_user("Ada Lovelace")["gid"]
+        self.points = self.state.add_field("Story Points", "number")
+        self.project = self.state.add_project("Website", SECTIONS, [self.points["gid"]])
+        self.server = serve(self.state)
+        self.retry_clock = FakeClock()
+        self.unicode_key = ""
+
+    @property
+    def url(self) -> str:
+        return self.server.base_url + API
+
+    def seed(self, n: int) -> list[str]:
+        """``n`` tasks made by a person a month ago; the last is the unicode/null one."""
+        keys = []
+        for i in range(n):
+            odd = i == n - 1
+            stamp = self.state.ago(30 + (n - i) / 1440)  # a minute apart, oldest first
+            task = self.state.add_task(
+                self.project["gid"], UNICODE_TITLE if odd else f"Task {i}",
+                notes="" if odd else f"Details of task {i}.", section=SECTIONS[i % 3],
+                assignee=None if odd else self.human, creator=self.human,
+                completed=not odd and i % 3 == 2,
+                values={} if odd else {self.points["gid"]: i % 8 + 1},
+                created_at=stamp, modified_at=stamp)
+            keys.append(task["gid"])
+        self.unicode_key = keys[-1]
+        return keys
+
+    def task(self, key: str) -> Record:
+        return self.state.tasks[key]
+
+    def edit(self, key: str) -> None:
+        task = self.task(key)
+        self.state.rename(task, task["name"] + " (edited)", self.human)
+
+    def labels(self, key: str) -> set[str]:
+        return {self.state.tags[g]["name"] for g in self.task(key)["tags"]}
+
+    def comments(self, key: str) -> list[str]:
+        stories = (self.state.stories[g] for g in self.task(key)["stories"])
+        return [s["text"] for s in stories if s["resource_subtype"] == "comment_added"]
+
+    def options(self, **extra: object) -> AsanaOptions:
+        base: dict[str, object] = {"url": self.url, "projects": [self.project["gid"]],
+                                   "workspace": self.state.workspace["gid"],
+                                   "estimate_field": "Story Points"}
+        return AsanaOptions(**{**base, **extra})
+
+    def connector(self, token: str | None = "good", **extra: object) -> Connector:
+        if token is None:
+            os.environ.pop(self.token_variable, None)
+        else:
+            os.environ[self.token_variable] = token
+        return AsanaConnector("src", self.options(**extra), self.tmp_path, self.retry_clock)
+
+    def missing_scope_connector(self) -> Connector:
+        return self.connector(projects=["1299999999999999"])
+
+    def pages(self, n: int) -> int:
+        return max(1, math.ceil(n / 100))
+
+
+def make_driver(tmp_path: Path) -> AsanaDriver:
+    return AsanaDriver(tmp_path)

@@ -1,0 +1,78 @@
+"""Driver for the shared connector suite: the github connector against the GitHub sandbox."""
+
+from __future__ import annotations
+
+import math
+import os
+from datetime import timedelta
+from pathlib import Path
+
+from tether.clock import FakeClock
+from tether.sandboxkit import SandboxServer
+from tether_github import GitHubConnector, GitHubOptions
+from tether_github.client import PER_PAGE
+from tether_github.normalise import split_key, task_key
+from tether_github.sandbox_api import GitHubApi
+from tether_github.seed import generate
+from tether_github.world import Issue, World
+
+REPO = "acme/widgets"
+TOKEN_ENV = "GITHUB_TOKEN"
+
+
+class GitHubDriver:
+    """One sandbox per test; its clock is the connector's, so rate-limit resets follow sleeps."""
+
+    setup_calls = 0  # a lazy PyGithub repository costs no GET /repos before listing issues
+    token_variable = TOKEN_ENV
+
+    def __init__(self, tmp_path: Path, prefix: str = ""):
+        self.tmp_path = tmp_path
+        self.retry_clock = FakeClock()
+        self.world = World(self.retry_clock)
+        self.world.add_token("good", "tether-bot")
+        self.world.add_repo(REPO)
+        self.api = GitHubApi(self.world, prefix=prefix)
+        self.server = SandboxServer(self.api).start()
+        self.url = self.server.base_url + prefix
+        self.unicode_key = task_key(REPO, 1)
+
+    def seed(self, n: int) -> list[str]:
+        repo = self.world.repo(REPO)
+        assert repo is not None
+        start = self.retry_clock.now() - timedelta(days=60)
+        return [task_key(REPO, issue.number) for issue in generate(self.world, repo, n, start)]
+
+    def issue(self, key: str) -> Issue:
+        repo_name, number = split_key(key)
+        repo = self.world.repo(repo_name)
+        assert repo is not None
+        return repo.issues[number]
+
+    def edit(self, key: str) -> None:
+        issue = self.issue(key)
+        self.world.edit_issue(issue, title=issue.title + " (edited)")
+
+    def labels(self, key: str) -> set[str]:
+        return set(self.issue(key).labels)
+
+    def comments(self, key: str) -> list[str]:
+        return [self.world.comments[cid].body for cid in self.issue(key).comments]
+
+    def connector(self, token: str | None = "good", **options) -> GitHubConnector:
+        if token is None:
+            os.environ.pop(TOKEN_ENV, None)
+        else:
+            os.environ[TOKEN_ENV] = token
+        opts = GitHubOptions(url=self.url, repos=options.pop("repos", [REPO]), **options)
+        return GitHubConnector("src", opts, self.tmp_path, clock=self.retry_clock)
+
+    def missing_scope_connector(self) -> GitHubConnector:
+        return self.connector(repos=["acme/missing"])
+
+    def pages(self, n: int) -> int:
+        return max(1, math.ceil(n / PER_PAGE))
+
+
+def make_driver(tmp_path: Path) -> GitHubDriver:
+    return GitHubDriver(tmp_path)

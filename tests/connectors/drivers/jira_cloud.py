@@ -1,0 +1,90 @@
+"""Suite driver for Jira Cloud (and, through ``JiraDriver``, Data Center): the connector
+through the real ``jira`` library against the sandbox site on loopback."""
+
+from __future__ import annotations
+
+import math
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tether.clock import FakeClock
+from tether.sandboxkit import SandboxServer
+from tether_jira.connector import JiraConnector
+from tether_jira.markup import adf_to_text
+from tether_jira.options import JiraOptions
+from tether_jira.sandbox_api import JiraSandboxApi
+from tether_jira.sandbox_state import World
+from tether_jira.seed import generate
+
+PROJECT = "OPS"
+TOKEN_ENV = "JIRA_TOKEN"
+SITE_START = datetime(2025, 5, 5, 9, 0, tzinfo=UTC)
+
+
+class JiraDriver:
+    """One sandbox site; the token's user lives in New York while the site prints Berlin
+    time, so a connector that ignores the JQL time zone misses edits."""
+
+    setup_calls = 2  # GET serverInfo, GET field
+    token_variable = TOKEN_ENV
+
+    def __init__(self, tmp_path: Path, flavour: str):
+        self.tmp_path = tmp_path
+        self.flavour = flavour
+        self.site_clock = FakeClock(SITE_START)  # the site's own time, moved by edits
+        self.retry_clock = FakeClock(SITE_START)  # the connector's: retries sleep on it
+        self.world = World(flavour, "good", self.site_clock, time_zone="Europe/Berlin")
+        self.world.add_user("5b10a2844c20165700ede21g", "mia", "Mia Krystof", "mia@example.com",
+                            time_zone="America/New_York", me=True)
+        self.world.add_user("5b10ac8d82e05b22cc7d4ef5", "ravi", "Ravi Rao", "ravi@example.com")
+        self.world.add_project(PROJECT, "Operations")
+        self.api = JiraSandboxApi(self.world)
+        self.server = SandboxServer(self.api).start()
+        self.unicode_key = ""
+
+    def seed(self, n: int) -> list[str]:
+        keys = generate(self.world, PROJECT, n)
+        self.unicode_key = keys[2] if n > 2 else keys[-1]
+        if n <= 2:  # too few for the generator's odd one: make the last one odd
+            self.world.issues[keys[-1]].summary = "Ünïcødé ✓ 数据"
+            self.world.issues[keys[-1]].assignee = None
+            self.world.issues[keys[-1]].custom.clear()
+        return keys
+
+    def edit(self, key: str) -> None:
+        self.site_clock.sleep(60)
+        self.world.edit(key, summary=self.world.issues[key].summary + " (edited)")
+
+    def labels(self, key: str) -> set[str]:
+        return set(self.world.issues[key].labels)
+
+    def comments(self, key: str) -> list[str]:
+        return [adf_to_text(c.body) for c in self.world.issues[key].comments]
+
+    def options(self, **overrides: object) -> JiraOptions:
+        values: dict[str, object] = {"url": self.server.base_url, "flavour": self.flavour,
+                                     "projects": [PROJECT], "token_env": TOKEN_ENV}
+        if self.flavour == "cloud":
+            values["email"] = "mia@example.com"
+        values.update(overrides)
+        return JiraOptions(**values)
+
+    def connector(self, token: str | None = "good", **overrides: object) -> JiraConnector:
+        if token is None:
+            os.environ.pop(TOKEN_ENV, None)
+        else:
+            os.environ[TOKEN_ENV] = token
+        return JiraConnector("src", self.options(**overrides), self.tmp_path, self.retry_clock)
+
+    def missing_scope_connector(self) -> JiraConnector:
+        return self.connector(projects=["NOPE"])
+
+    def pages(self, n: int) -> int:
+        limits = self.world.limits
+        size = limits.cloud_max_with_fields if self.flavour == "cloud" else limits.dc_max_results
+        return max(1, math.ceil(n / size))
+
+
+def make_driver(tmp_path: Path) -> JiraDriver:
+    return JiraDriver(tmp_path, "cloud")

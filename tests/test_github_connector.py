@@ -1,0 +1,536 @@
+"""GitHub-specific behaviour of the github connector, against the GitHub sandbox."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pydantic
+import pytest
+import requests
+from tether.clock import FakeClock
+from tether.codec import parse_datetime, task_from_dict, task_to_dict
+from tether.errors import SourceError
+from tether.model import OpKind, WriteOp
+from tether.pipeline.run import run_pass
+from tether.render import MARKER
+from tether.sandboxkit import Fault, SandboxServer
+from tether.workspace import load_workspace
+from tether_github import GitHubConnector, GitHubOptions, GitHubSandbox
+from tether_github.client import API_VERSION
+from tether_github.sandbox_api import GitHubApi
+from tether_github.seed import generate
+from tether_github.world import Issue, Repo, World
+
+REPO = "acme/widgets"
+
+
+@dataclass
+class Hub:
+    """A sandbox and the clock it shares with the connectors made from it."""
+
+    world: World
+    api: GitHubApi
+    server: SandboxServer
+    clock: FakeClock
+    url: str
+    tmp_path: Path
+
+    @property
+    def repo(self) -> Repo:
+        repo = self.world.repo(REPO)
+        assert repo is not None
+        return repo
+
+    def issue(self, title: str, **fields) -> Issue:
+        return self.world.add_issue(self.repo, title, "alice",
+                                    created=self.clock.now() - timedelta(days=3), **fields)
+
+    def connector(self, **options) -> GitHubConnector:
+        opts = GitHubOptions(url=self.url, repos=options.pop("repos", [REPO]), **options)
+        return GitHubConnector("src", opts, self.tmp_path, clock=self.clock)
+
+    def log(self) -> list[tuple[str, str, int]]:
+        return [(r.method, r.path, r.status) for r in self.server.log]
+
+    def get(self, path: str, **headers: str) -> requests.Response:
+        return requests.get(self.url + path, timeout=5, headers={
+            "Authorization": "token good", "User-Agent": "test", **headers})
+
+
+def start(tmp_path: Path, prefix: str = "", **limits: int) -> Hub:
+    clock = FakeClock()
+    world = World(clock)
+    world.add_token("good", "tether-bot")
+    world.add_token("reader", "reader-bot", write=False)
+    world.add_repo(REPO)
+    api = GitHubApi(world, prefix=prefix, **limits)
+    server = SandboxServer(api).start()
+    return Hub(world, api, server, clock, server.base_url + prefix, tmp_path)
+
+
+@pytest.fixture
+def hub(tmp_path: Path, monkeypatch) -> Iterator[Hub]:
+    monkeypatch.setenv("GITHUB_TOKEN", "good")
+    made = start(tmp_path)
+    yield made
+    made.server.stop()
+
+
+def op(key: str, kind: OpKind, value: str, comment_id: str | None = None) -> WriteOp:
+    return WriteOp("src", key, kind, value, "test", comment_id)
+
+
+# -- pulling -------------------------------------------------------------------------------
+
+
+def test_pull_requests_and_issues_are_told_apart(hub: Hub) -> None:
+    hub.issue("A bug", assignees=["bob"], labels=["bug"])
+    hub.issue("A fix", pull_request=True, draft=True)
+    hub.issue("Merged", pull_request=True, state="closed", closed=hub.clock.now(),
+              merged=hub.clock.now())
+    tasks = {t.title: t for t in hub.connector().pull(None).tasks}
+    bug, fix, merged = tasks["A bug"], tasks["A fix"], tasks["Merged"]
+    assert (bug.type, bug.status, bug.status_category, bug.assignee) == \
+        ("issue", "open", "in_progress", "bob")
+    assert bug.labels == ("bug",) and bug.url.endswith("/acme/widgets/issues/1")
+    assert (fix.type, fix.status_category, fix.custom["draft"]) == \
+        ("pull request", "in_progress", True)
+    assert fix.url.endswith("/acme/widgets/pull/2")
+    assert (merged.status, merged.status_category, merged.resolved) == \
+        ("merged", "done", hub.clock.now())
+    only_issues = hub.connector(include_pull_requests=False).pull(None).tasks
+    assert [t.title for t in only_issues] == ["A bug"]
+
+
+def test_full_pull_follows_link_pages_under_repositories_id(hub: Hub) -> None:
+    generate(hub.world, hub.repo, 250, hub.clock.now() - timedelta(days=9))
+    result = hub.connector().pull(None)
+    assert len(result.tasks) == 250
+    paths = [path for _, path, _ in hub.log()]
+    assert paths == [f"/repos/{REPO}/issues",
+                     f"/repositories/{hub.repo.id}/issues", f"/repositories/{hub.repo.id}/issues"]
+    assert [r.query.split("page=")[1].split("&")[0] for r in hub.server.log[1:]] == ["2", "3"]
+
+
+def test_pull_and_annotation_reads_never_get_single_items(hub: Hub) -> None:
+    generate(hub.world, hub.repo, 40, hub.clock.now() - timedelta(days=9))
+    connector = hub.connector()
+    tasks = connector.pull(None).tasks
+    for task in tasks:  # touch what rules read; none of it may lazily fetch the issue
+        assert (task.title, task.type, task.assignee, task.labels, task.updated) is not None
+    connector.read_annotations(tasks, "tether")
+    with_comments = sum(1 for t in tasks if t.raw["comments"] > 0)
+    assert with_comments > 0
+    gets = [path for method, path, _ in hub.log() if method == "GET"]
+    assert gets == [f"/repos/{REPO}/issues"] + [
+        f"/repos/{REPO}/issues/{t.raw['number']}/comments" for t in tasks if t.raw["comments"]]
+
+
+def test_incremental_pull_asks_since_the_cursor_minus_two_minutes(hub: Hub) -> None:
+    first = hub.issue("Old", updated=hub.clock.now() - timedelta(hours=1))
+    connector = hub.connector()
+    cursor = connector.pull(None).cursor
+    assert cursor == "2025-05-05T08:00:00Z"
+    hub.world.edit_issue(first, title="Old, edited")
+    result = connector.pull(cursor)
+    query = hub.server.log[-1].query
+    assert "since=2025-05-05T07%3A58%3A00Z" in query
+    assert "sort=updated" in query and "direction=asc" in query
+    assert [t.title for t in result.tasks] == ["Old, edited"]
+    assert result.cursor == "2025-05-05T09:00:00Z" and not result.complete
+    assert connector.pull(result.cursor).cursor == result.cursor  # nothing new: cursor kept
+
+
+def test_repeated_unchanged_pull_is_answered_304_and_costs_no_rate_limit(hub: Hub) -> None:
+    generate(hub.world, hub.repo, 150, hub.clock.now() - timedelta(days=9))
+    connector = hub.connector()
+    first = connector.pull(None)
+    remaining = hub.get("/rate_limit").json()["resources"]["core"]["remaining"]
+    again = connector.pull(None)
+    assert [status for _, _, status in hub.log()[-2:]] == [304, 304]
+    assert [t.key for t in again.tasks] == [t.key for t in first.tasks]
+    assert hub.get("/rate_limit").json()["resources"]["core"]["remaining"] == remaining
+    hub.world.edit_issue(hub.repo.issues[3], title="Changed")
+    changed = connector.pull(None)
+    assert [status for _, _, status in hub.log()[-2:]] == [200, 200]
+    assert "Changed" in {t.title for t in changed.tasks}
+
+
+def test_a_full_last_page_from_304_checks_for_a_new_page(hub: Hub) -> None:
+    generate(hub.world, hub.repo, 100, hub.clock.now() - timedelta(days=9))
+    connector = hub.connector()
+    connector.pull(None)
+    hub.issue("Brand new")  # sorts last: page 1 is unchanged, a page 2 appears
+    titles = [t.title for t in connector.pull(None).tasks]
+    assert len(titles) == 101 and titles[-1] == "Brand new"
+    assert [status for _, _, status in hub.log()[-2:]] == [304, 200]
+
+
+def test_every_request_pins_the_api_version(hub: Hub) -> None:
+    hub.issue("One")
+    connector = hub.connector()
+    [task] = connector.pull(None).tasks
+    connector.apply([op(task.key, OpKind.ADD_LABEL, "tether:kpi:nps"),
+                     op(task.key, OpKind.CREATE_COMMENT, f"{MARKER}\nhi")])
+    assert hub.api.api_versions == {API_VERSION: len(hub.server.log)}
+    assert "assignee" in task.raw  # 2022-11-28 payloads still carry the singular assignee
+
+
+# -- rate limits and transient failures ------------------------------------------------------
+
+
+def test_exhausted_primary_limit_waits_until_reset_on_the_clock(tmp_path: Path,
+                                                                monkeypatch) -> None:
+    monkeypatch.setenv("GITHUB_TOKEN", "good")
+    hub = start(tmp_path, rate_limit=2)
+    try:
+        generate(hub.world, hub.repo, 250, hub.clock.now() - timedelta(days=9))
+        hub.clock.sleep(600)  # the window opens now: it resets in an hour
+        assert len(hub.connector().pull(None).tasks) == 250
+        assert hub.clock.slept == [600, 3600]
+        assert [status for _, _, status in hub.log()] == [200, 200, 403, 200]
+    finally:
+        hub.server.stop()
+
+
+def test_primary_limit_resetting_too_late_fails_at_once_saying_when(tmp_path: Path,
+                                                                    monkeypatch) -> None:
+    monkeypatch.setenv("GITHUB_TOKEN", "good")
+    hub = start(tmp_path, rate_limit=1)
+    try:
+        generate(hub.world, hub.repo, 150, hub.clock.now() - timedelta(days=9))
+        with pytest.raises(SourceError) as info:
+            hub.connector(max_rate_limit_wait=60).pull(None)
+        assert hub.clock.slept == []
+        message = str(info.value)
+        assert "403" in message and "rate limit" in message and "10:00:00 UTC" in message
+        assert "max_rate_limit_wait" in message
+    finally:
+        hub.server.stop()
+
+
+def test_secondary_limit_on_writes_waits_retry_after(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("GITHUB_TOKEN", "good")
+    hub = start(tmp_path, writes_per_minute=2)
+    try:
+        for n in range(3):
+            hub.issue(f"Item {n}", labels=["tether:x"])  # the label exists: no create call
+        connector = hub.connector()
+        tasks = connector.pull(None).tasks
+        results = connector.apply([op(t.key, OpKind.REMOVE_LABEL, "tether:x") for t in tasks])
+        assert all(r.ok for r in results)
+        assert hub.clock.slept == [60]
+        assert [s for m, _, s in hub.log() if m == "DELETE"] == [200, 200, 403, 200]
+    finally:
+        hub.server.stop()
+
+
+def test_connection_reset_is_retried(hub: Hub) -> None:
+    hub.issue("One")
+    hub.server.faults.add(Fault("reset", at=frozenset({1})))
+    assert len(hub.connector().pull(None).tasks) == 1
+    assert hub.clock.slept == [1.0]
+
+
+# -- labels ------------------------------------------------------------------------------------
+
+
+def test_labels_are_created_once_with_colour_and_description(hub: Hub) -> None:
+    for n in range(3):
+        hub.issue(f"Item {n}")
+    connector = hub.connector()
+    tasks = connector.pull(None).tasks
+    results = connector.apply(
+        [op(t.key, OpKind.ADD_LABEL, "tether:kpi:nps") for t in tasks]
+        + [op(tasks[0].key, OpKind.ADD_LABEL, "tether:untethered")])
+    assert all(r.ok for r in results)
+    created = [path for method, path, _ in hub.log() if path == f"/repos/{REPO}/labels"]
+    assert created == [f"/repos/{REPO}/labels"] * 2
+    kpi = hub.repo.labels["tether:kpi:nps"]
+    signal = hub.repo.labels["tether:untethered"]
+    assert (kpi.color, kpi.description) == ("0e8a16", "Set by Tether: this item serves KPI nps")
+    assert (signal.color, signal.description) == ("d93f0b",
+                                                  "Set by Tether: drift signal untethered")
+    # Both labels on the first item went in one request.
+    adds = [path for method, path, _ in hub.log() if path.endswith("/labels")
+            and path.startswith(f"/repos/{REPO}/issues/")]
+    assert len(adds) == 3
+
+
+def test_a_label_that_already_exists_is_not_an_error(hub: Hub) -> None:
+    hub.world.create_label(hub.repo, "Tether:KPI:NPS", "123456", "made by a person")
+    hub.issue("Item")
+    connector = hub.connector()
+    [task] = connector.pull(None).tasks
+    [result] = connector.apply([op(task.key, OpKind.ADD_LABEL, "tether:kpi:nps")])
+    assert result.ok
+    assert [s for _, p, s in hub.log() if p == f"/repos/{REPO}/labels"] == [422]
+    assert hub.repo.labels["tether:kpi:nps"].color == "123456"  # a person's choice stays
+
+
+def test_labels_outside_the_prefix_are_never_touched(hub: Hub) -> None:
+    hub.issue("Item", labels=["bug", "tetherish", "tether:stale"])
+    connector = hub.connector()
+    [task] = connector.pull(None).tasks
+    assert connector.read_annotations([task], "tether")[task.key].labels == {"tether:stale"}
+    results = connector.apply([op(task.key, OpKind.REMOVE_LABEL, "tether:stale"),
+                               op(task.key, OpKind.REMOVE_LABEL, "tether:stale"),
+                               op(task.key, OpKind.ADD_LABEL, "tether:kpi:a")])
+    assert all(r.ok for r in results)  # removing an absent label is already done
+    assert hub.repo.issues[1].labels == ["bug", "tetherish", "tether:kpi:a"]
+    assert "/labels/tether%3Astale" in " ".join(p for _, p, _ in hub.log())
+
+
+def test_a_label_too_long_for_github_fails_alone(hub: Hub) -> None:
+    hub.issue("Item")
+    connector = hub.connector()
+    [task] = connector.pull(None).tasks
+    long_name = "tether:kpi:" + "x" * 45
+    bad, good = connector.apply([op(task.key, OpKind.ADD_LABEL, long_name),
+                                 op(task.key, OpKind.ADD_LABEL, "tether:kpi:ok")])
+    assert not bad.ok and "50" in (bad.error or "") and good.ok
+    assert hub.repo.issues[1].labels == ["tether:kpi:ok"]
+
+
+# -- the comment -----------------------------------------------------------------------------
+
+
+def test_the_marker_comment_is_found_among_human_comments(hub: Hub) -> None:
+    issue = hub.issue("Item")
+    plain = hub.issue("No comments")
+    hub.world.add_comment(hub.repo, issue, "alice", "First! <!-- tether:comment --> quoted")
+    ours = hub.world.add_comment(hub.repo, issue, "tether-bot", f"{MARKER}\nOld verdict.")
+    hub.world.add_comment(hub.repo, issue, "bob", f"> {MARKER}\n> Old verdict.\nAgreed.")
+    connector = hub.connector()
+    tasks = connector.pull(None).tasks
+    shown = connector.read_annotations(tasks, "tether")
+    assert shown[f"{REPO}#1"].comment_id == str(ours.id)
+    assert shown[f"{REPO}#1"].comment == f"{MARKER}\nOld verdict."
+    assert shown[f"{REPO}#{plain.number}"].comment_id is None
+    comment_lists = [p for m, p, _ in hub.log() if p.endswith("/comments")]
+    assert comment_lists == [f"/repos/{REPO}/issues/1/comments"]  # only where comments exist
+    [result] = connector.apply([op(f"{REPO}#1", OpKind.UPDATE_COMMENT, f"{MARKER}\nNew.",
+                                   str(ours.id))])
+    assert result.ok and result.comment_id == str(ours.id)
+    bodies = [hub.world.comments[c].body for c in issue.comments]
+    assert bodies[1] == f"{MARKER}\nNew." and len(bodies) == 3
+    assert bodies[0].startswith("First!") and bodies[2].startswith("> ")
+
+
+def test_comment_lists_are_conditional_and_deleted_items_do_not_stop_reads(hub: Hub) -> None:
+    issue = hub.issue("Item")
+    hub.world.add_comment(hub.repo, issue, "alice", "Hi")
+    gone = hub.issue("Gone")
+    hub.world.add_comment(hub.repo, gone, "alice", "Bye")
+    connector = hub.connector()
+    tasks = connector.pull(None).tasks
+    connector.read_annotations(tasks, "tether")
+    del hub.repo.issues[gone.number]  # deleted after the pull
+    shown = connector.read_annotations(tasks, "tether")
+    assert shown[f"{REPO}#{gone.number}"].comment_id is None
+    assert [s for _, p, s in hub.log() if p.endswith("/1/comments")] == [200, 304]
+
+
+def test_creating_the_comment_twice_leaves_one(hub: Hub) -> None:
+    issue = hub.issue("Item")
+    connector = hub.connector()
+    [task] = connector.pull(None).tasks
+    first = connector.apply([op(task.key, OpKind.CREATE_COMMENT, f"{MARKER}\nOne.")])
+    again = connector.apply([op(task.key, OpKind.CREATE_COMMENT, f"{MARKER}\nTwo.")])
+    assert first[0].comment_id == again[0].comment_id
+    assert [hub.world.comments[c].body for c in issue.comments] == [f"{MARKER}\nTwo."]
+
+
+def test_a_deleted_comment_is_written_again(hub: Hub) -> None:
+    issue = hub.issue("Item")
+    old = hub.world.add_comment(hub.repo, issue, "tether-bot", f"{MARKER}\nOld.")
+    connector = hub.connector()
+    [task] = connector.pull(None).tasks
+    hub.world.delete_comment(old)
+    [result] = connector.apply([op(task.key, OpKind.UPDATE_COMMENT, f"{MARKER}\nNew.",
+                                   str(old.id))])
+    assert result.ok and result.comment_id != str(old.id)
+    assert [hub.world.comments[c].body for c in issue.comments] == [f"{MARKER}\nNew."]
+
+
+def test_writes_bump_updated_so_the_next_pull_sees_them(hub: Hub) -> None:
+    hub.issue("Item", updated=hub.clock.now() - timedelta(days=1))
+    connector = hub.connector()
+    result = connector.pull(None)
+    hub.clock.sleep(30)
+    connector.apply([op(f"{REPO}#1", OpKind.ADD_LABEL, "tether:kpi:a")])
+    [task] = connector.pull(result.cursor).tasks
+    assert task.labels == ("tether:kpi:a",) and task.updated == hub.clock.now()
+
+
+# -- failures ------------------------------------------------------------------------------------
+
+
+def test_a_token_without_write_access_is_told_what_it_lacks(hub: Hub, monkeypatch) -> None:
+    hub.issue("Item")
+    monkeypatch.setenv("GITHUB_TOKEN", "reader")
+    connector = hub.connector()
+    [task] = connector.pull(None).tasks
+    [result] = connector.apply([op(task.key, OpKind.CREATE_COMMENT, f"{MARKER}\nx")])
+    assert not result.ok
+    error = result.error or ""
+    assert "403" in error and "$GITHUB_TOKEN" in error and "Issues: read and write" in error
+    assert "reader" not in error.replace("reader-bot", "")
+
+
+def test_one_missing_item_fails_alone(hub: Hub) -> None:
+    hub.issue("Item")
+    connector = hub.connector()
+    connector.pull(None)
+    gone, kept = connector.apply([op(f"{REPO}#99", OpKind.ADD_LABEL, "tether:kpi:a"),
+                                  op(f"{REPO}#1", OpKind.ADD_LABEL, "tether:kpi:a")])
+    assert not gone.ok and "404" in (gone.error or "") and "not found" in (gone.error or "")
+    assert f"{REPO}#99" in (gone.error or "") and kept.ok
+
+
+def test_enterprise_server_base_url_with_api_v3(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("GITHUB_TOKEN", "good")
+    hub = start(tmp_path, prefix="/api/v3")
+    try:
+        generate(hub.world, hub.repo, 120, hub.clock.now() - timedelta(days=9))
+        connector = hub.connector()
+        tasks = connector.pull(None).tasks
+        assert len(tasks) == 120
+        [result] = connector.apply([op(tasks[0].key, OpKind.CREATE_COMMENT, f"{MARKER}\nx")])
+        assert result.ok
+        assert all(r.path.startswith("/api/v3/") for r in hub.server.log)
+        assert tasks[0].url.startswith(hub.server.base_url + "/acme/widgets/")
+        assert requests.get(hub.server.base_url + f"/repos/{REPO}/issues", timeout=5,
+                            headers={"User-Agent": "t"}).status_code == 404
+    finally:
+        hub.server.stop()
+
+
+def test_options_reject_what_github_would_not_accept() -> None:
+    with pytest.raises(pydantic.ValidationError, match="owner/name"):
+        GitHubOptions(repos=["just-a-name"])
+    with pytest.raises(pydantic.ValidationError):
+        GitHubOptions(repos=[])
+    with pytest.raises(pydantic.ValidationError, match="more than once"):
+        GitHubOptions(repos=["a/b", "A/B"])
+    assert GitHubOptions(repos=["a/b"], url="https://ghe.example.com/api/v3/").url == \
+        "https://ghe.example.com/api/v3"
+
+
+# -- the sandbox plugin ----------------------------------------------------------------------
+
+
+def test_sandbox_serves_a_seed_file_and_keeps_writes_across_restarts(tmp_path: Path,
+                                                                     monkeypatch) -> None:
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    (seed / "github.yaml").write_text(
+        "repos:\n"
+        "  - name: acme/shop\n"
+        "    labels: [{name: bug, color: d73a4a}]\n"
+        "    issues:\n"
+        "      - {title: Checkout fails, labels: [bug], assignees: [alice], created: -3d}\n"
+        "      - {title: Add PayPal, pull_request: true, milestone: v2,\n"
+        "         comments: [{user: bob, body: LGTM}]}\n", encoding="utf-8")
+    monkeypatch.delenv("TETHER_SANDBOX_GITHUB_TOKEN", raising=False)
+    sandbox = GitHubSandbox()
+    options = sandbox.start(seed, tmp_path / "work")
+    try:
+        connector = GitHubConnector("gh", GitHubOptions(**options), tmp_path)
+        tasks = {t.title: t for t in connector.pull(None).tasks}
+        assert tasks["Checkout fails"].labels == ("bug",)
+        assert tasks["Add PayPal"].custom["milestone"] == "v2"
+        [result] = connector.apply([op(tasks["Checkout fails"].key, OpKind.ADD_LABEL,
+                                       "tether:kpi:conversion")])
+        assert result.ok
+    finally:
+        sandbox.stop()
+    state = json.loads((tmp_path / "work" / "github-sandbox.json").read_text(encoding="utf-8"))
+    assert state["version"] == 1
+    options = sandbox.start(seed, tmp_path / "work")
+    try:
+        connector = GitHubConnector("gh", GitHubOptions(**options), tmp_path)
+        labels = {t.title: t.labels for t in connector.pull(None).tasks}
+        assert labels["Checkout fails"] == ("bug", "tether:kpi:conversion")
+    finally:
+        sandbox.stop()
+
+
+def test_sandbox_rejects_bad_tokens_and_missing_user_agent(hub: Hub) -> None:
+    hub.issue("Item")
+    bad = hub.get(f"/repos/{REPO}/issues", Authorization="token nope")
+    assert bad.status_code == 401 and bad.json()["message"] == "Bad credentials"
+    assert bad.headers["x-ratelimit-limit"] == "60"
+    anonymous = requests.get(hub.url + f"/repos/{REPO}/issues", timeout=5,
+                             headers={"User-Agent": "t"})
+    assert anonymous.status_code == 404  # private repositories hide from strangers
+    no_agent = requests.get(hub.url + f"/repos/{REPO}/issues", timeout=5,
+                            headers={"Authorization": "token good", "User-Agent": ""})
+    assert no_agent.status_code == 403 and "User-Agent" in no_agent.text
+    too_many = hub.get(f"/repos/{REPO}/issues?per_page=500")
+    assert too_many.status_code == 200 and len(too_many.json()) == 1
+    bad_state = hub.get(f"/repos/{REPO}/issues?state=nope")
+    assert bad_state.status_code == 422
+
+
+# -- through the pipeline --------------------------------------------------------------------
+
+
+def test_stored_tasks_without_payload_still_find_the_comment(hub: Hub) -> None:
+    issue = hub.issue("Item")
+    ours = hub.world.add_comment(hub.repo, issue, "tether-bot", f"{MARKER}\nVerdict.")
+    hub.issue("Quiet")
+    pulled = {t.title: t for t in hub.connector().pull(None).tasks}
+    task, quiet = pulled["Item"], pulled["Quiet"]
+    stored = [task_from_dict(task_to_dict(t)) for t in (task, quiet)]  # the store drops raw
+    assert stored[0].raw == {}
+    shown = hub.connector().read_annotations(stored, "tether")
+    assert shown[task.key].comment_id == str(ours.id)
+    assert shown[quiet.key].comment_id is None
+    assert [p for _, p, _ in hub.log() if p.endswith("/comments")] == \
+        [f"/repos/{REPO}/issues/1/comments"]
+
+
+def test_a_second_sync_through_the_pipeline_writes_nothing(files_only: Path, clock,
+                                                          monkeypatch) -> None:
+    monkeypatch.setenv("GITHUB_TOKEN", "good")
+    monkeypatch.setenv("TETHER_LOAD_PLUGINS", "core,files,github")  # hermetic: no other trackers
+    hub = start(files_only)
+    try:
+        repo = hub.world.add_repo("northwind/portal")
+        export = json.loads((files_only / "data" / "gh-issues.json").read_text(encoding="utf-8"))
+        for item in export:
+            hub.world.add_issue(
+                repo, item["title"], item["author"]["login"], number=item["number"],
+                body=item["body"], labels=[lbl["name"] for lbl in item["labels"]],
+                assignees=[a["login"] for a in item["assignees"]], state=item["state"].lower(),
+                created=parse_datetime(item["createdAt"]),
+                updated=parse_datetime(item["updatedAt"]),
+                closed=parse_datetime(item["closedAt"]))
+        config = files_only / "tether.yaml"
+        text = config.read_text(encoding="utf-8")
+        files_source = ("    type: files\n    options:\n      path: data/gh-issues.json\n"
+                        "      format: gh-json\n      project: northwind/portal\n")
+        assert files_source in text
+        config.write_text(text.replace(files_source, (
+            f"    type: github\n    options:\n      url: {hub.url}\n"
+            "      repos: [northwind/portal]\n")), encoding="utf-8")
+
+        def sync():
+            ws = load_workspace(config)
+            with ws.open_store() as store:
+                return run_pass(ws, store, "sync", clock)
+
+        first = sync()
+        assert first.applied is not None and first.applied.failed == 0
+        assert any(o.source == "github" and o.kind is OpKind.CREATE_COMMENT for o in first.ops)
+        writes = sum(1 for r in hub.server.log if r.method != "GET")
+        second = sync()
+        assert [o for o in second.ops if o.source == "github"] == []
+        assert sum(1 for r in hub.server.log if r.method != "GET") == writes
+    finally:
+        hub.server.stop()

@@ -1,0 +1,422 @@
+"""Jira-specific behaviour of the connector and its sandbox (the shared suite covers the rest)."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import parse_qs
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+from connectors.drivers.jira_cloud import PROJECT, JiraDriver
+from tether.errors import SourceError, TetherError
+from tether.model import Finding, Link, OpKind, WriteOp
+from tether.pipeline.plan import desired_annotations, plan_ops
+from tether.render import MARKER, digest
+from tether_jira import JiraSandbox
+from tether_jira.connector import JiraConnector
+from tether_jira.options import JiraOptions
+from tether_jira.sandbox_api import REMOVED_SEARCH, RateLimit
+from tether_jira.sandbox_render import stamp
+from tether_jira.sandbox_state import ALL_PERMISSIONS
+
+PREFIX = "tether"
+FLAVOURS = ["cloud", "datacenter"]
+
+
+@pytest.fixture
+def site(request, tmp_path: Path, monkeypatch):
+    """A sandbox site of the flavour given by ``@pytest.mark.parametrize("site", ...)``."""
+    drv = JiraDriver(tmp_path, getattr(request, "param", "cloud"))
+    monkeypatch.setenv(drv.token_variable, "good")
+    yield drv
+    drv.server.stop()
+
+
+def searches(drv: JiraDriver) -> list[dict[str, list[str]]]:
+    return [parse_qs(r.query) for r in drv.server.log if "/search" in r.path]
+
+
+def comment_op(key: str, text: str, kind: OpKind = OpKind.CREATE_COMMENT,
+               comment_id: str | None = None) -> WriteOp:
+    return WriteOp("src", key, kind, f"{MARKER}\n{text}", "test", comment_id)
+
+
+# -- search endpoints -------------------------------------------------------------------------
+
+def test_cloud_legacy_search_answers_410_and_the_connector_never_calls_it(site) -> None:
+    site.seed(30)
+    site.connector().pull(None)
+    paths = {r.path for r in site.server.log}
+    assert "/rest/api/3/search/jql" in paths
+    assert not {"/rest/api/2/search", "/rest/api/3/search"} & paths
+    auth = "Basic " + base64.b64encode(b"mia@example.com:good").decode()
+    for version in ("2", "3", "latest"):
+        answer = requests.get(f"{site.server.base_url}/rest/api/{version}/search",
+                              params={"jql": f"project = {PROJECT}"},
+                              headers={"Authorization": auth}, timeout=5)
+        assert answer.status_code == 410
+        assert answer.json() == {"errorMessages": [REMOVED_SEARCH], "errors": {}}
+
+
+def test_cloud_pages_follow_next_page_token_until_it_is_omitted(site) -> None:
+    site.seed(250)
+    tasks = site.connector().pull(None).tasks
+    assert len(tasks) == 250 and len({t.key for t in tasks}) == 250
+    tokens = [q.get("nextPageToken") for q in searches(site)]
+    assert tokens[0] is None and all(tokens[1:]) and len(tokens) == 3
+    assert all(q["maxResults"] == ["5000"] for q in searches(site))  # asks for the maximum
+
+
+@pytest.mark.parametrize("site", ["datacenter"], indirect=True)
+def test_dc_pages_by_start_at_with_a_server_clamped_max_results(site) -> None:
+    site.world.limits.dc_max_results = 40  # an admin lowered jira.search.views.default.max
+    site.seed(100)
+    tasks = site.connector().pull(None).tasks
+    assert sorted(t.key for t in tasks) == sorted(site.world.issues)
+    pages = searches(site)
+    assert [q["startAt"] for q in pages] == [["0"], ["40"], ["80"]]
+    assert all(q["maxResults"] == ["1000"] for q in pages)  # asked for more than it got
+
+
+@pytest.mark.parametrize("site", FLAVOURS, indirect=True)
+def test_incremental_jql_is_written_in_the_token_users_time_zone(site) -> None:
+    keys = site.seed(10)
+    connector = site.connector()
+    cursor = connector.pull(None).cursor
+    assert cursor.endswith("+0200")  # the site prints Berlin time; the user is in New York
+    last = site.world.issues[keys[-1]].updated
+    site.world.edit(keys[4], summary="moved")
+    site.world.issues[keys[4]].updated = last + timedelta(minutes=3)  # just after the cursor
+    result = connector.pull(cursor)
+    assert [t.key for t in result.tasks] == [keys[4]]
+    assert result.cursor == stamp(last + timedelta(minutes=3), "Europe/Berlin")
+    jql = searches(site)[-1]["jql"][0]
+    new_york = (last - timedelta(minutes=2)).astimezone(ZoneInfo("America/New_York"))
+    assert f'updated >= "{new_york:%Y/%m/%d %H:%M}"' in jql
+    assert "ORDER BY updated ASC, key ASC" in jql
+    quiet = connector.pull(result.cursor)
+    assert quiet.tasks == [] and quiet.cursor == result.cursor and not quiet.complete
+
+
+# -- normalisation ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("site", FLAVOURS, indirect=True)
+def test_epic_link_on_dc_and_parent_on_cloud_become_task_epic(site) -> None:
+    keys = site.seed(12)
+    tasks = {t.key: t for t in site.connector().pull(None).tasks}
+    story = tasks[keys[3]]
+    assert story.epic == keys[0] and tasks[keys[0]].type == "Epic"
+    assert story.parent == (keys[0] if site.flavour == "cloud" else None)
+    assert tasks[keys[11]].epic is None
+
+
+def test_dc_sub_task_parent_is_kept_apart_from_its_epic(tmp_path: Path, monkeypatch) -> None:
+    drv = JiraDriver(tmp_path, "datacenter")
+    monkeypatch.setenv(drv.token_variable, "good")
+    try:
+        keys = drv.seed(5)
+        sub = drv.world.create_issue(PROJECT, "A sub-task", type="Sub-task", parent=keys[3])
+        sub.custom[drv.world.epic_link] = keys[0]
+        tasks = {t.key: t for t in drv.connector().pull(None).tasks}
+        assert (tasks[sub.key].parent, tasks[sub.key].epic) == (keys[3], keys[0])
+    finally:
+        drv.server.stop()
+
+
+@pytest.mark.parametrize("site", FLAVOURS, indirect=True)
+def test_issue_links_keep_their_direction(site) -> None:
+    keys = site.seed(10)
+    site.world.link("Relates", keys[1], keys[2])
+    tasks = {t.key: t for t in site.connector().pull(None).tasks}
+    assert Link("blocks", keys[7]) in tasks[keys[6]].links
+    assert Link("is blocked by", keys[6]) in tasks[keys[7]].links
+    assert tasks[keys[2]].links == (Link("relates to", keys[1]),)
+
+
+@pytest.mark.parametrize("site", FLAVOURS, indirect=True)
+def test_story_points_field_becomes_the_estimate(site) -> None:
+    keys = site.seed(6)
+    tasks = {t.key: t for t in site.connector().pull(None).tasks}
+    assert [tasks[k].estimate for k in keys] == [1.0, 2.0, None, 5.0, 8.0, 1.0]
+    other = site.world.add_field("customfield_10200", "Effort", "number")
+    site.world.issues[keys[0]].custom[other] = 13
+    tasks = {t.key: t for t in site.connector(story_points_field="Effort").pull(None).tasks}
+    assert tasks[keys[0]].estimate == 13.0 and tasks[keys[1]].estimate is None
+
+
+def test_custom_fields_are_pulled_by_id_or_name_and_flattened(site) -> None:
+    keys = site.seed(3)
+    team = site.world.add_field("customfield_10050", "Team", "option")
+    site.world.issues[keys[0]].custom[team] = {"self": "x", "value": "Platform", "id": "1"}
+    connector = site.connector(custom_fields={"team": "Team", "points": "customfield_10016"})
+    tasks = {t.key: t for t in connector.pull(None).tasks}
+    assert tasks[keys[0]].custom == {"team": "Platform", "points": 1.0}
+    assert tasks[keys[1]].custom == {"team": None, "points": 2.0}
+
+
+# -- comments and the marker ------------------------------------------------------------------
+
+@pytest.mark.parametrize("site", FLAVOURS, indirect=True)
+def test_comment_is_adf_on_cloud_and_wiki_on_dc_without_the_html_marker(site) -> None:
+    key = site.seed(3)[0]
+    connector = site.connector()
+    connector.pull(None)
+    [done] = connector.apply([comment_op(key, "Tether flagged this item: **untethered** "
+                                              "(rule `r1`).\n\n- What to do: *link* it")])
+    assert done.ok, done.error
+    [stored] = site.world.issues[key].comments
+    if site.flavour == "cloud":
+        assert stored.body["type"] == "doc"
+        first = stored.body["content"][0]["content"]
+        assert {"type": "text", "text": "untethered", "marks": [{"type": "strong"}]} in first
+        assert {"type": "text", "text": "r1", "marks": [{"type": "code"}]} in first
+        assert stored.body["content"][1]["type"] == "bulletList"
+    else:
+        assert stored.body == ("Tether flagged this item: *untethered* (rule {{r1}}).\n\n"
+                               "* What to do: _link_ it")
+    assert "<!--" not in str(stored.body)
+    assert site.world.issues[key].properties["tether"] == {
+        "v": 1, "comment_id": stored.id, "digest": digest(f"{MARKER}\nTether flagged this "
+                                                          "item: **untethered** (rule `r1`)."
+                                                          "\n\n- What to do: *link* it")}
+
+
+@pytest.mark.parametrize("site", FLAVOURS, indirect=True)
+def test_the_marker_survives_a_person_editing_the_comment(site) -> None:
+    keys = site.seed(4)
+    first = site.connector()
+    tasks = first.pull(None).tasks
+    findings = [Finding("untethered", "warning", f"src:{keys[1]}", "No KPI.", "u", 0.0)]
+    task = [t for t in tasks if t.key == keys[1]]
+
+    def plan(connector: JiraConnector, found: list[Finding]) -> list[WriteOp]:
+        shown = {f"src:{k}": v for k, v in connector.read_annotations(task, PREFIX).items()}
+        desired = desired_annotations(task, [], found, {}, PREFIX, True, shown)
+        return plan_ops(task, desired, shown, found)
+
+    assert all(r.ok for r in first.apply(plan(first, findings)))
+    [comment] = site.world.issues[keys[1]].comments
+    site.world.edit_comment(keys[1], comment.id, "I disagree, this is tethered.",
+                            author="5b10ac8d82e05b22cc7d4ef5")
+    later = site.connector()  # a new run: knows only what Jira shows
+    tasks = later.pull(None).tasks
+    task = [t for t in tasks if t.key == keys[1]]
+    assert plan(later, findings) == []  # same verdict: the person's words stay
+    changed = [Finding("stalled", "critical", f"src:{keys[1]}", "No move.", "s", 0.0)]
+    [op] = plan(later, changed)
+    assert op.kind is OpKind.UPDATE_COMMENT and op.comment_id == comment.id
+    assert later.apply([op])[0].ok
+    assert [c.id for c in site.world.issues[keys[1]].comments] == [comment.id]
+    assert "stalled" in site.comments(keys[1])[0]
+
+
+def test_a_deleted_tether_comment_is_written_again_and_re_marked(site) -> None:
+    key = site.seed(3)[0]
+    connector = site.connector()
+    connector.pull(None)
+    [created] = connector.apply([comment_op(key, "first")])
+    site.world.delete_comment(key, created.comment_id)
+    [again] = connector.apply([comment_op(key, "second", OpKind.UPDATE_COMMENT,
+                                          created.comment_id)])
+    assert again.ok and again.comment_id != created.comment_id
+    assert site.comments(key) == ["second"]
+    assert site.world.issues[key].properties["tether"]["comment_id"] == again.comment_id
+
+
+def test_a_create_without_a_pull_edits_the_marked_comment_instead(site) -> None:
+    key = site.seed(3)[0]
+    site.connector().apply([comment_op(key, "first")])
+    asked = site.server.count("GET", f"/rest/api/3/issue/{key}/properties/tether")
+    fresh = site.connector()  # never pulled: it must ask Jira before writing
+    [result] = fresh.apply([comment_op(key, "again")])
+    assert result.ok and site.comments(key) == ["again"]
+    assert site.server.count("GET", f"/rest/api/3/issue/{key}/properties/tether") == asked + 1
+
+
+def test_snapshots_without_payload_cost_one_scope_search_not_one_request_each(site) -> None:
+    keys = site.seed(30)
+    writer = site.connector()
+    writer.pull(None)
+    writer.apply([WriteOp("src", keys[5], OpKind.ADD_LABEL, f"{PREFIX}:kpi:nps", "t"),
+                  comment_op(keys[5], "hello")])
+    snapshots = [replace(t, raw={}) for t in site.connector().pull(None).tasks]  # as stored
+    reader = site.connector()
+    before = len(site.server.log)
+    shown = reader.read_annotations(snapshots, PREFIX)
+    assert len(site.server.log) - before == 3  # serverInfo, field, one page of labels
+    assert shown[keys[5]].labels == {f"{PREFIX}:kpi:nps"}
+    assert shown[keys[5]].comment_id == site.world.issues[keys[5]].comments[0].id
+    assert shown[keys[5]].comment_digest == digest(f"{MARKER}\nhello")
+    assert shown[keys[6]].comment_id is None and len(shown) == 30
+
+
+def test_pulled_tasks_are_read_with_no_request(site) -> None:
+    site.seed(20)
+    connector = site.connector()
+    tasks = connector.pull(None).tasks
+    before = len(site.server.log)
+    assert len(connector.read_annotations(tasks, PREFIX)) == 20
+    assert len(site.server.log) == before
+
+
+# -- labels -----------------------------------------------------------------------------------
+
+def test_label_changes_of_one_issue_go_in_one_put_and_spaces_are_refused_locally(site) -> None:
+    key = site.seed(3)[1]
+    connector = site.connector()
+    connector.pull(None)
+    results = connector.apply([
+        WriteOp("src", key, OpKind.ADD_LABEL, f"{PREFIX}:kpi:nps", "t"),
+        WriteOp("src", key, OpKind.ADD_LABEL, f"{PREFIX}:bad label", "t"),
+        WriteOp("src", key, OpKind.REMOVE_LABEL, "team-b", "t"),  # not Tether's: still asked
+    ])
+    assert [r.ok for r in results] == [True, False, True]
+    assert "spaces" in (results[1].error or "")
+    assert site.server.count("PUT", f"/rest/api/3/issue/{key}") == 1
+    assert site.labels(key) == {f"{PREFIX}:kpi:nps"}
+
+
+def test_label_writes_bump_updated_but_the_marker_property_does_not(site) -> None:
+    key = site.seed(3)[0]
+    connector = site.connector()
+    connector.pull(None)
+    issue = site.world.issues[key]
+    before = issue.updated
+    site.site_clock.sleep(30)
+    connector.apply([WriteOp("src", key, OpKind.ADD_LABEL, f"{PREFIX}:x", "t")])
+    assert issue.updated == site.world.now() > before
+    bumped = issue.updated
+    site.site_clock.sleep(30)
+    connector.client.set_marker(key, {"v": 1, "comment_id": "1", "digest": "d"})
+    assert issue.updated == bumped
+
+
+# -- errors -----------------------------------------------------------------------------------
+
+def test_403_names_the_missing_permission(site) -> None:
+    key = site.seed(3)[0]
+    site.world.projects[PROJECT].permissions = ALL_PERMISSIONS - {"ADD_COMMENTS"}
+    connector = site.connector()
+    connector.pull(None)
+    [result] = connector.apply([comment_op(key, "hello")])
+    assert not result.ok
+    assert "403" in result.error and "'Add Comments' permission" in result.error
+    assert PROJECT in result.error and key in result.error
+    site.world.projects[PROJECT].permissions = ALL_PERMISSIONS - {"EDIT_ISSUES"}
+    [label] = connector.apply([WriteOp("src", key, OpKind.ADD_LABEL, f"{PREFIX}:x", "t")])
+    # Jira answers 400, not 403, for a field the user may not edit: its own words are shown.
+    assert "400" in label.error and "cannot be set" in label.error
+
+
+def test_a_wrong_flavour_is_named(site) -> None:
+    # A PAT sent as a bearer token to Cloud is refused before serverInfo can tell the flavour.
+    with pytest.raises(SourceError) as info:
+        site.connector(flavour="datacenter", email=None).pull(None)
+    assert "401" in str(info.value) and "options.flavour" in str(info.value)
+
+
+def test_cloud_rejects_a_bearer_token_and_the_401_body_is_the_real_one(site) -> None:
+    answer = requests.get(f"{site.server.base_url}/rest/api/3/myself",
+                          headers={"Authorization": "Bearer good"}, timeout=5)
+    assert answer.status_code == 401
+    assert answer.text == "Client must be authenticated to access this resource."
+    assert answer.headers["X-Seraph-LoginReason"] == "AUTHENTICATED_FAILED"
+
+
+def test_rate_limit_429_carries_jiras_headers_and_is_waited_out(tmp_path: Path,
+                                                                monkeypatch) -> None:
+    drv = JiraDriver(tmp_path, "cloud")
+    monkeypatch.setenv(drv.token_variable, "good")
+    drv.world.clock = drv.retry_clock  # the bucket refills while the connector sleeps
+    drv.api.rate_limit = RateLimit(capacity=3, fill_rate=1, interval=2)
+    try:
+        drv.seed(250)
+        tasks = drv.connector().pull(None).tasks
+        assert len(tasks) == 250
+        limited = [r for r in drv.server.log if r.status == 429]
+        assert limited and drv.retry_clock.slept and all(s == 2 for s in drv.retry_clock.slept)
+        for _ in range(4):  # the bucket is empty after the pull; the clock stands still
+            answer = requests.get(f"{drv.server.base_url}/rest/api/3/serverInfo", timeout=5)
+            if answer.status_code == 429:
+                break
+        assert answer.status_code == 429
+        assert answer.headers["Retry-After"] == "2"
+        assert answer.headers["RateLimit-Reason"] == "jira-burst-based"
+        assert answer.headers["X-RateLimit-Remaining"] == "0"
+    finally:
+        drv.server.stop()
+
+
+# -- options and the sandbox hook -------------------------------------------------------------
+
+def test_options_need_a_scope_and_on_cloud_an_email() -> None:
+    with pytest.raises(ValueError, match="projects"):
+        JiraOptions(url="https://x.atlassian.net", email="a@b.c")
+    with pytest.raises(ValueError, match="email"):
+        JiraOptions(url="https://x.atlassian.net", projects=["OPS"])
+    with pytest.raises(ValueError, match="project keys"):
+        JiraOptions(url="https://x", flavour="datacenter", projects=["ops"])
+    opts = JiraOptions(url="https://x/", flavour="datacenter", jql="type = Bug ORDER BY rank")
+    from tether_jira.jql import full
+    assert full(opts) == "(type = Bug) ORDER BY key ASC" and opts.base_url == "https://x"
+
+
+def test_sandbox_starts_from_a_workspace_file(tmp_path: Path, monkeypatch) -> None:
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    (seed / "jira.yaml").write_text("""
+flavour: datacenter
+token: s3cret
+now: 2025-05-05T09:00:00Z
+users: [{id: u1, name: alice, display_name: Alice, email: alice@example.com, me: true}]
+projects: [{key: WEB, name: Web}]
+issues:
+  - {project: WEB, summary: The epic, type: Epic}
+  - {project: WEB, summary: A story, assignee: alice, epic: WEB-1, story_points: 3,
+     links: [{type: Blocks, outward: WEB-1}], comments: [{author: alice, body: hi}]}
+""", encoding="utf-8")
+    box = JiraSandbox()
+    options = box.start(seed, tmp_path / "work")
+    try:
+        monkeypatch.setenv("JIRA_TOKEN", "s3cret")
+        connector = JiraConnector("web", JiraOptions(**options, projects=["WEB"]), tmp_path)
+        tasks = {t.key: t for t in connector.pull(None).tasks}
+        story = tasks["WEB-2"]
+        assert (story.assignee, story.epic, story.estimate) == ("Alice", "WEB-1", 3.0)
+        assert story.links == (Link("blocks", "WEB-1"),)
+    finally:
+        box.stop()
+    with pytest.raises(TetherError, match="jira.yaml"):
+        JiraSandbox().start(tmp_path, tmp_path)
+
+
+def test_sandbox_refuses_what_jira_refuses(site) -> None:
+    key = site.seed(2)[0]
+    auth = {"Authorization": "Basic " + base64.b64encode(b"mia@example.com:good").decode()}
+    base = f"{site.server.base_url}/rest/api/3"
+
+    def call(method: str, path: str, **kw) -> requests.Response:
+        return requests.request(method, base + path, headers=auth, timeout=5, **kw)
+
+    empty_text = {"type": "doc", "version": 1, "content": [
+        {"type": "paragraph", "content": [{"type": "text", "text": ""}]}]}
+    assert call("POST", f"/issue/{key}/comment", json={"body": empty_text}).status_code == 400
+    wiki = call("POST", f"/issue/{key}/comment", json={"body": "*wiki* on v3"})
+    assert wiki.status_code == 400 and "Atlassian Document" in wiki.text
+    spaced = call("PUT", f"/issue/{key}", json={"update": {"labels": [{"add": "a b"}]}})
+    assert spaced.status_code == 400 and "spaces" in spaced.json()["errors"]["labels"]
+    unbounded = call("GET", "/search/jql", params={"jql": "ORDER BY key"})
+    assert unbounded.status_code == 400 and "Unbounded" in unbounded.text
+    bad_field = call("GET", "/search/jql", params={"jql": "colour = red"})
+    assert bad_field.json()["errorMessages"] == [
+        "Field 'colour' does not exist or you do not have permission to view it."]
+    assert call("GET", "/search/jql", params={"jql": "project = OPS",
+                                              "nextPageToken": "junk"}).status_code == 400
+    assert call("PUT", f"/issue/{key}/properties/tether", data="").status_code == 400
+    assert requests.get(f"{site.server.base_url}/rest/api/3/field", timeout=5,
+                        headers={**auth, "Authorization": auth["Authorization"][:-4]}
+                        ).status_code == 401
