@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import timedelta
@@ -19,6 +20,7 @@ from tether.model import Finding, OpKind, WriteOp
 from tether.pipeline.plan import desired_annotations, plan_ops
 from tether.render import MARKER, render_comment
 from tether.sandboxkit import Fault
+from tether.watermark import Watermark
 from tether_asana import AsanaConnector, AsanaOptions, AsanaSandbox
 from tether_asana.richtext import footer_digest
 from tether_asana.sandbox import serve
@@ -295,19 +297,19 @@ def test_incremental_pull_uses_modified_since_with_the_overlap(world: World) -> 
     old = [world.task(f"T{i}", modified_at=world.state.ago(20 + i)) for i in range(3)]
     connector = world.connector()
     full = connector.pull(None)
-    assert full.complete and full.cursor == old[0]["modified_at"]
+    assert full.complete and Watermark.parse(full.cursor).at == parse_datetime(old[0]["modified_at"])
     world.clock.current += timedelta(hours=1)
     world.state.rename(old[1], "T1 again", world.ada)
     later = connector.pull(full.cursor)
     assert [t.key for t in later.tasks] == [old[1]["gid"]] and not later.complete
-    assert later.cursor == old[1]["modified_at"]
+    assert Watermark.parse(later.cursor).at == parse_datetime(old[1]["modified_at"])
     query = parse_qs(world.requests("GET", "/tasks")[-1][2])
     since = parse_datetime(query["modified_since"][0])
-    assert since == parse_datetime(full.cursor) - timedelta(minutes=2)
+    assert since == Watermark.parse(full.cursor).at - timedelta(minutes=2)
     assert query["limit"] == ["100"] and query["project"] == [world.project["gid"]]
-    # A new run (fresh connector) gets the overlap again: T0 sits at the old cursor.
+    # A new run (fresh connector) does not get the overlap again: the cursor saw T0 there.
     fresh = world.connector().pull(full.cursor)
-    assert sorted(t.key for t in fresh.tasks) == sorted([old[0]["gid"], old[1]["gid"]])
+    assert [t.key for t in fresh.tasks] == [old[1]["gid"]]
     quiet = connector.pull(later.cursor)
     assert quiet.tasks == [] and quiet.cursor == later.cursor
 
@@ -463,6 +465,7 @@ def test_the_sandbox_serves_a_seed_file_and_keeps_state_between_starts(
     work = tmp_path / "work"
     sandbox = AsanaSandbox()
     options = sandbox.start(seed, work)
+    monkeypatch.setenv(options["token_env"], sandbox.env[options["token_env"]])
     try:
         assert options["projects"] == ["1100000000000100"]
         assert options["workspace"] == "1100000000000001"
@@ -484,5 +487,38 @@ def test_the_sandbox_serves_a_seed_file_and_keeps_state_between_starts(
         response = requests.get(options["url"] + "/users/me", timeout=5,
                                 headers={"Authorization": "Bearer good"})
         assert response.json()["data"]["workspaces"][0]["name"] == "Northwind"
+    finally:
+        again.stop()
+
+
+def test_sandbox_restarts_with_the_labels_tether_wrote(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    seed, work = tmp_path / "seed", tmp_path / "work"
+    seed.mkdir()
+    (seed / "asana.yaml").write_text(yaml.safe_dump({
+        "workspace": {"name": "Northwind", "gid": "1100000000000001"},
+        "projects": [{"name": "Portal", "gid": "1100000000000100",
+                      "tasks": [{"name": "Login", "tags": []}]}]}), encoding="utf-8")
+    monkeypatch.delenv("TETHER_SANDBOX_ASANA_TOKEN", raising=False)
+    sandbox = AsanaSandbox()
+    options = sandbox.start(seed, work)
+    try:
+        assert options["token_env"] == "TETHER_SANDBOX_ASANA_TOKEN"
+        assert options["token_env"] not in os.environ  # the demo exports sandbox.env itself
+        monkeypatch.setenv(options["token_env"], sandbox.env[options["token_env"]])
+        connector = AsanaConnector("asana", AsanaOptions(**options), tmp_path)
+        [task] = connector.pull(None).tasks
+        [result] = connector.apply([WriteOp("asana", task.key, OpKind.ADD_LABEL,
+                                            "tether:kpi:nps", "t")])
+        assert result.ok, result.error
+    finally:
+        sandbox.stop()
+    (seed / "asana.yaml").unlink()  # the restart serves the saved state, not the seed
+    again = AsanaSandbox()
+    options = again.start(seed, work)
+    try:
+        monkeypatch.setenv(options["token_env"], again.env[options["token_env"]])
+        [task] = AsanaConnector("asana", AsanaOptions(**options), tmp_path).pull(None).tasks
+        assert task.labels == ("tether:kpi:nps",)
     finally:
         again.stop()

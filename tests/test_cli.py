@@ -124,9 +124,25 @@ def test_plugins_lists_builtins() -> None:
 
 def test_demo_runs_twice_and_writes_nothing_the_second_time(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
-    first = run("demo")
+    first = run("demo", "--json")
     assert first.exit_code == 0, first.output
-    assert "Wrote 41 of 41" in first.stdout
-    assert Path("tether-demo/data/jira-export.csv.tether.json").exists()
+    doc = json.loads(first.stdout)
+    assert doc["run"]["pulled"] == {"jira": 24, "github": 12, "asana": 6}
+    assert doc["writes"]["applied"] == doc["writes"]["planned"] > 0
+    assert doc["writes"]["failed"] == 0
+    flagged = {f["subject"] for f in doc["findings"] if f["signal"] == "untethered"}
+    assert {"jira:OPS-9", "github:northwind/portal#109"} <= flagged
+    assert any(s.startswith("asana:") for s in flagged)
+    for name in ("jira", "github", "asana"):
+        assert list(Path("tether-demo/.sandbox", name).glob("*.json")), name
     again = run("demo")
-    assert "Nothing to write" in again.stdout
+    assert again.exit_code == 0, again.output
+    assert "Nothing to write" in again.stdout and "sandbox at http://127.0.0.1:" in again.stdout
+
+
+def test_demo_of_the_files_example(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = run("demo", "--example", "files-only", "--dir", "fo")
+    assert result.exit_code == 0, result.output
+    assert "Wrote 41 of 41" in result.stdout
+    assert Path("fo/data/jira-export.csv.tether.json").exists()

@@ -1,4 +1,4 @@
-"""The files connector: every export format, located errors, the sidecar, the sandbox."""
+"""The files connector: every export format, located errors, the sidecar."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from tether.codec import task_to_dict
 from tether.errors import InvalidInput
 from tether.model import Link, OpKind, Task, WriteOp
 from tether.plugins import Plugins
-from tether_files import FilesConnector, FilesOptions, FilesSandbox
+from tether_files import FilesConnector, FilesOptions
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "files-only"
 JIRA_HEADER = ("Summary,Issue key,Issue id,Issue Type,Status,Project key,Created,Updated,Resolved,"
@@ -346,38 +346,12 @@ def test_sidecar_option_and_damaged_sidecar(tmp_path):
     assert exc.value.problems[0].line == 2 and "delete it" in str(exc.value)
 
 
-# --- plugin registration and sandbox ------------------------------------------------------
+# --- plugin registration ------------------------------------------------------
 
 def test_plugin_is_found_through_the_entry_point(monkeypatch):
     monkeypatch.setenv("TETHER_LOAD_PLUGINS", "files")
     plugins = Plugins()
     assert plugins.connector_types()["files"] is FilesConnector
-    assert plugins.sandbox_types()["files"] is FilesSandbox
+    assert "files" not in plugins.sandbox_types()  # an export needs no fake server
     assert FilesConnector.capabilities.markup == "markdown"
     assert FilesConnector.capabilities.comments_editable
-
-
-def test_sandbox_never_copies_a_sidecar_from_the_seed(tmp_path):
-    seed = tmp_path / "seed"
-    (seed / "sub").mkdir(parents=True)
-    write(seed, "t.csv", "key,title\nA,a\n")
-    write(seed, "t.csv.tether.json", "{}")
-    write(seed / "sub", "more.json", "[]")
-    FilesSandbox().start(seed, tmp_path / "work")
-    copied = sorted(p.relative_to(tmp_path / "work").as_posix()
-                    for p in (tmp_path / "work").rglob("*") if p.is_file())
-    assert copied == ["sub/more.json", "t.csv"]
-
-
-def test_sandbox_copies_once_and_keeps_the_sidecar(tmp_path):
-    work = tmp_path / "work"
-    assert FilesSandbox().start(EXAMPLE / "data", work) == {}
-    seed = EXAMPLE / "data" / "jira-export.csv"
-    assert (work / "jira-export.csv").read_bytes() == seed.read_bytes()
-    assert (work / "gh-issues.json").exists()
-    source = connector(work, "jira-export.csv", "jira-csv")
-    source.apply([op(OpKind.ADD_LABEL, "tether:x", key="OPS-1")])
-    (work / "gh-issues.json").write_text("[]")
-    FilesSandbox().start(EXAMPLE / "data", work)
-    assert (work / "jira-export.csv.tether.json").exists()
-    assert (work / "gh-issues.json").read_text() == "[]"

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pydantic
@@ -18,6 +19,7 @@ from tether.model import OpKind, WriteOp
 from tether.pipeline.run import run_pass
 from tether.render import MARKER
 from tether.sandboxkit import Fault, SandboxServer
+from tether.watermark import Watermark
 from tether.workspace import load_workspace
 from tether_github import GitHubConnector, GitHubOptions, GitHubSandbox
 from tether_github.client import API_VERSION
@@ -134,14 +136,15 @@ def test_incremental_pull_asks_since_the_cursor_minus_two_minutes(hub: Hub) -> N
     first = hub.issue("Old", updated=hub.clock.now() - timedelta(hours=1))
     connector = hub.connector()
     cursor = connector.pull(None).cursor
-    assert cursor == "2025-05-05T08:00:00Z"
+    assert Watermark.parse(cursor).at == datetime(2025, 5, 5, 8, tzinfo=UTC)
     hub.world.edit_issue(first, title="Old, edited")
     result = connector.pull(cursor)
     query = hub.server.log[-1].query
     assert "since=2025-05-05T07%3A58%3A00Z" in query
     assert "sort=updated" in query and "direction=asc" in query
     assert [t.title for t in result.tasks] == ["Old, edited"]
-    assert result.cursor == "2025-05-05T09:00:00Z" and not result.complete
+    assert Watermark.parse(result.cursor).at == datetime(2025, 5, 5, 9, tzinfo=UTC)
+    assert not result.complete
     assert connector.pull(result.cursor).cursor == result.cursor  # nothing new: cursor kept
 
 
@@ -439,6 +442,8 @@ def test_sandbox_serves_a_seed_file_and_keeps_writes_across_restarts(tmp_path: P
     monkeypatch.delenv("TETHER_SANDBOX_GITHUB_TOKEN", raising=False)
     sandbox = GitHubSandbox()
     options = sandbox.start(seed, tmp_path / "work")
+    assert "TETHER_SANDBOX_GITHUB_TOKEN" not in os.environ  # the demo exports sandbox.env
+    monkeypatch.setenv(options["token_env"], sandbox.env[options["token_env"]])
     try:
         connector = GitHubConnector("gh", GitHubOptions(**options), tmp_path)
         tasks = {t.title: t for t in connector.pull(None).tasks}
@@ -534,3 +539,40 @@ def test_a_second_sync_through_the_pipeline_writes_nothing(files_only: Path, clo
         assert sum(1 for r in hub.server.log if r.method != "GET") == writes
     finally:
         hub.server.stop()
+
+
+def test_sandbox_restarts_with_the_labels_tether_wrote(tmp_path: Path, monkeypatch) -> None:
+    seed, work = tmp_path / "seed", tmp_path / "work"
+    seed.mkdir()
+    (seed / "github.yaml").write_text(
+        "enterprise: true\n"
+        "tokens: {readonly: {login: viewer, write: false}, s3cret: {login: tether-bot}}\n"
+        "repos:\n"
+        "  - name: acme/shop\n"
+        "    issues: [{title: Checkout fails, labels: [bug], created: -3d}]\n",
+        encoding="utf-8")
+    monkeypatch.delenv("TETHER_SANDBOX_GITHUB_TOKEN", raising=False)
+    sandbox = GitHubSandbox()
+    options = sandbox.start(seed, work)
+    try:
+        assert options["repos"] == ["acme/shop"] and options["url"].endswith("/api/v3")
+        assert options["token_env"] == "TETHER_SANDBOX_GITHUB_TOKEN"
+        assert options["token_env"] not in os.environ  # the demo exports sandbox.env itself
+        assert sandbox.env == {"TETHER_SANDBOX_GITHUB_TOKEN": "s3cret"}  # one that may write
+        monkeypatch.setenv(options["token_env"], sandbox.env[options["token_env"]])
+        connector = GitHubConnector("gh", GitHubOptions(**options), tmp_path)
+        [task] = connector.pull(None).tasks
+        [result] = connector.apply([op(task.key, OpKind.ADD_LABEL, "tether:kpi:conversion")])
+        assert result.ok, result.error
+    finally:
+        sandbox.stop()
+    (seed / "github.yaml").unlink()  # the restart serves the saved state, not the seed
+    again = GitHubSandbox()
+    options = again.start(seed, work)
+    try:
+        assert options["url"].endswith("/api/v3")  # still served like GitHub Enterprise
+        monkeypatch.setenv(options["token_env"], again.env[options["token_env"]])
+        [task] = GitHubConnector("gh", GitHubOptions(**options), tmp_path).pull(None).tasks
+        assert task.labels == ("bug", "tether:kpi:conversion")
+    finally:
+        again.stop()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import json
+import os
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -16,11 +18,11 @@ from tether.errors import SourceError, TetherError
 from tether.model import Finding, Link, OpKind, WriteOp
 from tether.pipeline.plan import desired_annotations, plan_ops
 from tether.render import MARKER, digest
+from tether.watermark import Watermark
 from tether_jira import JiraSandbox
 from tether_jira.connector import JiraConnector
 from tether_jira.options import JiraOptions
 from tether_jira.sandbox_api import REMOVED_SEARCH, RateLimit
-from tether_jira.sandbox_render import stamp
 from tether_jira.sandbox_state import ALL_PERMISSIONS
 
 PREFIX = "tether"
@@ -87,13 +89,14 @@ def test_incremental_jql_is_written_in_the_token_users_time_zone(site) -> None:
     keys = site.seed(10)
     connector = site.connector()
     cursor = connector.pull(None).cursor
-    assert cursor.endswith("+0200")  # the site prints Berlin time; the user is in New York
     last = site.world.issues[keys[-1]].updated
+    mark = Watermark.parse(cursor)
+    assert mark.at == last and mark.at.utcoffset() == timedelta(hours=2)  # Berlin, user in NY
     site.world.edit(keys[4], summary="moved")
     site.world.issues[keys[4]].updated = last + timedelta(minutes=3)  # just after the cursor
     result = connector.pull(cursor)
     assert [t.key for t in result.tasks] == [keys[4]]
-    assert result.cursor == stamp(last + timedelta(minutes=3), "Europe/Berlin")
+    assert Watermark.parse(result.cursor).at == last + timedelta(minutes=3)
     jql = searches(site)[-1]["jql"][0]
     new_york = (last - timedelta(minutes=2)).astimezone(ZoneInfo("America/New_York"))
     assert f'updated >= "{new_york:%Y/%m/%d %H:%M}"' in jql
@@ -382,8 +385,10 @@ issues:
     box = JiraSandbox()
     options = box.start(seed, tmp_path / "work")
     try:
-        monkeypatch.setenv("JIRA_TOKEN", "s3cret")
-        connector = JiraConnector("web", JiraOptions(**options, projects=["WEB"]), tmp_path)
+        assert options["projects"] == ["WEB"] and "email" not in options  # Data Center
+        assert box.env == {"TETHER_SANDBOX_JIRA_TOKEN": "s3cret"}
+        monkeypatch.setenv(options["token_env"], box.env[options["token_env"]])
+        connector = JiraConnector("web", JiraOptions(**options), tmp_path)
         tasks = {t.key: t for t in connector.pull(None).tasks}
         story = tasks["WEB-2"]
         assert (story.assignee, story.epic, story.estimate) == ("Alice", "WEB-1", 3.0)
@@ -420,3 +425,70 @@ def test_sandbox_refuses_what_jira_refuses(site) -> None:
     assert requests.get(f"{site.server.base_url}/rest/api/3/field", timeout=5,
                         headers={**auth, "Authorization": auth["Authorization"][:-4]}
                         ).status_code == 401
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_sandbox_restarts_with_the_labels_tether_wrote(tmp_path: Path, monkeypatch,
+                                                       flavour: str) -> None:
+    seed, work = tmp_path / "seed", tmp_path / "work"
+    seed.mkdir()
+    (seed / "jira.yaml").write_text(f"""
+flavour: {flavour}
+now: 2025-05-05T09:00:00Z
+users: [{{id: u1, name: alice, display_name: Alice, email: alice@example.com, me: true}}]
+projects: [{{key: WEB, name: Web}}]
+issues:
+  - {{project: WEB, summary: A story, labels: [frontend], comments: [{{body: hi}}]}}
+""", encoding="utf-8")
+    monkeypatch.delenv("TETHER_SANDBOX_JIRA_TOKEN", raising=False)
+    box = JiraSandbox()
+    options = box.start(seed, work)
+    try:
+        assert options["token_env"] == "TETHER_SANDBOX_JIRA_TOKEN"
+        assert options["token_env"] not in os.environ  # the demo exports box.env itself
+        assert options.get("email") == ("alice@example.com" if flavour == "cloud" else None)
+        monkeypatch.setenv(options["token_env"], box.env[options["token_env"]])
+        connector = JiraConnector("web", JiraOptions(**options), tmp_path)
+        [task] = connector.pull(None).tasks
+        [result] = connector.apply([WriteOp("web", task.key, OpKind.ADD_LABEL,
+                                            "tether:kpi:nps", "t")])
+        assert result.ok, result.error
+    finally:
+        box.stop()
+    (seed / "jira.yaml").unlink()  # the restart serves the saved state, not the seed
+    again = JiraSandbox()
+    options = again.start(seed, work)
+    try:
+        monkeypatch.setenv(options["token_env"], again.env[options["token_env"]])
+        [task] = JiraConnector("web", JiraOptions(**options), tmp_path).pull(None).tasks
+        assert set(task.labels) == {"frontend", "tether:kpi:nps"}
+        assert again.world is not None and len(again.world.issues["WEB-1"].comments) == 1
+    finally:
+        again.stop()
+
+
+def test_sandbox_snapshot_round_trips_a_generated_site(site) -> None:
+    from tether_jira import sandbox_snapshot
+    site.seed(30)
+    site.world.comment(site.world.issues["OPS-3"].key, {"type": "doc", "content": []})
+    site.world.issues["OPS-4"].properties["tether"] = {"comment_id": "1", "digest": "x"}
+    data = json.loads(json.dumps(sandbox_snapshot.dump(site.world)))
+    world, rate = sandbox_snapshot.load(data)
+    assert sandbox_snapshot.dump(world) == data and rate is None
+    assert world.issues["OPS-3"].comments[0].created == site.world.issues["OPS-3"].comments[0].created
+    assert world.now() == site.world.now() and world.me == site.world.me
+
+
+@pytest.mark.parametrize("site", FLAVOURS, indirect=True)
+def test_minute_precision_jql_never_reports_an_unchanged_issue_again(site) -> None:
+    keys = site.seed(10)
+    cursor = site.connector().pull(None).cursor
+    now = site.world.now()
+    for key, seconds in ((keys[1], 70), (keys[2], 200)):  # 09:01:10 and 09:03:20
+        site.world.edit(key, summary="moved")
+        site.world.issues[key].updated = now + timedelta(seconds=seconds)
+    result = site.connector().pull(cursor)
+    assert sorted(t.key for t in result.tasks) == sorted(keys[1:3])
+    # The mark is 09:03:20, so JQL asks from 09:01 (floored): keys[1] comes back, unchanged.
+    again = site.connector().pull(result.cursor)
+    assert again.tasks == [] and again.cursor == result.cursor

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 from tether.model import Task
 from tether.watermark import OVERLAP, Watermark
 
@@ -34,3 +35,27 @@ def test_nothing_pulled_keeps_the_mark() -> None:
 
 def test_a_bare_timestamp_cursor_is_understood() -> None:
     assert Watermark.parse(T0.isoformat()).at == T0
+
+
+def test_an_unreadable_cursor_is_a_value_error_and_resumes_as_a_full_pull() -> None:
+    for bad in ("etag-1", "{", '{"seen": {}}', '{"at": "soon"}', '{"at": null}',
+                '{"at": "2025-05-05T09:00:00Z", "seen": {"A": "later"}}', '{"at": 1, "seen": 2}'):
+        with pytest.raises(ValueError, match="not a Tether cursor"):
+            Watermark.parse(bad)
+        assert Watermark.resume(bad) == Watermark()
+    good = Watermark().advance([task("A", 0)])
+    assert Watermark.resume(good.encode()) == good
+
+
+def test_the_same_instant_in_another_offset_is_not_news() -> None:
+    mark = Watermark().advance([task("A", 0)])
+    berlin = T0.astimezone(timezone(timedelta(hours=2)))
+    assert not mark.is_new(Task("s", "A", "A", updated=berlin))
+
+
+def test_items_from_before_the_overlap_are_not_news() -> None:
+    """A coarse filter (Jira floors to the minute) returns items older than since()."""
+    mark = Watermark().advance([task("A", -2.5), task("B", 0)])
+    assert set(mark.seen) == {"B"}  # A is older than the overlap: forgotten
+    assert not mark.is_new(task("A", -2.5)) and mark.is_new(task("A", -1.5))
+    assert Watermark().is_new(task("A", -60))  # a full pull: everything is news

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import sys
+import threading
 from collections import defaultdict
-from importlib.resources import as_file, files
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
+from .demo import DEMO_EXAMPLE, Demo, start_demo
 from .errors import InvalidInput, TetherError
 from .model import OpKind
 from .pipeline.run import RunResult, run_pass
@@ -27,7 +27,6 @@ from .workspace import Workspace, load_workspace
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 CONFIG_HELP = "Path to tether.yaml (or its folder). Default: ./tether.yaml, or $TETHER_CONFIG."
-DEMO_EXAMPLE = "files-only"
 
 
 class TetherGroup(click.Group):
@@ -93,40 +92,39 @@ def sync(config_path: Path, as_json: bool, dry_run: bool) -> None:
 @main.command()
 @click.option("--dir", "workdir", type=click.Path(path_type=Path), default=Path("tether-demo"),
               show_default=True, help="Where the demo workspace lives (kept between runs).")
+@click.option("--example", default=DEMO_EXAMPLE, show_default=True,
+              help="Which shipped example to run (northwind-trackers, files-only).")
+@click.option("--keep-running", is_flag=True,
+              help="Keep the sandboxes serving after the sync, to browse them; Ctrl-C stops.")
 @json_option
-def demo(workdir: Path, as_json: bool) -> None:
-    """Run a real sync on the built-in sandbox workspace: no credentials needed."""
-    plugins = Plugins()
-    with as_file(files("tether.examples") / DEMO_EXAMPLE) as example:
-        _copy_missing(example, workdir, skip={"data"})
-        ws = load_workspace(workdir, plugins)
-        sandboxes = plugins.sandbox_types()
-        for kind in sorted({s.type for s in ws.config.sources}):
-            sandboxes[kind]().start(example / "data", workdir / "data")
-    with ws.open_store() as store:
-        result = run_pass(ws, store, "sync")
-    if as_json:
-        click.echo(json.dumps(run_document(result), indent=2))
-        return
-    print_result(result)
-    out.print(f"\nThe demo workspace is in [bold]{workdir}/[/bold]: the exports are in data/, and "
-              "what Tether wrote is in data/*.tether.json.")
+def demo(workdir: Path, example: str, keep_running: bool, as_json: bool) -> None:
+    """Run a real sync on sandbox trackers seeded with an example: no credentials needed."""
+    running = start_demo(workdir, Plugins(), example)
+    try:
+        with running.workspace.open_store() as store:
+            result = run_pass(running.workspace, store, "sync")
+        if as_json:
+            click.echo(json.dumps(run_document(result), indent=2))
+        else:
+            print_result(result)
+            _demo_hints(workdir, running)
+        if keep_running:
+            err.print("Sandboxes are serving; press Ctrl-C to stop.")
+            threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        running.stop()
+
+
+def _demo_hints(workdir: Path, running: Demo) -> None:
+    out.print(f"\nThe demo workspace is [bold]{workdir}/[/bold] (tether.yaml, KPIs, rules).")
+    for name, url in running.urls.items():
+        out.print(f"  {name}: sandbox at {url} (state kept in {workdir}/.sandbox/{name}/)")
     out.print("Run `tether demo` again: it writes nothing, because nothing changed. "
-              f"Then try `tether plan -c {workdir}` or `tether rules explain -c {workdir} jira:OPS-3`.")
-
-
-def _copy_missing(src: Path, dst: Path, skip: set[str]) -> None:
-    """Copy ``src`` into ``dst`` without overwriting anything already there."""
-    for item in src.rglob("*"):
-        rel = item.relative_to(src)
-        if rel.parts[0] in skip or "__pycache__" in rel.parts or item.name == "__init__.py":
-            continue
-        target = dst / rel
-        if item.is_dir():
-            target.mkdir(parents=True, exist_ok=True)
-        elif not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(item, target)
+              "`tether demo --keep-running` leaves the sandboxes up to browse.")
+    out.print(f"Then try `tether rules explain -c {workdir} jira:OPS-3` or "
+              f"`tether rules test -c {workdir}`.", soft_wrap=True)
 
 
 def print_result(r: RunResult) -> None:

@@ -30,18 +30,46 @@ class Watermark:
         Raises ValueError for anything else."""
         if not cursor:
             return cls()
-        if cursor.startswith("{"):
+        try:
+            if not cursor.startswith("{"):
+                return cls(parse_datetime(cursor))
             data = json.loads(cursor)
-            return cls(parse_datetime(data["at"]), dict(data.get("seen", {})))
-        return cls(parse_datetime(cursor))
+            seen = {str(k): str(v) for k, v in dict(data.get("seen") or {}).items()}
+            for stamp in seen.values():
+                parse_datetime(stamp)  # fail here, not in a later is_new
+            at = parse_datetime(data["at"])
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise ValueError(f"not a Tether cursor: {cursor[:80]!r} ({exc})") from None
+        if at is None:
+            raise ValueError(f"not a Tether cursor: {cursor[:80]!r} (no mark)")
+        return cls(at, seen)
+
+    @classmethod
+    def resume(cls, cursor: str | None) -> Watermark:
+        """The mark to pull from: ``parse(cursor)``, except that a cursor this code cannot
+        read (damaged, or written by something else) means a full pull, which is always
+        correct and leaves a good cursor behind, rather than an error the user must fix."""
+        try:
+            return cls.parse(cursor)
+        except ValueError:
+            return cls()
 
     def since(self) -> datetime | None:
         """Ask the tracker for changes from here on (the mark minus the overlap)."""
         return None if self.at is None else self.at - OVERLAP
 
     def is_new(self, task: Task) -> bool:
-        """False for an item this mark already saw with the same update time."""
-        return task.updated is None or self.seen.get(task.key) != task.updated.isoformat()
+        """False for an item this mark already saw with the same update time (the same
+        instant: a tracker printing it in another zone offset does not make it news), and
+        for one updated before ``since()``: a tracker filtering more coarsely than the mark
+        (Jira: whole minutes) returns those too, but the mark forgot having seen them and
+        never promised to re-read them."""
+        if task.updated is None or self.at is None:
+            return True
+        if task.updated < self.at - OVERLAP:
+            return False
+        stamp = self.seen.get(task.key)
+        return stamp is None or parse_datetime(stamp) != task.updated
 
     def advance(self, tasks: Iterable[Task]) -> Watermark:
         """The mark after seeing ``tasks`` (all pulled, repeats included)."""

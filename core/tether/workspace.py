@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from .config import Config, load_config
 from .connector import Connector
@@ -32,10 +33,17 @@ def rule_packs(config: Config, plugins: Plugins) -> list[RulePackRef]:
     return packs
 
 
-def load_workspace(path: Path, plugins: Plugins | None = None) -> Workspace:
-    """Load and check everything a run needs; raises InvalidInput before anything is pulled."""
+def load_workspace(path: Path, plugins: Plugins | None = None,
+                   overrides: dict[str, dict[str, Any]] | None = None) -> Workspace:
+    """Load and check everything a run needs; raises InvalidInput before anything is pulled.
+    ``overrides`` replace source options by source name (the demo points them at sandboxes)."""
     plugins = plugins or Plugins()
     config = load_config(path, plugins)
+    if overrides:
+        config = replace(config, sources=tuple(
+            replace(s, options=type(s.options).model_validate(
+                {**s.options.model_dump(), **overrides.get(s.name, {})}))
+            for s in config.sources))
     book = load_rulebook(rule_packs(config, plugins), config.kpis, config.rules.disable)
     types = plugins.connector_types()
     connectors = {}

@@ -4,15 +4,14 @@ multi-enum custom field) and its one comment as a footer-marked story."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from tether.clock import Clock
-from tether.codec import parse_datetime
 from tether.connector import Capabilities, Connector, Options, PullResult
 from tether.errors import SourceError
 from tether.model import CurrentAnnotation, OpKind, OpResult, Task, WriteOp
+from tether.watermark import Watermark
 
 from .client import AsanaClient
 from .comments import Comments
@@ -22,7 +21,6 @@ from .normalise import PULL_FIELDS, iso, to_task
 from .options import AsanaOptions
 from .richtext import footer_digest
 
-OVERLAP = timedelta(minutes=2)  # modified_since window: clock skew and in-flight writes
 LABEL_OPS = (OpKind.ADD_LABEL, OpKind.REMOVE_LABEL)
 
 
@@ -48,18 +46,19 @@ class AsanaConnector(Connector):
         self.comments = Comments(self.client, self._me)
         self._me_gid: str | None = None
         self._unfollowed: set[str] = set()  # tasks read as "no Tether story possible"
-        self._seen: dict[str, str] = {}  # gid -> modified_at this connector already returned
 
     # -- pull --------------------------------------------------------------------------------
 
     def pull(self, cursor: str | None) -> PullResult:
-        """Every task of the projects, or those modified since ``cursor`` minus the overlap.
-        The overlap catches changes that became visible late; a task this connector already
-        returned with the same modified_at is not a change, so it is not returned again."""
+        """Every task of the projects (cursor None, or unreadable), or those modified since
+        the cursor's mark less the overlap (changes that became visible late), without the
+        tasks the cursor already saw with the same modified_at: those are no change."""
         self.client.token()
+        mark = Watermark.resume(cursor)
+        since = mark.since()
         params: dict[str, Any] = {"opt_fields": ",".join(PULL_FIELDS)}
-        if cursor is not None:
-            params["modified_since"] = iso(parse_datetime(cursor) - OVERLAP)
+        if since is not None:
+            params["modified_since"] = iso(since)
         items: dict[str, dict[str, Any]] = {}
         for project in self.options.projects:
             for item in self.client.pages("/tasks", {"project": project, **params},
@@ -67,15 +66,9 @@ class AsanaConnector(Connector):
                 items.setdefault(item["gid"], item)  # a task can be in two of the projects
         for item in items.values():
             self.labels.learn(item)
-        stamps = [s for s in (i.get("modified_at") for i in items.values()) if s]
-        if cursor is not None:
-            items = {g: i for g, i in items.items() if self._seen.get(g) != i.get("modified_at")}
-        self._seen.update({g: i.get("modified_at") or "" for g, i in items.items()})
-        tasks = [to_task(item, self.name, self.options) for item in items.values()]
-        if cursor is not None:
-            stamps.append(cursor)
-        newest = max(stamps, key=parse_datetime, default=None)
-        return PullResult(tasks, newest, complete=cursor is None)
+        pulled = [to_task(item, self.name, self.options) for item in items.values()]
+        tasks = [task for task in pulled if mark.is_new(task)]
+        return PullResult(tasks, mark.advance(pulled).encode(), complete=since is None)
 
     # -- read --------------------------------------------------------------------------------
 

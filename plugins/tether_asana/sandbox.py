@@ -20,6 +20,7 @@ from .sandbox_views import API
 from .seed import SeedError, load_seed, seed_file
 
 STATE_FILE = "asana-sandbox.json"
+TOKEN_ENV = "TETHER_SANDBOX_ASANA_TOKEN"  # never a real token's variable, so nothing clashes
 
 
 def serve(state: AsanaState, on_change: Callable[[], None] | None = None,
@@ -29,7 +30,8 @@ def serve(state: AsanaState, on_change: Callable[[], None] | None = None,
 
 
 class AsanaSandbox(Sandbox):
-    """Serves ``<seed>/asana.yaml`` (format in tether_asana.seed); the token is "good"."""
+    """Serves ``<seed>/asana.yaml`` (format in tether_asana.seed); its state lives in
+    ``<workdir>/asana-sandbox.json``, saved after every write, so a restart keeps them."""
 
     type_name = "asana"
 
@@ -37,12 +39,20 @@ class AsanaSandbox(Sandbox):
         self.clock = clock or Clock()
         self.server: SandboxServer | None = None
         self.state: AsanaState | None = None
+        self.env: dict[str, str] = {}
 
     def start(self, seed: Path, workdir: Path) -> dict:
-        """Serve the saved state in ``workdir`` if any, else the seed; return source options."""
+        """Serve the saved state in ``workdir`` if any, else the seed; return source options
+        (url, projects, workspace, token_env). ``env`` then holds a token the sandbox accepts
+        under that variable; nothing is put in ``os.environ``."""
         saved = workdir / STATE_FILE
         if saved.is_file():
-            state = AsanaState.from_json(json.loads(saved.read_text(encoding="utf-8")), self.clock)
+            try:
+                state = AsanaState.from_json(json.loads(saved.read_text(encoding="utf-8")),
+                                             self.clock)
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise TetherError(f"{saved}: cannot restore the Asana sandbox ({exc}); "
+                                  "delete it to start again from the seed") from None
         else:
             path = seed_file(seed)
             if path is None:
@@ -55,10 +65,12 @@ class AsanaSandbox(Sandbox):
                 raise TetherError(str(exc)) from None
         workdir.mkdir(parents=True, exist_ok=True)
         self.state = state
-        self.server = serve(state, on_change=lambda: _save(state, saved))
         _save(state, saved)
+        self.server = serve(state, on_change=lambda: _save(state, saved))
+        mine = [token for token, user in state.tokens.items() if user == state.me]
+        self.env = {TOKEN_ENV: (mine or list(state.tokens) or ["good"])[0]}
         return {"url": self.server.base_url + API, "projects": list(state.projects),
-                "workspace": state.workspace["gid"]}
+                "workspace": state.workspace["gid"], "token_env": TOKEN_ENV}
 
     def stop(self) -> None:
         if self.server is not None:
@@ -69,6 +81,10 @@ class AsanaSandbox(Sandbox):
 def _save(state: AsanaState, path: Path) -> None:
     """Write the state atomically, so a crash never leaves half a file."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump(state.to_json(), out, ensure_ascii=False)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(state.to_json(), out, ensure_ascii=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

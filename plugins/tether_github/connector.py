@@ -3,28 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import UTC, timedelta
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 from tether.clock import Clock
-from tether.codec import parse_datetime
 from tether.connector import Capabilities, Connector, Options, PullResult
-from tether.errors import SourceError
 from tether.model import CurrentAnnotation, OpResult, Task, WriteOp
+from tether.watermark import Watermark
 
 from .annotations import MAX_LABEL, Annotator
 from .client import GitHubClient
 from .normalise import is_pull_request, task_key, to_task
 from .options import GitHubOptions
 
-# Re-read a little before the cursor: an update committed just before the last pull may
-# have been listed only after it (GitHub's lists are eventually consistent).
-OVERLAP = timedelta(minutes=2)
-
 
 class GitHubConnector(Connector):
-    """Full pulls list every item; incremental ones use ``since`` (updated at or after)."""
+    """Full pulls list every item; incremental ones use ``since`` (updated at or after),
+    re-reading the overlap (GitHub's lists are eventually consistent; see tether.watermark)."""
 
     type_name = "github"
     options_model = GitHubOptions
@@ -36,40 +32,30 @@ class GitHubConnector(Connector):
         super().__init__(name, options, base_dir, clock)
         self.client = GitHubClient(self.options, self.clock)
         self.annotator = Annotator(self.client, self.options)
-        self._seen: dict[str, str] = {}  # key -> updated_at last pulled, to drop overlap repeats
 
     def pull(self, cursor: str | None) -> PullResult:
-        """Every item (cursor None) or those updated since ``cursor`` minus the overlap,
-        oldest change first; the new cursor is the newest ``updated_at`` seen."""
+        """Every item (cursor None, or unreadable) or those updated since the cursor's mark
+        less the overlap, oldest change first, without those the cursor already saw
+        unchanged; the new cursor marks the newest ``updated_at`` seen."""
         self.client.check_token()
-        since = None
-        if cursor is not None:
-            try:
-                since = parse_datetime(cursor)
-            except ValueError:
-                raise SourceError(f"GitHub: the stored cursor {cursor!r} is not a timestamp; "
-                                  "clear it so the next pull is a full one") from None
+        mark = Watermark.resume(cursor)
+        since = mark.since()
         params = {"state": self.options.state, "sort": "updated", "direction": "asc"}
         if since is not None:
-            params["since"] = (since - OVERLAP).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            params["since"] = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        pulled: list[Task] = []
         tasks: list[Task] = []
-        newest, newest_at = cursor, since
         for repo in self.options.repos:
             for item in self._items(repo, params):
-                key, updated = task_key(repo, item["number"]), str(item.get("updated_at") or "")
-                at = parse_datetime(updated) if updated else None
-                if at is not None and (newest_at is None or at > newest_at):
-                    newest, newest_at = updated, at
+                key = task_key(repo, item["number"])
                 self.annotator.pulled(repo, key, [lbl.get("name", "") for lbl in
                                                   item.get("labels") or []])
-                # Inside the overlap, an item this connector already saw unchanged is no news.
-                repeat = since is not None and at is not None and at <= since \
-                    and self._seen.get(key) == updated
-                self._seen[key] = updated
-                if repeat or (is_pull_request(item) and not self.options.include_pull_requests):
-                    continue
-                tasks.append(to_task(self.name, repo, item))
-        return PullResult(tasks, newest, complete=cursor is None)
+                task = to_task(self.name, repo, item)
+                pulled.append(task)  # pull requests left out still move the mark
+                if mark.is_new(task) and (self.options.include_pull_requests
+                                          or not is_pull_request(item)):
+                    tasks.append(task)
+        return PullResult(tasks, mark.advance(pulled).encode(), complete=since is None)
 
     def _items(self, repo: str, params: dict[str, str]) -> Iterator[dict[str, Any]]:
         """Every item GitHub lists for ``repo`` with ``params``, page by page."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from tether.clock import Clock
@@ -21,33 +20,43 @@ TOKEN_ENV = "TETHER_SANDBOX_GITHUB_TOKEN"  # never a real token's variable, so n
 
 
 class GitHubSandbox(Sandbox):
-    """Serves ``<seed>/github.yaml`` until :meth:`stop`; writes persist in ``<workdir>``."""
+    """Serves ``<seed>/github.yaml`` until :meth:`stop`; its state lives in
+    ``<workdir>/github-sandbox.json``, saved after every write, so a restart keeps them."""
 
     type_name = "github"
 
     def __init__(self) -> None:
         self.server: SandboxServer | None = None
         self.world: World | None = None
+        self.env: dict[str, str] = {}
 
     def start(self, seed: Path, workdir: Path) -> dict:
-        """Serve the seed (or the state a previous run left in ``workdir``); return options
-        for a github source: its url, every seeded repo and a token variable set to a
-        token the sandbox accepts."""
-        spec = read_seed(find_seed(seed))
+        """Serve the state a previous run left in ``workdir``, else the seed; return options
+        for a github source (url, every repo, token_env). ``env`` then holds a token the
+        sandbox accepts under that variable; nothing is put in ``os.environ``."""
         world = World(Clock())
-        repos = load_seed(spec, world)
         state = workdir / STATE_FILE
         if state.is_file():
             try:
-                snapshot.load(json.loads(state.read_text(encoding="utf-8")), world)
+                enterprise = snapshot.load(json.loads(state.read_text(encoding="utf-8")), world)
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 raise TetherError(f"{state}: cannot restore the GitHub sandbox ({exc}); "
                                   "delete it to start again from the seed") from None
-        api = GitHubApi(world, prefix="/api/v3" if spec.enterprise else "",
-                        on_write=lambda: snapshot.save(world, state))
+        else:
+            spec = read_seed(find_seed(seed))
+            load_seed(spec, world)
+            enterprise = spec.enterprise
+        if not world.tokens:
+            raise TetherError("The GitHub sandbox would accept no token: list one under "
+                              f"`tokens` in the seed (and delete {state} if it exists)")
+        snapshot.save(world, state, enterprise)
+        api = GitHubApi(world, prefix="/api/v3" if enterprise else "",
+                        on_write=lambda: snapshot.save(world, state, enterprise))
         self.world = world
         self.server = SandboxServer(api).start()
-        os.environ.setdefault(TOKEN_ENV, next(iter(spec.tokens)))
+        writer = next((t for t, tok in world.tokens.items() if tok.write), None)
+        self.env = {TOKEN_ENV: writer or next(iter(world.tokens))}
+        repos = [repo.full_name for repo in world.repos.values()]
         return {"url": self.server.base_url + api.prefix, "repos": repos, "token_env": TOKEN_ENV}
 
     def stop(self) -> None:

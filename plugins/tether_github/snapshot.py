@@ -32,10 +32,11 @@ def _dated(data: dict[str, Any]) -> dict[str, Any]:
     return {k: parse_datetime(v) if k in _DATES and v else v for k, v in data.items()}
 
 
-def dump(world: World) -> dict[str, Any]:
-    """A JSON-ready copy of everything in ``world``."""
+def dump(world: World, enterprise: bool = False) -> dict[str, Any]:
+    """A JSON-ready copy of everything in ``world`` (and how it is served)."""
     return {
         "version": VERSION,
+        "enterprise": enterprise,
         "next_id": world.next_id(),
         "users": [dataclasses.asdict(u) for u in world.users.values()],
         "tokens": {t: dataclasses.asdict(tok) for t, tok in world.tokens.items()},
@@ -44,8 +45,9 @@ def dump(world: World) -> dict[str, Any]:
     }
 
 
-def load(data: dict[str, Any], world: World) -> None:
-    """Replace ``world``'s content with a :func:`dump`; ValueError if it is not one."""
+def load(data: dict[str, Any], world: World) -> bool:
+    """Replace ``world``'s content with a :func:`dump`; ValueError if it is not one.
+    Returns whether it was served like GitHub Enterprise Server (under /api/v3)."""
     if data.get("version") != VERSION:
         raise ValueError(f"not a version {VERSION} GitHub sandbox snapshot")
     world.users = {u["login"]: User(**u) for u in data["users"]}
@@ -60,12 +62,17 @@ def load(data: dict[str, Any], world: World) -> None:
         world.repos[repo.full_name.lower()] = repo
     world.comments = {c["id"]: Comment(**_dated(c)) for c in data["comments"]}
     world.reset_ids(int(data["next_id"]))
+    return bool(data.get("enterprise", False))
 
 
-def save(world: World, path: Path) -> None:
+def save(world: World, path: Path, enterprise: bool = False) -> None:
     """Write the snapshot atomically: a crash leaves the old file or the new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump(dump(world), out, ensure_ascii=False)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(dump(world, enterprise), out, ensure_ascii=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime
 from pathlib import Path
 
 from tether.clock import Clock
-from tether.codec import parse_datetime
 from tether.connector import Capabilities, Connector, Options, PullResult
 from tether.model import CurrentAnnotation, OpResult, Task, WriteOp
+from tether.watermark import Watermark
 
 from . import jql
 from .annotations import Marker, Shown
@@ -41,34 +40,29 @@ class JiraConnector(Connector):
         self._written: dict[str, Written] = {}  # key -> Tether's comment written since then
 
     def pull(self, cursor: str | None) -> PullResult:
-        """Full pull (by key) when ``cursor`` is None, else the issues updated since it.
+        """Full pull (by key) when ``cursor`` is None (or unreadable), else the issues updated
+        since its mark less the overlap, without those the cursor already saw unchanged.
 
         Requests: serverInfo, /field, (/myself when incremental), then the fewest pages."""
         fields = self.client.fields()
-        at_cursor = _instant(cursor)
-        if at_cursor is None:  # first pull, or a cursor this connector never wrote
-            cursor = None
+        mark = Watermark.resume(cursor)
+        since = mark.since()
+        if since is None:  # first pull, or a cursor this connector cannot read
             query = jql.full(self.options)
         else:
-            query = jql.since(self.options, at_cursor, self.client.user_zone())
-        newest = cursor
-        tasks: dict[str, Task] = {}
+            query = jql.since(self.options, since, self.client.user_zone())
+        pulled: dict[str, Task] = {}
         for page in self.client.search(query, fields.requested()):
             for issue in page:
-                updated = (issue.get("fields") or {}).get("updated")
-                moment = _instant(updated) if isinstance(updated, str) else None
-                if moment is not None:
-                    newest = jql.later(newest, updated)
-                    # The overlap re-reads the items that set the cursor: they were seen.
-                    if moment == at_cursor:
-                        continue
                 task = to_task(issue, self.name, self.options.base_url, fields)
-                tasks[task.key] = task  # offset paging can return an item twice
+                pulled[task.key] = task  # offset paging can return an item twice
                 shown = Shown.from_issue(issue, asked=True)
                 if shown is not None:
                     self._shown[task.key] = shown
                     self._written.pop(task.key, None)  # the pull already shows that write
-        return PullResult(list(tasks.values()), newest, complete=cursor is None)
+        tasks = [t for t in pulled.values() if mark.is_new(t)]
+        return PullResult(tasks, mark.advance(pulled.values()).encode(),
+                          complete=since is None)
 
     def read_annotations(self, tasks: Sequence[Task], prefix: str) -> dict[str, CurrentAnnotation]:
         """From what the pull (or this connector's own writes) showed: no request at all. Tasks
@@ -114,9 +108,3 @@ class JiraConnector(Connector):
             return self._shown[key].marker
         return Marker.parse(self.client.marker(key))  # not pulled: ask, never risk a duplicate
 
-
-def _instant(cursor: str | None) -> datetime | None:
-    try:
-        return parse_datetime(cursor)
-    except ValueError:
-        return None

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from tether.codec import parse_datetime
 
 from .options import JiraOptions
 
-OVERLAP = timedelta(minutes=2)
 _ORDER_BY = re.compile(r"\s+order\s+by\s+.*$", re.IGNORECASE | re.DOTALL)
 
 
@@ -36,14 +33,13 @@ def full(options: JiraOptions) -> str:
     return f"{scope(options)} ORDER BY key ASC"
 
 
-def since(options: JiraOptions, cursor: datetime, user_zone: str | None) -> str:
-    """Issues updated since ``cursor`` less the overlap window.
+def since(options: JiraOptions, moment: datetime, user_zone: str | None) -> str:
+    """Issues updated at or after ``moment`` (the cursor's mark less its overlap).
 
     JQL dates have minute precision and are read in the *searching user's* time zone (not
-    the server's, and not the offset the REST API prints), so the cursor is converted to
-    that zone and floored to the minute; the two-minute overlap covers rounding and
-    search-index lag. The caller drops the items it already saw at the cursor."""
-    local = (cursor - OVERLAP).astimezone(_zone(user_zone))
+    the server's, and not the offset the REST API prints), so ``moment`` is converted to
+    that zone and floored to the minute. The caller drops the items the cursor already saw."""
+    local = moment.astimezone(_zone(user_zone))
     stamp = local.strftime("%Y/%m/%d %H:%M")
     return f'{scope(options)} AND updated >= "{stamp}" ORDER BY updated ASC, key ASC'
 
@@ -53,16 +49,3 @@ def _zone(name: str | None) -> ZoneInfo:
         return ZoneInfo(name or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
         return ZoneInfo("UTC")
-
-
-def later(a: str | None, b: str | None) -> str | None:
-    """The later of two Jira timestamps, kept as Jira wrote it."""
-    if a is None or b is None:
-        return a or b
-    return a if _instant(a) >= _instant(b) else b
-
-
-def _instant(value: str) -> datetime:
-    parsed = parse_datetime(value)
-    assert parsed is not None
-    return parsed

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,6 +19,7 @@ from .sandbox_state import Issue, SandboxError, World
 
 API = r"/rest/api/(?P<v>[^/]+)"
 ISSUE = API + r"/issue/(?P<issue>[^/]+)"
+READ_ONLY_POSTS = ("/search", "/search/jql")  # searches sent as POST change nothing
 CLOUD_401 = "Client must be authenticated to access this resource."
 DC_401 = ("<html><head><title>Unauthorized (401)</title></head><body><h1>Unauthorized (401)"
           "</h1><p>Encountered a <code>&quot;401 - Unauthorized&quot;</code> error while "
@@ -52,10 +54,12 @@ class RateLimit:
 class JiraApiBase(SandboxApi):
     """One fake site over HTTP; ``world`` is its state, shared with whoever seeds it."""
 
-    def __init__(self, world: World, rate_limit: RateLimit | None = None):
+    def __init__(self, world: World, rate_limit: RateLimit | None = None,
+                 on_change: Callable[[], None] | None = None):
         super().__init__()
         self.world = world
         self.rate_limit = rate_limit
+        self.on_change = on_change  # called after each successful write (persistence)
         self.served = 0
 
     # -- the envelope every request goes through ------------------------------------------
@@ -67,9 +71,13 @@ class JiraApiBase(SandboxApi):
             if wait > 0:
                 return self._too_many(wait)
         try:
-            return super().dispatch(req)
+            response = super().dispatch(req)
         except SandboxError as exc:
             return json_response(exc.status, exc.body)
+        if self.on_change and response.status < 400 and req.method not in ("GET", "HEAD") \
+                and not req.path.endswith(READ_ONLY_POSTS):
+            self.on_change()
+        return response
 
     def authenticate(self, req: Request) -> Response | None:
         me, token = self.world.me, self.world.token

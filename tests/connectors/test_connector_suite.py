@@ -49,6 +49,28 @@ def test_incremental_pull_returns_exactly_the_edited_items(driver: Driver) -> No
     assert {t.title for t in result.tasks} != {""}
 
 
+def test_a_new_connector_resumes_from_the_stored_cursor(driver: Driver) -> None:
+    """A cursor is all a new process has: no item is news twice, every edit is news once."""
+    keys = driver.seed(50)
+    cursor = driver.connector().pull(None).cursor
+    quiet = driver.connector().pull(cursor)
+    assert quiet.tasks == [] and not quiet.complete and quiet.cursor == cursor
+    edited = keys[3:6] + keys[-1:]  # the last sits in the overlap the cursor re-reads
+    for key in edited:
+        driver.edit(key)
+    result = driver.connector().pull(cursor)
+    assert sorted(t.key for t in result.tasks) == sorted(edited)
+    assert not result.complete and result.cursor != cursor
+    assert driver.connector().pull(result.cursor).tasks == []
+
+
+def test_an_unreadable_cursor_means_a_full_pull(driver: Driver) -> None:
+    keys = driver.seed(5)
+    result = driver.connector().pull('{"at": "not a time"}')
+    assert result.complete and sorted(t.key for t in result.tasks) == sorted(keys)
+    assert driver.connector().pull(result.cursor).tasks == []
+
+
 def test_unicode_and_null_fields_normalise(driver: Driver) -> None:
     driver.seed(5)
     tasks = {t.key: t for t in driver.connector().pull(None).tasks}
