@@ -34,6 +34,21 @@ class Views:
     def __init__(self, state: AsanaState, base_url: str):
         self.state = state
         self.base_url = base_url
+        self._reverse: tuple[dict[str, list[str]], dict[str, int]] | None = None
+
+    def _links(self) -> tuple[dict[str, list[str]], dict[str, int]]:
+        """Dependents and subtask counts by task gid, built once per request (a Views lives
+        for one request) so a page of tasks does not rescan every task per item."""
+        if self._reverse is None:
+            dependents: dict[str, list[str]] = {}
+            children: dict[str, int] = {}
+            for t in self.state.tasks.values():
+                for g in t["dependencies"]:
+                    dependents.setdefault(g, []).append(t["gid"])
+                if t["parent"] is not None:
+                    children[t["parent"]] = children.get(t["parent"], 0) + 1
+            self._reverse = (dependents, children)
+        return self._reverse
 
     # -- references (the compact forms nested inside other resources) --------------------
 
@@ -92,8 +107,8 @@ class Views:
                               for f in st.task_fields(task)],
             "custom_type": None, "custom_type_status_option": None,
             "dependencies": [{"gid": g, "resource_type": "task"} for g in task["dependencies"]],
-            "dependents": [{"gid": t["gid"], "resource_type": "task"} for t in st.tasks.values()
-                           if task["gid"] in t["dependencies"]],
+            "dependents": [{"gid": g, "resource_type": "task"}
+                           for g in self._links()[0].get(task["gid"], [])],
             "due_at": task["due_at"], "due_on": task["due_on"],
             "followers": [self.user(u) for u in task["followers"]],
             "hearted": st.me in task["likes"], "hearts": likes,
@@ -104,7 +119,7 @@ class Views:
                             for m in task["memberships"]],
             "modified_at": task["modified_at"], "notes": task["notes"],
             "num_hearts": len(likes), "num_likes": len(likes),
-            "num_subtasks": sum(1 for t in st.tasks.values() if t["parent"] == task["gid"]),
+            "num_subtasks": self._links()[1].get(task["gid"], 0),
             "parent": self.task_ref(task["parent"]), "permalink_url": self.permalink(task),
             "projects": [self.project_ref(m["project"]) for m in task["memberships"]],
             "start_at": task["start_at"], "start_on": task["start_on"],
