@@ -176,3 +176,12 @@ def test_404_names_the_missing_scope(driver: Driver) -> None:
     with pytest.raises(SourceError) as info:
         driver.missing_scope_connector().pull(None)
     assert "404" in str(info.value) and "not found" in str(info.value)
+
+
+def test_a_connection_reset_is_retried(driver: Driver) -> None:
+    driver.seed(5)
+    connector = driver.connector()
+    driver.server.faults.add(Fault("reset", at=frozenset({driver.setup_calls + 1})))
+    assert len(connector.pull(None).tasks) == 5
+    assert len(driver.retry_clock.slept) == 1
+    assert driver.server.log[driver.setup_calls].status == 0  # the reset really happened
