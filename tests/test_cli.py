@@ -37,7 +37,7 @@ def test_plan_json_is_a_stable_document_and_writes_nothing(files_only: Path) -> 
     assert {"signal", "severity", "subject", "reason", "advice", "rule_id", "value_at_risk",
             "state"} == set(doc["findings"][0])
     assert {"source", "key", "kind", "value", "reason", "value_at_risk"} == set(doc["ops"][0])
-    assert doc["summary"]["signals"] == {"untethered": 7}
+    assert doc["summary"]["signals"] == {"misallocated": 2, "untethered": 7}
     assert not list((files_only / "data").glob("*.tether.json"))
 
 

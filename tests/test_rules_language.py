@@ -137,3 +137,48 @@ def test_disabled_rules_are_left_out(tmp_path: Path) -> None:
 def test_yaml_syntax_errors_are_located(tmp_path: Path) -> None:
     found = problems(tmp_path, "mappings:\n  - {id: a, kpi: opex\n")
     assert found[0][0] == 3 and "not valid YAML" in found[0][2]
+
+
+KPI_RULE = """\
+signals:
+  - id: overfed
+    signal: misallocated
+    subject: kpi
+    params: {tolerance: 0.15}
+    message: "{name} is over-fed"
+    when:
+      all:
+        - lifecycle: active
+        - share_gap: {gt: {param: tolerance}}
+"""
+
+
+def test_kpi_rules_name_kpi_fields_and_take_parameters(tmp_path: Path) -> None:
+    book = load(tmp_path, KPI_RULE)
+    [rule] = book.signals
+    assert rule.subject == "kpi" and rule.params == {"tolerance": 0.15}
+    assert rule.when.items[1].arg == 0.15
+
+
+def test_config_overrides_a_rule_parameter(tmp_path: Path) -> None:
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    (folder / "r.yaml").write_text(KPI_RULE)
+    book = load_rulebook([RulePackRef("local", folder)], KPIS,
+                         params={"overfed": {"tolerance": 0.3}})
+    assert book.signals[0].when.items[1].arg == 0.3
+    with pytest.raises(InvalidInput) as info:
+        load_rulebook([RulePackRef("local", folder)], KPIS, params={"overfed": {"tol": 1}})
+    assert "unknown parameter `tol`" in str(info.value)
+
+
+@pytest.mark.parametrize("text, key, message", [
+    (KPI_RULE.replace("share_gap: {gt: {param: tolerance}}", "share_gap: {gt: {param: tol}}"),
+     "signals[0].when.all[1].share_gap.gt", "unknown parameter `tol`"),
+    (KPI_RULE.replace("subject: kpi", "subject: team"), "signals[0].subject", "must be one of"),
+    (KPI_RULE.replace("lifecycle: active", "labels: {any_of: [x]}"),
+     "signals[0].when.all[0].labels", "unknown field `labels`"),
+])
+def test_kpi_rule_mistakes_are_located(tmp_path: Path, text: str, key: str, message: str) -> None:
+    found = problems(tmp_path, text)
+    assert [(k, message in m) for _, k, m in found] == [(key, True)]

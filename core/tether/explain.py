@@ -26,12 +26,14 @@ def explain_task(task: Task, mapper: Mapper, assessor: Assessor, kpis: list[KPI]
     """Verdicts of every mapping rule, then of every signal rule, for one task."""
     mapped = mapper.map([task], now)
     hits = {r.id for r in mapper.matches([task], now).get(task.ref, [])}
-    names = {c.field for r in mapper.rules + assessor.rules for c in conditions(rule_condition(r))}
+    task_rules = mapper.rules + [r for r in assessor.rules if r.subject == "task"]
+    names = {c.field for r in task_rules for c in conditions(rule_condition(r))}
     values = task_values(task, names - DRIFT_FIELDS.keys(), now)
     maps = [_verdict(rule, rule.id in hits, values) for rule in mapper.rules]
     values.update(link_facts(mapped, {k.id: k for k in kpis}).get(task.ref, NO_LINKS))
     raised = {f.rule_id for f in assessor.assess([task], mapped, kpis, now)}
-    signals = [_verdict(rule, rule.id in raised, values) for rule in assessor.rules]
+    signals = [_verdict(rule, rule.id in raised, values) for rule in assessor.rules
+               if rule.subject == "task"]
     return maps, signals
 
 

@@ -15,7 +15,7 @@ from ..model import KPI, Finding, Mapping, Task
 from ..rules.compiler import compile_rules
 from ..rules.engine import RuleEngine
 from ..rules.language import Rule
-from ..rules.signals import DRIFT_FIELDS, NO_LINKS, link_facts
+from ..rules.signals import DRIFT_FIELDS, NO_LINKS, kpi_facts, link_facts
 from .map import task_values
 
 
@@ -41,32 +41,39 @@ def render_message(template: str, values: dict[str, Any]) -> str:
 
 
 class Assessor:
-    """Drift signal rules compiled once; ``assess`` is a plain function of its inputs."""
+    """Drift signal rules compiled once (task rules and KPI rules apart); ``assess`` is a
+    plain function of its inputs."""
 
     def __init__(self, rules: list[Rule]):
         self.rules = rules
-        self.engine = RuleEngine(compile_rules(rules, "drift"))
-        templates = {n for r in rules for text in (r.message, r.advice)
+        task_rules = [r for r in rules if r.subject == "task"]
+        self.task_engine = RuleEngine(compile_rules(task_rules, "drift"))
+        self.kpi_engine = RuleEngine(compile_rules(
+            [r for r in rules if r.subject == "kpi"], "kpi"))
+        templates = {n for r in task_rules for text in (r.message, r.advice)
                      for _, n, _, _ in string.Formatter().parse(text) if n}
-        self.names = self.engine.compiled.field_names() | templates
+        self.names = self.task_engine.compiled.field_names() | templates
 
     def assess(self, tasks: Iterable[Task], mappings: Iterable[Mapping], kpis: Iterable[KPI],
                now: datetime) -> list[Finding]:
-        """Findings for every task a signal rule matched, in task then rule order."""
+        """Findings for every task, then every KPI, a signal rule matched, in rule order."""
+        tasks, mappings, kpis = list(tasks), list(mappings), list(kpis)
         links = link_facts(mappings, {k.id: k for k in kpis})
-        values: dict[str, dict[str, Any]] = {}
         task_names = self.names - DRIFT_FIELDS.keys()
-        for task in tasks:
-            values[task.ref] = {**task_values(task, task_names, now),
-                                **links.get(task.ref, NO_LINKS)}
-        findings = []
-        for ref, rules in self.engine.match(values.items()).items():
-            for rule in rules:
-                findings.append(Finding(
-                    signal=rule.signal or rule.id, severity=rule.severity, subject=ref,
-                    reason=render_message(rule.message, values[ref]), rule_id=rule.id,
-                    label=rule.label, advice=render_message(rule.advice, values[ref])))
-        return findings
+        values: dict[str, dict[str, Any]] = {
+            task.ref: {**task_values(task, task_names, now), **links.get(task.ref, NO_LINKS)}
+            for task in tasks}
+        findings = _findings(self.task_engine.match(values.items()), values)
+        per_kpi = {f"kpi:{kpi}": facts for kpi, facts in kpi_facts(kpis, tasks, mappings).items()}
+        return findings + _findings(self.kpi_engine.match(per_kpi.items()), per_kpi)
 
     def close(self) -> None:
-        self.engine.close()
+        self.task_engine.close()
+        self.kpi_engine.close()
+
+
+def _findings(matches: dict[str, list[Rule]], values: dict[str, dict[str, Any]]) -> list[Finding]:
+    return [Finding(signal=rule.signal or rule.id, severity=rule.severity, subject=ref,
+                    reason=render_message(rule.message, values[ref]), rule_id=rule.id,
+                    label=rule.label, advice=render_message(rule.advice, values[ref]))
+            for ref, rules in matches.items() for rule in rules]

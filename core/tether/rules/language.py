@@ -86,6 +86,8 @@ class Rule:
     label: str | None = None
     message: str = ""
     advice: str = ""  # one line: what the team should do about the finding
+    subject: str = "task"  # signal rules: "task" (one finding per item) or "kpi" (per KPI)
+    params: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def where(self) -> str:
@@ -95,8 +97,11 @@ class Rule:
 class RuleParser:
     """Turns one rule file's data into Rules, collecting every problem instead of stopping."""
 
-    def __init__(self, doc: Doc, pack: str, problems: list[Problem]):
+    def __init__(self, doc: Doc, pack: str, problems: list[Problem],
+                 overrides: dict[str, dict[str, Any]] | None = None):
         self.doc, self.pack, self.problems = doc, pack, problems
+        self.overrides = overrides or {}  # rule id -> param values from config
+        self.params: dict[str, Any] = {}  # of the rule being parsed
 
     def fail(self, path: PathKey, message: str) -> None:
         self.problems.append(self.doc.problem(path, message))
@@ -104,14 +109,23 @@ class RuleParser:
     def mapping_rule(self, data: Any, path: PathKey, fields: Catalog) -> Rule | None:
         return self._rule(data, path, fields, {"kpi", "weight"}, ("kpi",))
 
-    def signal_rule(self, data: Any, path: PathKey, fields: Catalog) -> Rule | None:
-        return self._rule(data, path, fields, {"signal", "severity", "label", "message", "advice"},
+    def signal_rule(self, data: Any, path: PathKey, catalogs: dict[str, Catalog]) -> Rule | None:
+        """A drift rule; its ``subject`` (task or kpi) decides which fields it may name."""
+        subject = data.get("subject", "task") if isinstance(data, dict) else "task"
+        if subject not in catalogs:
+            self.fail((*path, "subject"), f"must be one of {', '.join(catalogs)}")
+            return None
+        return self._rule(data, path, catalogs[subject],
+                          {"signal", "severity", "label", "message", "advice", "subject", "params"},
                           ("signal", "message"))
 
     def _rule(self, data: Any, path: PathKey, fields: Catalog, own: set[str],
               required: tuple[str, ...]) -> Rule | None:
         if not isinstance(data, dict):
             self.fail(path, "each rule must be a mapping with at least `id` and `when`")
+            return None
+        self.params = self._params(data.get("params"), (*path, "params"), data.get("id"))
+        if self.params is None:
             return None
         allowed = {"id", "description", "scope", "when"} | own
         ok = self._known_keys(data, path, allowed)
@@ -148,7 +162,28 @@ class RuleParser:
                 ok = False
         return ok
 
+    def _params(self, raw: Any, path: PathKey, rule_id: Any) -> dict[str, Any] | None:
+        """The rule's tunable parameters, with config's overrides for this rule applied."""
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict) or not all(
+                isinstance(v, str | int | float | bool | date) for v in raw.values()):
+            self.fail(path, "must map parameter names to single values, like `idle_days: 14`")
+            return None
+        params = dict(raw)
+        for name, value in self.overrides.get(str(rule_id), {}).items():
+            if name not in params:
+                self.fail(path, f"config overrides unknown parameter `{name}` of rule "
+                                f"`{rule_id}`; it has: {', '.join(params) or 'none'}")
+                return None
+            params[name] = value
+        return params
+
     def _own_value(self, key: str, value: Any, path: PathKey, fields: Catalog) -> Any:
+        if key == "params":
+            return self.params
+        if key == "subject":
+            return value
         if key == "weight":
             if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
                 self.fail(path, "must be a number greater than 0")
@@ -257,6 +292,13 @@ class RuleParser:
             extra = f"did you mean `{hint[0]}`?" if hint else f"use one of {', '.join(OPERATORS)}"
             self.fail(path, f"unknown operator `{op}`; {extra}")
             return None
+        if isinstance(arg, dict) and set(arg) == {"param"}:
+            name = arg["param"]
+            if name not in self.params:
+                known = ", ".join(self.params) or "none; declare them under `params:`"
+                self.fail(path, f"unknown parameter `{name}`; this rule's parameters: {known}")
+                return None
+            arg = self.params[name]
         checked = self._check_arg(fld, op, arg, path)
         if checked is _BAD:
             return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..errors import InvalidInput, Problem
 from ..model import KPI
@@ -12,7 +13,7 @@ from ..rulepack import RulePackRef, content_hash, is_test_file, yaml_files
 from ..yamlsrc import load_text
 from .fields import TASK_CATALOG, Catalog
 from .language import Rule, RuleParser
-from .signals import SIGNAL_CATALOG
+from .signals import SIGNAL_CATALOGS
 
 SECTIONS = ("mappings", "signals")
 
@@ -34,8 +35,8 @@ class RuleBook:
 
 def load_rulebook(packs: Iterable[RulePackRef], kpis: Iterable[KPI],
                   disable: frozenset[str] = frozenset(),
-                  mapping_fields: Catalog = TASK_CATALOG,
-                  signal_fields: Catalog = SIGNAL_CATALOG) -> RuleBook:
+                  params: dict[str, dict[str, Any]] | None = None,
+                  mapping_fields: Catalog = TASK_CATALOG) -> RuleBook:
     """Parse and check every rule file; raise InvalidInput listing every problem found."""
     kpi_ids = {k.id for k in kpis}
     book = RuleBook()
@@ -55,7 +56,7 @@ def load_rulebook(packs: Iterable[RulePackRef], kpis: Iterable[KPI],
             except InvalidInput as exc:
                 problems += exc.problems
                 continue
-            parser = RuleParser(doc, pack.name, problems)
+            parser = RuleParser(doc, pack.name, problems, params)
             if doc.data is None:
                 continue
             if not isinstance(doc.data, dict):
@@ -74,7 +75,7 @@ def load_rulebook(packs: Iterable[RulePackRef], kpis: Iterable[KPI],
                     if section == "mappings":
                         rule = parser.mapping_rule(item, path, mapping_fields)
                     else:
-                        rule = parser.signal_rule(item, path, signal_fields)
+                        rule = parser.signal_rule(item, path, SIGNAL_CATALOGS)
                     if rule is None:
                         continue
                     if rule.id in seen:

@@ -1,11 +1,15 @@
-"""Facts the drift rules see besides task fields, computed in Python before posting."""
+"""Facts drift rules see besides task fields, computed in Python before posting."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any
 
-from ..model import KPI, Mapping
-from .fields import LIST, NUM, TASK_CATALOG, Field
+from ..model import KPI, Mapping, Task
+from .fields import BOOL, LIST, NUM, STR, TASK_CATALOG, Catalog, Field
+
+LIFECYCLES = ("active", "paused", "achieved", "missed", "dropped", "retired")
 
 DRIFT_FIELDS: dict[str, Field] = {f.name: f for f in (
     Field("kpis", LIST, "ids of the KPIs the task is mapped to"),
@@ -13,7 +17,26 @@ DRIFT_FIELDS: dict[str, Field] = {f.name: f for f in (
     Field("kpi_count", NUM, "how many KPIs the task is mapped to"),
     Field("active_kpi_count", NUM, "how many of them are active"),
 )}
-SIGNAL_CATALOG = TASK_CATALOG.extended(DRIFT_FIELDS)
+
+KPI_FIELDS: dict[str, Field] = {f.name: f for f in (
+    Field("kpi", STR, "the KPI's id"),
+    Field("name", STR, "the KPI's name"),
+    Field("owner", STR, "who answers for the KPI"),
+    Field("lifecycle", STR, "active, paused, achieved, missed, dropped or retired", LIFECYCLES),
+    Field("weight", NUM, "the KPI's priority weight"),
+    Field("weight_share", NUM, "its weight over the weight of all active KPIs (0 to 1)"),
+    Field("open_items", NUM, "open items mapped to it"),
+    Field("open_effort", NUM, "estimate of those items (1 per item without an estimate)"),
+    Field("effort_share", NUM, "its open effort over all open effort mapped to active KPIs"),
+    Field("share_gap", NUM, "effort_share minus weight_share: + over-fed, - starved"),
+    Field("effort_pct", NUM, "effort_share as a whole percentage, for messages"),
+    Field("weight_pct", NUM, "weight_share as a whole percentage, for messages"),
+    Field("has_status", BOOL, "whether a status could be computed (enough measurements)"),
+)}
+
+TASK_SIGNAL_CATALOG = TASK_CATALOG.extended(DRIFT_FIELDS)
+KPI_CATALOG = Catalog(KPI_FIELDS)
+SIGNAL_CATALOGS = {"task": TASK_SIGNAL_CATALOG, "kpi": KPI_CATALOG}
 
 
 def link_facts(mappings: Iterable[Mapping], kpis: dict[str, KPI]) -> dict[str, dict]:
@@ -30,3 +53,41 @@ def link_facts(mappings: Iterable[Mapping], kpis: dict[str, KPI]) -> dict[str, d
 
 
 NO_LINKS = {"kpis": [], "active_kpis": [], "kpi_count": 0, "active_kpi_count": 0}
+
+
+def kpi_facts(kpis: Iterable[KPI], tasks: Iterable[Task], mappings: Iterable[Mapping]
+              ) -> dict[str, dict[str, Any]]:
+    """Per KPI id, the fields KPI-subject drift rules see: shares of weight and open effort.
+
+    An open item counts its estimate (1 without one) toward every active KPI it serves,
+    split by the mapping rules' weights, so one item never counts twice in the shares."""
+    kpis = list(kpis)
+    active = {k.id for k in kpis if k.is_active}
+    open_tasks = {t.ref: t for t in tasks if t.status_category != "done"}
+    links: dict[str, dict[str, float]] = defaultdict(dict)
+    for m in mappings:
+        if m.task in open_tasks and m.kpi in active:
+            links[m.task][m.kpi] = max(links[m.task].get(m.kpi, 0.0), m.weight)
+    effort: dict[str, float] = defaultdict(float)
+    items: dict[str, int] = defaultdict(int)
+    for ref, weights in links.items():
+        size = open_tasks[ref].estimate or 1.0
+        total = sum(weights.values()) or 1.0
+        for kpi, w in weights.items():
+            effort[kpi] += size * w / total
+            items[kpi] += 1
+    all_effort = sum(effort.values())
+    all_weight = sum(k.weight for k in kpis if k.id in active)
+    out = {}
+    for k in kpis:
+        weight_share = k.weight / all_weight if k.id in active and all_weight else 0.0
+        effort_share = effort[k.id] / all_effort if all_effort else 0.0
+        out[k.id] = {
+            "kpi": k.id, "name": k.name, "owner": k.owner, "lifecycle": k.lifecycle,
+            "weight": k.weight, "weight_share": round(weight_share, 4),
+            "open_items": items[k.id], "open_effort": round(effort[k.id], 3),
+            "effort_share": round(effort_share, 4),
+            "share_gap": round(effort_share - weight_share, 4), "has_status": False,
+            "effort_pct": round(100 * effort_share), "weight_pct": round(100 * weight_share),
+        }
+    return out
