@@ -28,7 +28,7 @@ def test_plan_json_is_a_stable_document_and_writes_nothing(files_only: Path) -> 
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert set(doc) == {"schema", "run", "mappings", "findings", "cleared", "ops", "writes",
-                        "summary"}
+                        "kpis", "summary"}
     assert doc["schema"] == "tether.run/1"
     assert doc["run"]["mode"] == "plan" and doc["run"]["status"] == "ok"
     assert doc["run"]["pulled"] == {"jira": 24, "github": 12}

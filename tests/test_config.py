@@ -129,7 +129,7 @@ def test_full_config_loads(tmp_path: Path, plugins: Plugins) -> None:
             owner: dana
             weight: 3
             lifecycle: paused
-            target: 10
+            x-jira-goal: 10
           - id: nps.q3
             name: 2025
         kpi_sources:
@@ -155,7 +155,7 @@ def test_full_config_loads(tmp_path: Path, plugins: Plugins) -> None:
         KPI("opex-reduction", "Cut operating cost by $10M", "paused", 3.0, "dana"),
         KPI("nps.q3", "2025"),
     )
-    assert cfg.kpis[0].attrs == {"target": 10}
+    assert cfg.kpis[0].attrs == {"x-jira-goal": 10}
     assert cfg.kpi_sources[0].type == "csv"
     assert isinstance(cfg.kpi_sources[0].options, CsvOptions)
     root = tmp_path.resolve()
@@ -246,7 +246,7 @@ def test_wrong_types(tmp_path: Path, plugins: Plugins) -> None:
 kpis:
   - id: a
     name: A
-    weight: 0
+    weight: -1
     lifecycle: activ
 rules:
   builtin: maybe
@@ -259,7 +259,7 @@ writeback:
 """)
     found = {p.key: (p.line, p.message) for p in problems(path, plugins)}
     assert found == {
-        "kpis[0].weight": (9, "must be a number > 0"),
+        "kpis[0].weight": (9, "must be a number ≥ 0"),
         "kpis[0].lifecycle": (10, "must be one of: active, paused, achieved, missed, dropped, "
                                   "retired; did you mean 'active'?"),
         "rules.builtin": (12, "must be true or false"),
@@ -464,7 +464,7 @@ def test_schema_accepts_good_and_rejects_bad(tmp_path: Path, plugins: Plugins) -
             type: fake
             options: {path: a.csv, token: t}
         kpis:
-          - {id: a, name: A, weight: 2, lifecycle: active, extra: kept}
+          - {id: a, name: A, weight: 2, lifecycle: active, x-extra: kept}
         kpi_sources:
           - {type: csv, options: {path: v.csv}}
         rules: {packs: [rules], builtin: true, disable: [x]}
@@ -485,6 +485,8 @@ def test_schema_accepts_good_and_rejects_bad(tmp_path: Path, plugins: Plugins) -
     assert rejects({**good, "sources": [{**source, "name": "Bad Name"}]})
     assert rejects({**good, "kpi_sources": [{"type": "csv", "options": {"file": "v.csv"}}]})
     assert rejects({**good, "kpis": [{"id": "a", "name": "A", "lifecycle": "nope"}]})
+    assert rejects({**good, "kpis": [{"id": "a", "name": "A", "extra": "kept"}]})
+    assert rejects({**good, "status": {"at_risk_below": 2}})
     assert rejects({**good, "writeback": {"budget": -1}})
     assert rejects({k: v for k, v in good.items() if k != "sources"})
 

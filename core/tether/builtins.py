@@ -7,6 +7,7 @@ from importlib.resources import files
 from .connector import KpiSource
 from .hookspecs import hookimpl
 from .kpis import CsvKpiSource
+from .kpisources import HttpKpiSource, InlineKpiSource, SqlKpiSource
 from .rulepack import RulePackRef
 
 
@@ -17,4 +18,5 @@ def tether_rule_packs() -> list[RulePackRef]:
 
 @hookimpl
 def tether_kpi_source_types() -> dict[str, type[KpiSource]]:
-    return {"csv": CsvKpiSource}
+    return {"csv": CsvKpiSource, "inline": InlineKpiSource, "http": HttpKpiSource,
+            "sql": SqlKpiSource}

@@ -37,13 +37,13 @@ class TetherGroup(click.Group):
             return super().invoke(ctx)
         except InvalidInput as exc:
             for problem in exc.problems:
-                err.print(f"[red]error[/red] {problem}", soft_wrap=True)
+                err.print(f"[red]error[/red] {escape(str(problem))}", soft_wrap=True)
             n = len(exc.problems)
             err.print(f"Fix the {n} problem{'s' if n != 1 else ''} above and run again. "
                       "Nothing was pulled or written.")
             sys.exit(2)
         except TetherError as exc:
-            err.print(f"[red]error[/red] {exc}", soft_wrap=True)
+            err.print(f"[red]error[/red] {escape(str(exc))}", soft_wrap=True)
             sys.exit(exc.exit_code)
 
 
@@ -222,6 +222,8 @@ def config_check(config_path: Path) -> None:
               f"{len(ws.rules.mappings)} mapping rules, {len(ws.rules.signals)} signal rules.")
 
 
+from .cli_kpi import kpi  # noqa: E402  (the `kpi` group lives in its own module)
 from .cli_rules import rules  # noqa: E402  (the `rules` group lives in its own module)
 
 main.add_command(rules)
+main.add_command(kpi)

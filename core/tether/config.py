@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path, PurePath
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.json_schema import models_json_schema
@@ -18,6 +18,7 @@ from pydantic_core import PydanticCustomError
 
 from . import connector, model
 from .errors import InvalidInput, Problem
+from .kpistatus import Thresholds
 from .yamlsrc import Doc, PathKey, load_file
 
 if TYPE_CHECKING:
@@ -94,6 +95,7 @@ class Config:
     rules: RulesConfig
     writeback: WritebackConfig
     state_url: str
+    status: Thresholds = Thresholds()
 
 
 # -- the file's shape --------------------------------------------------------------------------
@@ -113,6 +115,7 @@ class TopModel(_Section):
     rules: Any = None
     writeback: Any = None
     state: Any = None
+    status: Any = None
 
 
 class SourceModel(_Section):
@@ -162,6 +165,40 @@ class StateModel(_Section):
     url: str | None = Field(
         None, description="SQLAlchemy database URL. Default: sqlite:///<config folder>/.tether/"
         "state.db")
+
+
+_DEFAULT = Thresholds()
+Share = Annotated[float, BeforeValidator(_not_bool), Hint("a number from 0 to 1, like 0.75")]
+
+
+class StatusModel(_Section):
+    """When a KPI counts as at risk or off track (see README, "KPIs and their status")."""
+
+    off_track_below: Share = Field(
+        _DEFAULT.off_track_below, ge=0, le=1, description="Off track when the forecast reaches "
+        "less than this share of the planned change by the deadline [ServiceNow SPM: 75].")
+    at_risk_below: Share = Field(
+        _DEFAULT.at_risk_below, ge=0, le=1, description="At risk when the forecast reaches "
+        "less than this share [ServiceNow SPM: 90].")
+    pace_off_track_below: Number = Field(
+        _DEFAULT.pace_off_track_below, ge=0, allow_inf_nan=False, description="Off track when "
+        "attainment is below this share of what the expected path asks for now [Oboard: 0.4].")
+    pace_at_risk_below: Number = Field(
+        _DEFAULT.pace_at_risk_below, ge=0, allow_inf_nan=False, description="At risk when "
+        "attainment is below this share of the expected [Oboard: 0.7].")
+    min_points: Whole = Field(_DEFAULT.min_points, ge=4, description="Fewest measurements "
+                              "for a trend; fewer and the status is unknown.")
+    window: Whole = Field(_DEFAULT.window, ge=4, description="The trend is fitted over this "
+                          "many latest measurements.")
+    tolerance_share: Annotated[float, BeforeValidator(_not_bool), Hint(
+        "a number above 0 and at most 1, like 0.1")] = Field(
+        _DEFAULT.tolerance_share, gt=0, le=1, description="Default tolerance band: this share "
+        "of |target - baseline| either side of the expected path.")
+    flat_share: Share = Field(
+        _DEFAULT.flat_share, ge=0, le=1, description="A trend moving less than this share of "
+        "the planned change over the KPI's window is flat.")
+    horizon_days: Whole = Field(_DEFAULT.horizon_days, ge=1, description="Band KPIs without a "
+                                "deadline are forecast this many days ahead.")
 
 
 class KpiFileModel(_Section):
@@ -352,7 +389,11 @@ def _resolve(tp: Any, loc: PathKey) -> tuple[Any, tuple]:
         if owner is not None and isinstance(part, str):
             fields = {f.alias or n: f for n, f in owner.model_fields.items()}
             if part not in fields:
-                return None, ()
+                extra = _extra_type(owner)
+                if extra is None:
+                    return None, ()
+                tp, meta = extra, ()
+                continue
             tp, meta = fields[part].annotation, tuple(fields[part].metadata)
         elif origin in (list, tuple, set, frozenset) and isinstance(part, int):
             tp, meta = (get_args(tp) or (Any,))[0], ()
@@ -361,6 +402,17 @@ def _resolve(tp: Any, loc: PathKey) -> tuple[Any, tuple]:
         else:
             return None, ()
     return tp, meta
+
+
+def _extra_type(m: type[BaseModel]) -> Any:
+    """The value type a model declares for its extra keys (``__pydantic_extra__: dict[str, X]``)."""
+    if "__pydantic_extra__" not in m.__dict__.get("__annotations__", {}):
+        return None  # BaseModel's own declaration says nothing about the values
+    try:
+        hint = get_type_hints(m, include_extras=True).get("__pydantic_extra__")
+    except Exception:  # noqa: BLE001 - an unresolvable hint just means "unknown"
+        return None
+    return get_args(hint)[-1] if get_origin(hint) is dict else None
 
 
 def describe(tp: Any, meta: tuple = ()) -> str | None:
@@ -423,7 +475,7 @@ def load_config(path: Path, plugins: Plugins, env: Mapping[str, str] | None = No
     check.validate(TopModel, (), data)
     sources = [SourceConfig(name, type_, opts) for name, type_, opts in _typed(
         check, "sources", data.get("sources"), SourceModel, plugins.connector_types(), "source")]
-    kpi_defs = _kpis(check, data.get("kpis"), path.parent, env)
+    kpi_defs = _kpis(check, data.get("kpis"), path.parent, env, _source_names(data))
     kpi_sources = [KpiSourceConfig(type_, opts) for _, type_, opts in _typed(
         check, "kpi_sources", _section(data, "kpi_sources", []), KpiSourceModel,
         plugins.kpi_source_types(), "KPI source")]
@@ -432,8 +484,9 @@ def load_config(path: Path, plugins: Plugins, env: Mapping[str, str] | None = No
     state = check.validate(StateModel, ("state",), _section(data, "state"))
     if state is not None and state.url is not None:
         _check_url(check, state.url)
+    thresholds = _status(check, data.get("status"))
 
-    if problems or wb is None or state is None or rules is None:
+    if problems or wb is None or state is None or rules is None or thresholds is None:
         main = str(path)
         raise InvalidInput(sorted(problems, key=lambda p: (p.file != main, p.file, p.line,
                                                            p.column)))
@@ -443,6 +496,7 @@ def load_config(path: Path, plugins: Plugins, env: Mapping[str, str] | None = No
         writeback=WritebackConfig(wb.label_prefix, wb.comments, wb.mentions, wb.budget,
                                   wb.source_budget),
         state_url=state.url or f"sqlite:///{(base_dir / '.tether' / 'state.db').as_posix()}",
+        status=thresholds or Thresholds(),
     )
 
 
@@ -508,13 +562,36 @@ def _unknown_type(shown: str, value: str, secret: bool, known: Mapping[str, Any]
     return f"unknown {what} type {shown}; {guess}known types: {', '.join(sorted(known))}"
 
 
-def _kpis(check: Checker, raw: Any, config_dir: Path, env: Mapping[str, str]) -> list[model.KPI]:
+def _source_names(data: dict) -> dict[str, str]:
+    """name -> type of every source written with both, valid or not (for KPI cross-checks)."""
+    raw = data.get("sources")
+    return {s["name"]: s["type"] for s in raw if isinstance(s, dict)
+            and isinstance(s.get("name"), str) and isinstance(s.get("type"), str)
+            } if isinstance(raw, list) else {}
+
+
+def _status(check: Checker, raw: Any) -> Thresholds | None:
+    status = check.validate(StatusModel, ("status",), {} if raw is None else raw)
+    if status is None:
+        return None
+    for low, high in (("off_track_below", "at_risk_below"),
+                      ("pace_off_track_below", "pace_at_risk_below"),
+                      ("min_points", "window")):
+        if getattr(status, low) > getattr(status, high):
+            where = ("status", high if high in (raw or {}) else low)
+            check.add(where, f"{high} ({getattr(status, high):g}) must be at least {low} "
+                      f"({getattr(status, low):g})")
+    return Thresholds(**status.model_dump())
+
+
+def _kpis(check: Checker, raw: Any, config_dir: Path, env: Mapping[str, str],
+          sources: dict[str, str]) -> list[model.KPI]:
     from . import kpis  # kpis builds on this module's Checker, so it imports us, not the reverse
 
     if raw is None:
         return []
     if isinstance(raw, list):
-        return kpis.parse_kpis(check, ("kpis",))
+        return kpis.parse_kpis(check, ("kpis",), sources)
     if not isinstance(raw, str):
         check.add(("kpis",), "must be a list of KPIs, or the path of a YAML file holding them")
         return []
@@ -531,7 +608,7 @@ def _kpis(check: Checker, raw: Any, config_dir: Path, env: Mapping[str, str]) ->
     top = {} if kcheck.doc.data is None else kcheck.doc.data
     if kcheck.validate(KpiFileModel, (), top) is None:
         return []
-    return kpis.parse_kpis(kcheck, ("kpis",))
+    return kpis.parse_kpis(kcheck, ("kpis",), sources)
 
 
 def _rules(check: Checker, raw: Any, base_dir: Path) -> RulesConfig | None:
@@ -572,7 +649,8 @@ def config_schema(plugins: Plugins) -> dict[str, Any]:
     conns = plugins.connector_types()
     ksrcs = plugins.kpi_source_types()
     models = list(dict.fromkeys([
-        SourceModel, KpiSourceModel, RulesModel, WritebackModel, StateModel, KpiModel,
+        SourceModel, KpiSourceModel, RulesModel, WritebackModel, StateModel, StatusModel,
+        KpiModel,
         *(c.options_model for c in conns.values()), *(k.options_model for k in ksrcs.values()),
     ]))
     refs, top = models_json_schema([(m, "validation") for m in models],
@@ -610,6 +688,7 @@ def config_schema(plugins: Plugins) -> dict[str, Any]:
             "rules": ref(RulesModel, "Which rule packs run."),
             "writeback": ref(WritebackModel, "What Tether may write back to trackers."),
             "state": ref(StateModel, "Where run history is kept."),
+            "status": ref(StatusModel, "When a KPI counts as at risk or off track."),
         },
         "$defs": defs,
     }

@@ -11,7 +11,7 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from .clock import Clock
-from .model import CurrentAnnotation, Measurement, OpResult, Task, WriteOp
+from .model import KPI, CurrentAnnotation, Measurement, OpResult, Task, WriteOp
 
 
 class Options(BaseModel):
@@ -68,14 +68,22 @@ class Connector(ABC):
 
 
 class KpiSource(ABC):
-    """Where KPI definitions (and, later, measurements) come from."""
+    """Where KPI measurements come from. Subclasses set ``type_name`` and ``options_model``.
+
+    ``kpis`` are the configured KPIs: a source may read values from them (``inline``) or
+    use their ids; most ignore them."""
 
     type_name: ClassVar[str]
     options_model: ClassVar[type[Options]] = Options
 
-    def __init__(self, options: Options, base_dir: Path):
+    def __init__(self, options: Options, base_dir: Path, kpis: Sequence[KPI] = ()):
         self.options = options
         self.base_dir = base_dir
+        self.kpis = tuple(kpis)
+
+    def describe(self) -> str:
+        """How messages name this source: its type and what it reads, never a credential."""
+        return self.type_name
 
     @abstractmethod
     def measurements(self) -> list[Measurement]:

@@ -50,20 +50,83 @@ class Task:
         return f"{self.source}:{self.key}"
 
 
+DIRECTIONS = ("up", "down", "band")
+KPI_LIFECYCLES = ("active", "paused", "achieved", "missed", "dropped", "retired")
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """An interim target: the value the KPI should have reached by ``at``."""
+
+    at: datetime
+    value: float
+
+
+@dataclass(frozen=True)
+class Guardrail:
+    """Another KPI that must stay at or above ``floor`` and/or at or below ``ceiling`` while
+    this one is pushed."""
+
+    kpi: str
+    floor: float | None = None
+    ceiling: float | None = None
+
+    def crossed(self, value: float) -> bool:
+        """True when ``value`` is outside the guardrail's limits."""
+        return ((self.floor is not None and value < self.floor)
+                or (self.ceiling is not None and value > self.ceiling))
+
+
 @dataclass(frozen=True)
 class KPI:
-    """A strategic outcome that work should move. The KPI issue extends ``attrs``."""
+    """A strategic outcome that work should move, as declared in the KPI file.
+
+    Only ``id`` and ``name`` are required; every other field has a neutral default, so
+    ``KPI("nps", "NPS")`` is a valid (if status-less) KPI. ``owner`` is the decision-maker's
+    name; ``owner_handles`` how each tracker (by source name or type) knows that person.
+    ``direction`` is "up", "down" or "band" (then ``band`` holds (low, high)).
+    """
 
     id: str
     name: str
-    lifecycle: str = "active"  # active, paused, achieved, missed, dropped, retired
-    weight: float = 1.0
+    lifecycle: str = "active"  # one of KPI_LIFECYCLES
+    weight: float = 1.0  # >= 0; 0 = tracked but unweighted
     owner: str | None = None
-    attrs: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    attrs: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)  # x-* keys
+    owner_handles: dict[str, str] = field(default_factory=dict, hash=False)
+    objective: str | None = None  # parent KPI id
+    unit: str = ""
+    direction: str = "up"  # one of DIRECTIONS
+    band: tuple[float, float] | None = None  # (low, high) when direction == "band"
+    baseline: float | None = None
+    baseline_date: datetime | None = None
+    target: float | None = None
+    deadline: datetime | None = None
+    interim: tuple[Checkpoint, ...] = ()  # sorted by date
+    stake: float | None = None  # money at stake, in ``currency``
+    currency: str | None = None
+    lifecycle_changed: datetime | None = None
+    lag_days: int = 0  # how long work takes to show in the number
+    tolerance: float | None = None  # +/- around the expected path; None = the status default
+    guardrails: tuple[Guardrail, ...] = ()
+    tradeoffs: tuple[str, ...] = ()  # KPI ids that compete for the same entities
+    anchors: dict[str, str] = field(default_factory=dict, hash=False)  # source name -> item key
+    measurements: tuple[Measurement, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def is_active(self) -> bool:
         return self.lifecycle == "active"
+
+    @property
+    def is_band(self) -> bool:
+        return self.direction == "band"
+
+    def handle(self, source: str, source_type: str | None = None) -> str | None:
+        """The owner's handle in tracker ``source`` (by name, then by type), if declared."""
+        found = self.owner_handles.get(source)
+        if found is None and source_type is not None:
+            found = self.owner_handles.get(source_type)
+        return found
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ SCHEMA = "tether.run/1"
 
 
 def run_document(r: RunResult) -> dict[str, Any]:
-    """The stable document for a pass: run, mappings, findings, ops and writes counts."""
+    """The stable document for a pass: run, mappings, findings, ops, writes counts, and each
+    KPI's status (in config order)."""
     new = r.new_findings
     applied = r.applied
     failures = [
@@ -49,8 +50,18 @@ def run_document(r: RunResult) -> dict[str, Any]:
             "deferred": len(applied.deferred) if applied else 0,
             "failures": failures,
         },
+        "kpis": [
+            {"id": st.kpi, "status": st.status, "value": st.value, "target": st.target,
+             "attainment": _round(st.attainment), "forecast": _round(st.forecast),
+             "value_at_risk": _round(st.value_at_risk), "reason": st.reason}
+            for st in r.kpi_statuses.values()
+        ],
         "summary": {
             "kpis_linked": dict(sorted(Counter(m.kpi for m in r.mappings).items())),
             "signals": dict(sorted(Counter(f.signal for f in r.findings).items())),
         },
     }
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(x, 6)

@@ -90,4 +90,10 @@ def _build(node: yaml.Node, path: PathKey, doc: Doc, loader: yaml.SafeLoader,
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_build(item, (*path, i), doc, loader, problems) for i, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
+    try:
+        return loader.construct_object(node, deep=True)
+    except ValueError:
+        # A scalar that looks like a type it is not (the timestamp 2025-13-01): keep its text,
+        # so validation reports it at its key like any other wrong value.
+        loader.recursive_objects.pop(node, None)
+        return node.value

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from ..kpisources import store_measurements
+from ..kpistatus import KpiStatus, kpi_statuses
 from ..model import CurrentAnnotation, Finding, Mapping, Task, WriteOp
 from ..store import Store
 from ..workspace import Workspace
@@ -35,6 +37,7 @@ class RunResult:
     cleared: list[tuple[str, str, str]] = field(default_factory=list)
     ops: list[WriteOp] = field(default_factory=list)
     applied: ApplyReport | None = None
+    kpi_statuses: dict[str, KpiStatus] = field(default_factory=dict)  # by KPI id, config order
 
 
 def _finding_key(signal: str, subject: str, rule_id: str) -> tuple[str, str, str]:
@@ -62,9 +65,9 @@ def _run(ws: Workspace, store: Store, result: RunResult, clock: Callable[[], dat
     for name, connector in ws.connectors.items():
         result.pulled[name] = pull_source(connector, store)
     result.tasks = [t for t in store.load_tasks() if t.source in ws.connectors]
-    for source in cfg.kpi_sources:
-        kpi_source = ws.plugins.kpi_source_types()[source.type](source.options, cfg.base_dir)
-        store.add_measurements(kpi_source.measurements())
+    store_measurements(cfg, ws.plugins, store)  # inline values, then each KPI source
+    result.kpi_statuses = kpi_statuses(cfg.kpis, store.measurements(), result.started,
+                                       cfg.status)
     kpis = {k.id: k for k in cfg.kpis}
 
     mapper, assessor = Mapper(ws.rules.mappings), Assessor(ws.rules.signals)

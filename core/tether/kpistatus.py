@@ -1,0 +1,472 @@
+"""The status of each KPI at a point in time, from its definition and measured history.
+
+A pure function of its inputs: ``kpi_status(kpi, measurements, now, thresholds)``. The
+signals and their default thresholds follow the research note kpi-linkage.md, sections 3
+and 7 (S1 attainment, S2 pace, S3 forecast shortfall, S4 tolerance band, S16 value at
+risk); the provenance of every default is on ``Thresholds``.
+
+Lifecycles map to statuses as follows: ``paused`` -> paused; ``achieved`` -> achieved;
+``retired``, ``dropped`` and ``missed`` -> retired (closed: nothing more can be won, so
+nothing is at risk and no work should be drawn to it; ``lifecycle`` and ``reason`` keep
+which it was). A closed KPI is judged as of its ``lifecycle_changed`` date; before that
+date (``--at`` in the past) it is judged as active.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from itertools import combinations
+from statistics import median
+from typing import Any
+
+from .model import KPI, Checkpoint, Measurement
+
+STATUSES = ("on_track", "at_risk", "off_track", "achieved", "paused", "retired", "unknown")
+TRENDS = ("improving", "worsening", "flat")
+CLOSED = ("achieved", "missed", "dropped", "retired")
+_DAY = 86400.0
+_RANK = {"on_track": 0, "at_risk": 1, "off_track": 2}
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When a KPI counts as at risk or off track; every default with its origin.
+
+    - ``off_track_below`` 0.75 and ``at_risk_below`` 0.90: forecast attainment at the
+      deadline (S3). ServiceNow SPM's achievement bands: red < 75, amber 75-89, green >= 90.
+    - ``pace_off_track_below`` 0.40 and ``pace_at_risk_below`` 0.70: attainment over the
+      attainment the expected path asks for by now (S2). Oboard's pace ratio bands.
+    - ``min_points`` 4: a trend needs at least four observations (S3, "n >= 4"); fewer
+      and the status is unknown, never guessed.
+    - ``window`` 8: the trend is fitted over the last 8 observations (two months of weekly
+      values). Tether's choice: recent enough to follow a change of course.
+    - ``tolerance_share`` 0.10: a KPI's tolerance band, when it declares none, is
+      +/- 10% of |target - baseline| around the expected path (S4; InnovationMinds'
+      "within 10 %" and Planview AgilePlace's "within 10 pp" bands).
+    - ``flat_share`` 0.05: a trend that would move the value less than 5% of the planned
+      change (band KPIs: of the band's width) over the KPI's whole window is flat, neither
+      improving nor worsening. Tether's choice, so noise is not read as a direction.
+    - ``horizon_days`` 28: band KPIs without a deadline are forecast four weeks ahead.
+      Tether's choice (one monthly review).
+    """
+
+    off_track_below: float = 0.75
+    at_risk_below: float = 0.90
+    pace_off_track_below: float = 0.40
+    pace_at_risk_below: float = 0.70
+    min_points: int = 4
+    window: int = 8
+    tolerance_share: float = 0.10
+    flat_share: float = 0.05
+    horizon_days: int = 28
+
+
+@dataclass(frozen=True)
+class KpiStatus:
+    """Where one KPI stands at ``now``. Numbers are None when they cannot be known."""
+
+    kpi: str  # KPI id
+    status: str  # one of STATUSES
+    lifecycle: str  # the lifecycle the status was judged under (active before a later close)
+    value: float | None  # latest measured value
+    at: datetime | None  # when that value was measured
+    target: float | None  # None for band KPIs (the band is the target)
+    attainment: float | None  # S1: (value - baseline) / (target - baseline); band: 1 inside
+    expected: float | None  # value on the expected path now (lag-shifted)
+    pace: float | None  # S2: attainment / expected attainment
+    slope_per_day: float | None  # Theil-Sen slope over the last ``window`` points
+    forecast: float | None  # the value the trend reaches by ``forecast_at``
+    forecast_at: datetime | None  # the deadline (band KPIs without one: now + horizon)
+    forecast_attainment: float | None  # S3: attainment of ``forecast``
+    shortfall: float | None  # 0..1: the share of the planned change the forecast misses
+    value_at_risk: float | None  # (stake, else weight) x shortfall; 0 when closed or paused
+    in_band: bool | None  # S4: within the tolerance band around the expected path
+    trend: str | None  # improving, worsening or flat, in the KPI's direction
+    points: int  # measurements the status is based on
+    reason: str  # one plain line with the numbers
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: datetimes as ISO 8601, floats rounded to 6 decimals."""
+        out = asdict(self)
+        for key, value in out.items():
+            if isinstance(value, datetime):
+                out[key] = value.isoformat()
+            elif isinstance(value, float):
+                out[key] = round(value, 6)
+        return out
+
+
+# -- robust trend ---------------------------------------------------------------------------
+
+
+def theil_sen(points: Sequence[tuple[float, float]]) -> tuple[float, float]:
+    """(slope, intercept) of the Theil-Sen line through ``(x, y)`` points: the median of the
+    pairwise slopes, and the median of ``y - slope * x``. Robust to a minority of outliers
+    (breakdown point about 29%). Needs two points with different x."""
+    slopes = [(y2 - y1) / (x2 - x1) for (x1, y1), (x2, y2) in combinations(points, 2)
+              if x2 != x1]
+    if not slopes:
+        raise ValueError("Theil-Sen needs at least two points at different times")
+    slope = median(slopes)
+    return slope, median(y - slope * x for x, y in points)
+
+
+# -- the status ---------------------------------------------------------------------------
+
+
+def kpi_statuses(kpis: Iterable[KPI], measurements: Iterable[Measurement], now: datetime,
+                 thresholds: Thresholds = Thresholds()) -> dict[str, KpiStatus]:
+    """The status of every KPI, by id, from one list of measurements of many KPIs."""
+    by_kpi: dict[str, list[Measurement]] = defaultdict(list)
+    for m in measurements:
+        by_kpi[m.kpi].append(m)
+    return {k.id: kpi_status(k, by_kpi.get(k.id, []), now, thresholds) for k in kpis}
+
+
+def kpi_status(kpi: KPI, measurements: list[Measurement], now: datetime,
+               thresholds: Thresholds = Thresholds()) -> KpiStatus:
+    """The status of ``kpi`` at ``now`` from its ``measurements`` (others' are ignored)."""
+    return _Judge(kpi, measurements, _utc(now), thresholds).status()
+
+
+def _utc(dt: datetime) -> datetime:
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def _days(a: datetime, b: datetime) -> float:
+    """b - a in days."""
+    return (b - a).total_seconds() / _DAY
+
+
+class _Judge:
+    """One evaluation; the facts first, then the verdict."""
+
+    def __init__(self, kpi: KPI, measurements: list[Measurement], now: datetime,
+                 th: Thresholds):
+        self.kpi, self.th = kpi, th
+        lifecycle = kpi.lifecycle
+        changed = _utc(kpi.lifecycle_changed) if kpi.lifecycle_changed else None
+        if lifecycle != "active" and changed is not None and now < changed:
+            lifecycle = "active"  # judged before it changed: it was still being pursued
+        self.lifecycle = lifecycle
+        self.changed = changed
+        # A closed KPI is frozen at its close: later values no longer count.
+        self.asof = min(now, changed) if lifecycle in CLOSED and changed else now
+        seen: dict[datetime, float] = {}
+        start = _utc(kpi.baseline_date) if kpi.baseline_date else None
+        for m in sorted(measurements, key=lambda m: _utc(m.at)):
+            at = _utc(m.at)
+            if m.kpi == kpi.id and at <= self.asof and (start is None or at >= start):
+                seen.setdefault(at, m.value)  # a repeated time keeps its first value
+        self.series = sorted(seen.items())
+        # Without a declared baseline, the first measurement is the baseline.
+        if kpi.baseline is not None and start is not None:
+            self.b, self.t0 = kpi.baseline, start
+        elif self.series:
+            self.t0, self.b = self.series[0]
+        else:
+            self.b, self.t0 = None, None
+        self.tgt = kpi.target
+        self.t1 = _utc(kpi.deadline) if kpi.deadline else None
+        self.value_at, self.value = self.series[-1] if self.series else (None, None)
+        self.band = kpi.band if kpi.is_band else None
+        self.sign = -1.0 if kpi.direction == "down" else 1.0
+
+    # -- facts ------------------------------------------------------------------------
+
+    def attainment(self, v: float | None) -> float | None:
+        """S1, for value ``v``."""
+        if v is None:
+            return None
+        if self.band:
+            low, high = self.band
+            dist = max(low - v, v - high, 0.0)
+            return max(0.0, 1.0 - dist / (high - low))
+        if self.tgt is None or self.b is None or self.tgt == self.b:
+            return None
+        return (v - self.b) / (self.tgt - self.b)
+
+    def expected(self) -> float | None:
+        """The expected path at now - lag: baseline -> interim targets -> target."""
+        if self.band or None in (self.tgt, self.t1, self.b, self.t0):
+            return None
+        knots = [(self.t0, self.b), *((_utc(c.at), c.value) for c in self.kpi.interim),
+                 (self.t1, self.tgt)]
+        knots = sorted(k for k in knots if k[0] >= self.t0)
+        t = self.asof - timedelta(days=self.kpi.lag_days)
+        if t <= knots[0][0]:
+            return knots[0][1]
+        for (ta, va), (tb, vb) in zip(knots, knots[1:], strict=False):
+            if t <= tb:
+                span = _days(ta, tb)
+                return vb if span <= 0 else va + (vb - va) * _days(ta, t) / span
+        return knots[-1][1]
+
+    def tolerance(self) -> float | None:
+        if self.kpi.tolerance is not None:
+            return self.kpi.tolerance
+        if self.band:
+            return 0.0
+        if self.tgt is None or self.b is None:
+            return None
+        return self.th.tolerance_share * abs(self.tgt - self.b)
+
+    def horizon(self) -> datetime | None:
+        if self.t1 is not None:
+            return self.t1
+        return self.asof + timedelta(days=self.th.horizon_days) if self.band else None
+
+    def fit(self) -> tuple[float, float] | None:
+        """Theil-Sen (slope per day, forecast at the horizon), if there are enough points."""
+        horizon = self.horizon()
+        if len(self.series) < self.th.min_points or horizon is None:
+            return None
+        recent = self.series[-max(self.th.window, self.th.min_points):]
+        origin = recent[0][0]
+        slope, intercept = theil_sen([(_days(origin, at), v) for at, v in recent])
+        self.line = (origin, slope, intercept)
+        return slope, self.predict(horizon)
+
+    def predict(self, at: datetime) -> float:
+        """The fitted trend line's value at ``at`` (after ``fit``)."""
+        origin, slope, intercept = self.line
+        return intercept + slope * _days(origin, at)
+
+    def next_interim(self) -> Checkpoint | None:
+        """The first interim target after now that asks for progress from the baseline."""
+        for c in self.kpi.interim:
+            if _utc(c.at) > self.asof and self.b is not None and (c.value - self.b) * self.sign > 0:
+                return c
+        return None
+
+    def trend(self, slope: float) -> str:
+        if self.band:
+            low, high = self.band
+            span = max(self.th.horizon_days, 1)
+            if abs(slope) * span < self.th.flat_share * (high - low):
+                return "flat"
+            v = self.value if self.value is not None else (low + high) / 2
+            # Outside: towards the band is better; inside: towards the middle is better.
+            towards = (low + high) / 2 - v
+            if v < low:
+                towards = 1.0
+            elif v > high:
+                towards = -1.0
+            return "improving" if slope * towards > 0 else "worsening"
+        assert self.tgt is not None and self.b is not None and self.t1 is not None
+        assert self.t0 is not None
+        span = max(_days(self.t0, self.t1), 1.0)
+        if abs(slope) * span < self.th.flat_share * abs(self.tgt - self.b):
+            return "flat"
+        return "improving" if slope * self.sign > 0 else "worsening"
+
+    def reached(self, v: float) -> bool:
+        assert self.tgt is not None
+        return v >= self.tgt if self.sign > 0 else v <= self.tgt
+
+    # -- verdict ------------------------------------------------------------------------
+
+    def status(self) -> KpiStatus:
+        k, th = self.kpi, self.th
+        v = self.value
+        A = self.attainment(v)
+        E = self.expected()
+        e = self.attainment(E) if E is not None else None
+        tol = self.tolerance()
+        pace = None
+        # Pace is judged once the path has moved beyond the tolerance band from the baseline:
+        # before that, any value is within noise of what is expected.
+        if A is not None and E is not None and e is not None and e > 0 and tol is not None \
+                and self.b is not None and abs(E - self.b) > tol:
+            pace = A / e
+        in_band: bool | None = None
+        if v is not None and self.band:
+            low, high = self.band
+            in_band = low - (tol or 0.0) <= v <= high + (tol or 0.0)
+        elif v is not None and E is not None and tol is not None:
+            in_band = abs(v - E) <= tol
+        fit = self.fit()
+        slope, forecast = fit if fit else (None, None)
+        trend = self.trend(slope) if slope is not None else None
+        fa = self.attainment(forecast)
+        facts: dict[str, Any] = dict(
+            kpi=k.id, lifecycle=self.lifecycle, value=v, at=self.value_at, target=self.tgt,
+            attainment=A, expected=E, pace=pace, slope_per_day=slope, forecast=forecast,
+            forecast_at=self.horizon() if fit else None, forecast_attainment=fa,
+            shortfall=None if fa is None else min(1.0, max(0.0, 1.0 - fa)),
+            in_band=in_band, trend=trend, points=len(self.series))
+
+        def done(status: str, reason: str, var: float | None = 0.0, **extra: Any) -> KpiStatus:
+            # var=None: at risk is (stake or weight) x shortfall for a judged status, else None.
+            merged = {**facts, **extra}
+            if var is None and merged["shortfall"] is not None and status in _RANK:
+                var = self.at_stake() * merged["shortfall"]
+            return KpiStatus(status=status, reason=reason, value_at_risk=var, **merged)
+
+        now_txt = self._now_text()
+        # Lifecycle first: a closed or paused KPI is not judged on its numbers.
+        if self.lifecycle == "paused":
+            when = f" since {self.changed.date()}" if self.changed else ""
+            return done("paused", f"paused{when}; {now_txt}")
+        if self.lifecycle in ("retired", "dropped", "missed", "achieved"):
+            when = f" on {self.changed.date()}" if self.changed else ""
+            if self.lifecycle == "missed":
+                text = f"missed: closed{when} at {now_txt}"
+            else:
+                text = f"{self.lifecycle}{when}; {now_txt}"
+            return done("achieved" if self.lifecycle == "achieved" else "retired", text)
+
+        if v is None:
+            return done("unknown", "unknown: no measurements yet; add values under the KPI's "
+                        "`measurements:`, from a KPI source, or with `tether kpi record`",
+                        var=None)
+        if not self.band and (self.tgt is None or self.t1 is None):
+            return done("unknown", f"unknown: no target and deadline set; {now_txt}; add "
+                        "`target:` and `deadline:` to the KPI", var=None)
+        if not self.band and self.b is not None and self.tgt is not None and (
+                (self.tgt - self.b) * self.sign <= 0):
+            side = "above" if self.sign > 0 else "below"
+            origin = "" if k.baseline is not None else " (the first measurement)"
+            return done("unknown", f"unknown: direction is {k.direction} but the target "
+                        f"{self._v(self.tgt)} is not {side} the baseline {self._v(self.b)}"
+                        f"{origin}; fix the direction, the baseline or the target", var=None)
+        if not self.band and self.reached(v):
+            early = ""
+            if self.t1 is not None and self.value_at is not None and self.value_at < self.t1:
+                early = f", {round(_days(self.value_at, self.t1))} days before the deadline"
+            return done("achieved", f"achieved: {self._v(v)} reached the target "
+                        f"{self._v(self.tgt)} on {self._date(self.value_at)}{early}",
+                        shortfall=0.0)
+        if self.t1 is not None and self.asof >= self.t1:
+            short = None if A is None else min(1.0, max(0.0, 1.0 - A))
+            if self.band and in_band:
+                return done("achieved", f"achieved: {self._v(v)} inside the band at the "
+                            f"deadline {self.t1.date()}", shortfall=0.0)
+            return done("off_track", f"off track: past the deadline {self.t1.date()} at "
+                        f"{now_txt}", var=None, shortfall=short, forecast=v, forecast_at=self.t1,
+                        forecast_attainment=A)
+        if fit is None:
+            n = len(self.series)
+            return done("unknown", f"unknown: {n} measurement{'s' if n != 1 else ''}"
+                        f"{' since the baseline' if k.baseline_date else ''}, "
+                        f"{th.min_points} needed for a trend; {now_txt}", var=None)
+        return self._judge(done, E, pace, trend, fa, forecast, slope, in_band)
+
+    def _judge(self, done, E, pace, trend, fa, forecast, slope, in_band) -> KpiStatus:
+        """The verdict of an active KPI with a trend: worst of wrong way, forecast, pace."""
+        th = self.th
+        verdicts: list[tuple[str, str]] = []  # (status, reason) in order of precedence
+        horizon = self.horizon()
+        assert horizon is not None and forecast is not None and fa is not None
+        if self.band:
+            low, high = self.band
+            where = f"inside [{self._n(low)}, {self._n(high)}]" if (
+                low <= forecast <= high) else f"outside [{self._n(low)}, {self._n(high)}]"
+            fc = (f"forecast {self._v(forecast)} by {horizon.date()}, {where}")
+            if not in_band and trend == "worsening":
+                verdicts.append(("off_track", f"off track: {self._v(self.value)} is outside "
+                                 f"[{self._n(low)}, {self._n(high)}] and moving away; {fc}"))
+            if fa < th.off_track_below:
+                verdicts.append(("off_track", f"off track: {fc} ({fa:.0%}), below the "
+                                 f"{th.off_track_below:.0%} line"))
+            elif fa < th.at_risk_below:
+                verdicts.append(("at_risk", f"at risk: {fc} ({fa:.0%}), below the "
+                                 f"{th.at_risk_below:.0%} line"))
+            if not in_band:
+                verdicts.append(("at_risk", f"at risk: {self._v(self.value)} is outside "
+                                 f"[{self._n(low)}, {self._n(high)}]; {fc}"))
+            on = f"on track: {self._v(self.value)} within [{self._n(low)}, {self._n(high)}]; {fc}"
+        else:
+            fc = (f"forecast {self._n(forecast)} of {self._v(self.tgt)} by {horizon.date()} "
+                  f"({fa:.0%} of the planned change)")
+            goal = self.next_interim()
+            if goal is not None:
+                # A phased plan is judged against its next interim target: a straight trend
+                # to the deadline would flag every back-loaded plan.
+                assert self.b is not None
+                at = _utc(goal.at)
+                fa = (self.predict(at) - self.b) / (goal.value - self.b)
+                fc = (f"forecast {self._n(self.predict(at))} of the interim target "
+                      f"{self._v(goal.value)} by {at.date()} ({fa:.0%} of the change planned "
+                      "by then)")
+            if trend == "worsening":
+                verdicts.append(("off_track", f"off track: moving the wrong way "
+                                 f"({self._n(slope * 7, signed=True)}{self._unit()} a week); {fc}"))
+            if fa < th.off_track_below:
+                verdicts.append(("off_track", f"off track: {fc}, below the "
+                                 f"{th.off_track_below:.0%} line"))
+            elif fa < th.at_risk_below:
+                verdicts.append(("at_risk", f"at risk: {fc}, below the "
+                                 f"{th.at_risk_below:.0%} line"))
+            if pace is not None:
+                behind = (f"{self._v(self.value)} is {pace:.0%} of the expected pace "
+                          f"(expected {self._v(E)} by now{self._lag()})")
+                if pace < th.pace_off_track_below:
+                    verdicts.append(("off_track", f"off track: {behind}, below the "
+                                     f"{th.pace_off_track_below:.0%} line"))
+                elif pace < th.pace_at_risk_below:
+                    verdicts.append(("at_risk", f"at risk: {behind}, below the "
+                                     f"{th.pace_at_risk_below:.0%} line"))
+            now = f"now {self._v(self.value)}"
+            if E is not None:
+                now += f", expected {self._n(E)}{self._lag()}"
+            on = f"on track: {fc}; {now}"
+        if not verdicts:
+            return done("on_track", on, var=None)
+        worst = max(_RANK[s] for s, _ in verdicts)
+        status, reason = next((s, r) for s, r in verdicts if _RANK[s] == worst)
+        return done(status, reason, var=None)
+
+    # -- wording ------------------------------------------------------------------------
+
+    def at_stake(self) -> float:
+        return self.kpi.stake if self.kpi.stake is not None else self.kpi.weight
+
+    def _unit(self) -> str:
+        u = self.kpi.unit
+        return "" if not u else (u if u == "%" else f" {u}")
+
+    def _n(self, x: float | None, signed: bool = False) -> str:
+        return fmt_number(x, signed)
+
+    def _v(self, x: float | None) -> str:
+        return f"{fmt_number(x)}{self._unit()}" if x is not None else "(none)"
+
+    def _date(self, at: datetime | None) -> str:
+        return at.date().isoformat() if at else "(unknown)"
+
+    def _lag(self) -> str:
+        return f", {self.kpi.lag_days} days lag" if self.kpi.lag_days else ""
+
+    def _now_text(self) -> str:
+        if self.value is None:
+            return "no measurements"
+        text = f"{self._v(self.value)} on {self._date(self.value_at)}"
+        if self.tgt is not None and not self.band:
+            text += f", target {self._v(self.tgt)}"
+            A = self.attainment(self.value)
+            if A is not None:
+                text += f" ({A:.0%} of the planned change)"
+        elif self.band:
+            low, high = self.band
+            text += f", band [{self._n(low)}, {self._n(high)}]"
+        return text
+
+
+def fmt_number(x: float | None, signed: bool = False) -> str:
+    """A value for people: 6.1, 10.0, 99.95, 0.0042, 1,250,000."""
+    if x is None:
+        return "-"
+    if not math.isfinite(x):
+        return str(x)
+    sign = "+" if signed and x > 0 else ""
+    if abs(x) >= 1000:
+        return f"{sign}{x:,.0f}"
+    if x != 0 and abs(x) < 0.01:
+        return f"{sign}{x:.2g}"
+    text = f"{x:.2f}".rstrip("0")
+    return sign + (text + "0" if text.endswith(".") else text)
