@@ -72,3 +72,11 @@ def test_the_write_budget_defers_the_rest_to_the_next_run(files_only: Path, cloc
     assert first.applied.applied == 5 and len(first.applied.deferred) == len(first.ops) - 5
     second = sync(files_only, clock)
     assert len(second.ops) == len(first.ops) - 5  # what was written is not planned again
+
+
+def test_config_tunes_a_drift_rule_parameter(files_only: Path, clock) -> None:
+    assert "misallocated-overfed" in {f.rule_id for f in sync(files_only, clock, "plan").findings}
+    config = files_only / "tether.yaml"
+    config.write_text(config.read_text().replace(
+        "  packs: [rules]", "  packs: [rules]\n  params: {misallocated-overfed: {tolerance: 0.5}}"))
+    assert "misallocated-overfed" not in {f.rule_id for f in sync(files_only, clock, "plan").findings}

@@ -72,6 +72,7 @@ class RulesConfig:
     packs: tuple[Path, ...]
     builtin: bool
     disable: frozenset[str]
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,8 @@ class RulesModel(_Section):
         "Default: `rules` if that folder exists.")
     builtin: bool = Field(True, description="Run the built-in rule packs that plugins ship.")
     disable: list[str] = Field([], description="Rule ids to switch off.")
+    params: dict[str, dict[str, str | float | bool]] = Field(
+        {}, description="Override drift rules' parameters: {rule id: {parameter: value}}.")
 
 
 class WritebackModel(_Section):
@@ -624,7 +627,7 @@ def _rules(check: Checker, raw: Any, base_dir: Path) -> RulesConfig | None:
                 where = ("rules", "packs", i)
                 check.add(where, f"rule pack {check.show(where, name)} does not exist; create it "
                           "or fix the path (relative to the folder of tether.yaml)")
-    return RulesConfig(packs, rules.builtin, frozenset(rules.disable))
+    return RulesConfig(packs, rules.builtin, frozenset(rules.disable), rules.params)
 
 
 def _check_url(check: Checker, url: str) -> None:

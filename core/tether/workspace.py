@@ -44,7 +44,8 @@ def load_workspace(path: Path, plugins: Plugins | None = None,
             replace(s, options=type(s.options).model_validate(
                 {**s.options.model_dump(), **overrides.get(s.name, {})}))
             for s in config.sources))
-    book = load_rulebook(rule_packs(config, plugins), config.kpis, config.rules.disable)
+    book = load_rulebook(rule_packs(config, plugins), config.kpis, config.rules.disable,
+                         config.rules.params)
     types = plugins.connector_types()
     connectors = {}
     for source in config.sources:

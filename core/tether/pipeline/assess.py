@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from ..kpistatus import KpiStatus
 from ..model import KPI, Finding, Mapping, Task
 from ..rules.compiler import compile_rules
 from ..rules.engine import RuleEngine
@@ -55,7 +56,7 @@ class Assessor:
         self.names = self.task_engine.compiled.field_names() | templates
 
     def assess(self, tasks: Iterable[Task], mappings: Iterable[Mapping], kpis: Iterable[KPI],
-               now: datetime) -> list[Finding]:
+               now: datetime, statuses: dict[str, KpiStatus] | None = None) -> list[Finding]:
         """Findings for every task, then every KPI, a signal rule matched, in rule order."""
         tasks, mappings, kpis = list(tasks), list(mappings), list(kpis)
         links = link_facts(mappings, {k.id: k for k in kpis})
@@ -64,7 +65,8 @@ class Assessor:
             task.ref: {**task_values(task, task_names, now), **links.get(task.ref, NO_LINKS)}
             for task in tasks}
         findings = _findings(self.task_engine.match(values.items()), values)
-        per_kpi = {f"kpi:{kpi}": facts for kpi, facts in kpi_facts(kpis, tasks, mappings).items()}
+        per_kpi = {f"kpi:{kpi}": facts
+                   for kpi, facts in kpi_facts(kpis, tasks, mappings, statuses).items()}
         return findings + _findings(self.kpi_engine.match(per_kpi.items()), per_kpi)
 
     def close(self) -> None:

@@ -73,7 +73,8 @@ def _run(ws: Workspace, store: Store, result: RunResult, clock: Callable[[], dat
     mapper, assessor = Mapper(ws.rules.mappings), Assessor(ws.rules.signals)
     try:
         result.mappings = mapper.map(result.tasks, result.started)
-        result.findings = assessor.assess(result.tasks, result.mappings, cfg.kpis, result.started)
+        result.findings = assessor.assess(result.tasks, result.mappings, cfg.kpis, result.started,
+                                          result.kpi_statuses)
     finally:
         mapper.close()
         assessor.close()

@@ -31,7 +31,14 @@ KPI_FIELDS: dict[str, Field] = {f.name: f for f in (
     Field("share_gap", NUM, "effort_share minus weight_share: + over-fed, - starved"),
     Field("effort_pct", NUM, "effort_share as a whole percentage, for messages"),
     Field("weight_pct", NUM, "weight_share as a whole percentage, for messages"),
-    Field("has_status", BOOL, "whether a status could be computed (enough measurements)"),
+    Field("status", STR, "on_track, at_risk, off_track, achieved, paused, retired or unknown",
+          ("on_track", "at_risk", "off_track", "achieved", "paused", "retired", "unknown")),
+    Field("attainment", NUM, "share of the planned change achieved so far"),
+    Field("forecast_attainment", NUM, "share of the planned change the trend reaches by the deadline"),
+    Field("value_at_risk", NUM, "stake (or weight) times the forecast shortfall"),
+    Field("in_band", BOOL, "whether the value is inside the tolerance band of the expected path"),
+    Field("trend", STR, "improving, worsening or flat", ("improving", "worsening", "flat")),
+    Field("status_reason", STR, "the status in one plain line, with its numbers"),
 )}
 
 TASK_SIGNAL_CATALOG = TASK_CATALOG.extended(DRIFT_FIELDS)
@@ -55,8 +62,8 @@ def link_facts(mappings: Iterable[Mapping], kpis: dict[str, KPI]) -> dict[str, d
 NO_LINKS = {"kpis": [], "active_kpis": [], "kpi_count": 0, "active_kpi_count": 0}
 
 
-def kpi_facts(kpis: Iterable[KPI], tasks: Iterable[Task], mappings: Iterable[Mapping]
-              ) -> dict[str, dict[str, Any]]:
+def kpi_facts(kpis: Iterable[KPI], tasks: Iterable[Task], mappings: Iterable[Mapping],
+              statuses: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
     """Per KPI id, the fields KPI-subject drift rules see: shares of weight and open effort.
 
     An open item counts its estimate (1 without one) toward every active KPI it serves,
@@ -87,7 +94,14 @@ def kpi_facts(kpis: Iterable[KPI], tasks: Iterable[Task], mappings: Iterable[Map
             "weight": k.weight, "weight_share": round(weight_share, 4),
             "open_items": items[k.id], "open_effort": round(effort[k.id], 3),
             "effort_share": round(effort_share, 4),
-            "share_gap": round(effort_share - weight_share, 4), "has_status": False,
+            "share_gap": round(effort_share - weight_share, 4),
             "effort_pct": round(100 * effort_share), "weight_pct": round(100 * weight_share),
         }
+        status = (statuses or {}).get(k.id)
+        if status is not None:
+            out[k.id].update({
+                "status": status.status, "attainment": status.attainment,
+                "forecast_attainment": status.forecast_attainment,
+                "value_at_risk": status.value_at_risk, "in_band": status.in_band,
+                "trend": status.trend, "status_reason": status.reason})
     return out
