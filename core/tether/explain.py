@@ -10,7 +10,7 @@ from .pipeline.assess import Assessor
 from .pipeline.map import Mapper, task_values
 from .rules.evaluate import Line, conditions, evaluate, explain, rule_condition
 from .rules.language import Rule
-from .rules.signals import DRIFT_FIELDS, NO_LINKS, link_facts
+from .rules.signals import DRIFT_FIELDS, link_facts
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ def explain_task(task: Task, mapper: Mapper, assessor: Assessor, kpis: list[KPI]
     names = {c.field for r in task_rules for c in conditions(rule_condition(r))}
     values = task_values(task, names - DRIFT_FIELDS.keys(), now)
     maps = [_verdict(rule, rule.id in hits, values) for rule in mapper.rules]
-    values.update(link_facts(mapped, {k.id: k for k in kpis}).get(task.ref, NO_LINKS))
+    values.update(link_facts([task], mapped, {k.id: k for k in kpis})[task.ref])
     raised = {f.rule_id for f in assessor.assess([task], mapped, kpis, now)}
     signals = [_verdict(rule, rule.id in raised, values) for rule in assessor.rules
                if rule.subject == "task"]

@@ -16,7 +16,7 @@ from ..model import KPI, Finding, Mapping, Task
 from ..rules.compiler import compile_rules
 from ..rules.engine import RuleEngine
 from ..rules.language import Rule
-from ..rules.signals import DRIFT_FIELDS, NO_LINKS, kpi_facts, link_facts
+from ..rules.signals import DRIFT_FIELDS, kpi_facts, link_facts
 from .map import task_values
 
 
@@ -59,11 +59,10 @@ class Assessor:
                now: datetime, statuses: dict[str, KpiStatus] | None = None) -> list[Finding]:
         """Findings for every task, then every KPI, a signal rule matched, in rule order."""
         tasks, mappings, kpis = list(tasks), list(mappings), list(kpis)
-        links = link_facts(mappings, {k.id: k for k in kpis})
+        links = link_facts(tasks, mappings, {k.id: k for k in kpis}, statuses)
         task_names = self.names - DRIFT_FIELDS.keys()
         values: dict[str, dict[str, Any]] = {
-            task.ref: {**task_values(task, task_names, now), **links.get(task.ref, NO_LINKS)}
-            for task in tasks}
+            task.ref: {**task_values(task, task_names, now), **links[task.ref]} for task in tasks}
         findings = _findings(self.task_engine.match(values.items()), values)
         per_kpi = {f"kpi:{kpi}": facts
                    for kpi, facts in kpi_facts(kpis, tasks, mappings, statuses).items()}

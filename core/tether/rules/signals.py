@@ -16,6 +16,10 @@ DRIFT_FIELDS: dict[str, Field] = {f.name: f for f in (
     Field("active_kpis", LIST, "ids of the mapped KPIs whose lifecycle is active"),
     Field("kpi_count", NUM, "how many KPIs the task is mapped to"),
     Field("active_kpi_count", NUM, "how many of them are active"),
+    Field("closed_kpis", LIST, "mapped KPIs that are achieved, paused, missed, dropped or retired"),
+    Field("touched_since_close", BOOL,
+          "the item changed after every one of its closed KPIs closed (unknown dates: false)"),
+    Field("slipping_kpis", LIST, "mapped active KPIs whose status is at_risk or off_track"),
 )}
 
 KPI_FIELDS: dict[str, Field] = {f.name: f for f in (
@@ -46,20 +50,29 @@ KPI_CATALOG = Catalog(KPI_FIELDS)
 SIGNAL_CATALOGS = {"task": TASK_SIGNAL_CATALOG, "kpi": KPI_CATALOG}
 
 
-def link_facts(mappings: Iterable[Mapping], kpis: dict[str, KPI]) -> dict[str, dict]:
-    """Per task ref, the drift fields derived from its mappings (absent refs map to nothing)."""
+SLIPPING = ("at_risk", "off_track")
+
+
+def link_facts(tasks: Iterable[Task], mappings: Iterable[Mapping], kpis: dict[str, KPI],
+               statuses: dict[str, Any] | None = None) -> dict[str, dict]:
+    """Per task ref, the drift fields derived from its mappings and its KPIs' state."""
     by_task: dict[str, set[str]] = {}
     for m in mappings:
         by_task.setdefault(m.task, set()).add(m.kpi)
+    statuses = statuses or {}
     out = {}
-    for ref, ids in by_task.items():
+    for task in tasks:
+        ids = by_task.get(task.ref, set())
         active = sorted(i for i in ids if i in kpis and kpis[i].is_active)
-        out[ref] = {"kpis": sorted(ids), "active_kpis": active,
-                    "kpi_count": len(ids), "active_kpi_count": len(active)}
+        closed = sorted(i for i in ids if i in kpis and not kpis[i].is_active)
+        closed_at = [kpis[i].lifecycle_changed for i in closed]
+        touched = bool(closed) and task.updated is not None and all(
+            when is not None and task.updated > when for when in closed_at)
+        slipping = [i for i in active if getattr(statuses.get(i), "status", None) in SLIPPING]
+        out[task.ref] = {"kpis": sorted(ids), "active_kpis": active, "kpi_count": len(ids),
+                         "active_kpi_count": len(active), "closed_kpis": closed,
+                         "touched_since_close": touched, "slipping_kpis": slipping}
     return out
-
-
-NO_LINKS = {"kpis": [], "active_kpis": [], "kpi_count": 0, "active_kpi_count": 0}
 
 
 def kpi_facts(kpis: Iterable[KPI], tasks: Iterable[Task], mappings: Iterable[Mapping],

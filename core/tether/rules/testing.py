@@ -18,7 +18,7 @@ from ..yamlsrc import Doc, PathKey, load_file
 from .evaluate import evaluate, explain, rule_condition
 from .language import All, AnyOf, Cond, Node, Not, Rule
 from .loader import RuleBook
-from .signals import DRIFT_FIELDS, NO_LINKS, link_facts
+from .signals import DRIFT_FIELDS, link_facts
 
 SENTINEL = "tether.test-guard"
 DEFAULT_NOW = datetime(2025, 1, 1, tzinfo=UTC)  # fixed, so age/idle tests are deterministic
@@ -123,7 +123,7 @@ def _run(case: Case, book: RuleBook, kpis: list[KPI], mapper: Mapper,
         if got != case.signals:
             details.append(f"signals: expected {_set(case.signals)}, got {_set(got)}")
             details.append(f"signal rules fired: {_ids(f.rule_id for f in findings)}")
-            links = link_facts(mappings, {k.id: k for k in kpis}).get(task.ref, NO_LINKS)
+            links = link_facts([task], mappings, {k.id: k for k in kpis})[task.ref]
             for signal in sorted(case.signals - got):
                 targets = [r for r in book.signals if (r.signal or r.id) == signal]
                 if not targets:
