@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from tether.kpistatus import kpi_statuses
-from tether.model import KPI, Mapping, Measurement, Task
+from tether.model import KPI, Guardrail, Link, Mapping, Measurement, Task
 from tether.pipeline.assess import Assessor
 from tether.plugins import Plugins
 from tether.rules.loader import load_rulebook
@@ -70,3 +70,62 @@ def test_idle_work_on_a_slipping_kpi_is_stalled(idle: int, expected: set[str]) -
 def test_idle_work_on_a_kpi_without_status_is_not_stalled() -> None:
     kpi, _ = slipping_kpi()
     assert signals_of(item(NOW - timedelta(days=60)), [kpi]) == set()
+
+
+def assess_all(tasks: list[Task], mappings: list[Mapping], kpis: list[KPI], measurements=()):
+    packs = [p for p in Plugins().rule_packs() if p.name == "drift"]
+    assessor = Assessor(load_rulebook(packs, kpis).signals)
+    try:
+        return assessor.assess(tasks, mappings, kpis, NOW,
+                               kpi_statuses(kpis, list(measurements), NOW))
+    finally:
+        assessor.close()
+
+
+def monthly(kid: str, values: list[float]) -> list[Measurement]:
+    return [Measurement(kid, START + timedelta(days=30 * i), v) for i, v in enumerate(values)]
+
+
+def guarded(floor: float) -> list[KPI]:
+    savings = KPI("savings", "Savings", owner="Dana", baseline=0.0, baseline_date=START,
+                  target=10.0, deadline=datetime(2025, 12, 31, tzinfo=UTC),
+                  guardrails=(Guardrail("otd", floor=0.95),) if floor else ())
+    otd = KPI("otd", "On-time delivery", owner="Lena", direction="band", band=(0.95, 1.0))
+    return [savings, otd]
+
+
+@pytest.mark.parametrize("otd, expected", [(0.90, True), (0.97, False)])
+def test_work_pushing_a_kpi_past_its_guardrail(otd: float, expected: bool) -> None:
+    kpis = guarded(0.95)
+    work = item(NOW)
+    history = monthly("savings", [0, 2, 4, 6, 8, 9]) + monthly("otd", [0.99] * 5 + [otd])
+    found = assess_all([work], [Mapping(work.ref, "savings", "r", 1.0, "")], kpis, history)
+    breach = [f for f in found if f.signal == "guardrail"]
+    assert bool(breach) is expected
+    if expected:
+        assert "otd" in breach[0].reason and "Lena" in breach[0].advice
+
+
+def test_items_on_trade_off_kpis_sharing_a_vendor_conflict() -> None:
+    cost = KPI("cost", "Cost", tradeoffs=("otd",))
+    otd = KPI("otd", "On-time delivery")
+    a = Task("jira", "PRO-1", "Delay carrier payments", custom={"Vendor": "FastFreight"})
+    b = Task("asana", "77", "Scale up express lane", custom={"vendor": "FastFreight"})
+    c = Task("asana", "78", "Other carrier", custom={"vendor": "SlowBoat"})
+    d = Task("jira", "PRO-2", "Done already", status_category="done",
+             custom={"Vendor": "FastFreight"})
+    maps = [Mapping(a.ref, "cost", "r", 1.0, ""), Mapping(d.ref, "cost", "r", 1.0, ""),
+            Mapping(b.ref, "otd", "r", 1.0, ""), Mapping(c.ref, "otd", "r", 1.0, "")]
+    found = {(f.subject, f.signal): f for f in assess_all([a, b, c, d], maps, [cost, otd])}
+    assert ("jira:PRO-1", "conflict") in found and ("asana:77", "conflict") in found
+    assert "asana:77" in found[("jira:PRO-1", "conflict")].reason
+    assert ("asana:78", "conflict") not in found and ("jira:PRO-2", "conflict") not in found
+
+
+def test_linked_items_on_trade_off_kpis_conflict_without_a_shared_entity() -> None:
+    cost, otd = KPI("cost", "Cost", tradeoffs=("otd",)), KPI("otd", "On-time delivery")
+    a = Task("jira", "A-1", "a", links=(Link("blocks", "A-2"),))
+    b = Task("jira", "A-2", "b")
+    maps = [Mapping(a.ref, "cost", "r", 1.0, ""), Mapping(b.ref, "otd", "r", 1.0, "")]
+    found = {(f.subject, f.signal) for f in assess_all([a, b], maps, [cost, otd])}
+    assert {("jira:A-1", "conflict"), ("jira:A-2", "conflict")} <= found

@@ -20,7 +20,16 @@ DRIFT_FIELDS: dict[str, Field] = {f.name: f for f in (
     Field("touched_since_close", BOOL,
           "the item changed after every one of its closed KPIs closed (unknown dates: false)"),
     Field("slipping_kpis", LIST, "mapped active KPIs whose status is at_risk or off_track"),
+    Field("guardrail_breaches", LIST,
+          "guardrail KPIs past their limit while a KPI this item serves is improving"),
+    Field("guardrail_owners", LIST, "owners of those guardrail KPIs"),
+    Field("conflicts_with", LIST, "items serving a trade-off KPI that touch the same entity "
+          "(component, vendor, customer, account) or are linked to this one"),
+    Field("conflict_kpis", LIST, "the trade-off KPIs those items serve"),
 )}
+
+# Fields whose shared values mean two items touch the same thing in the world.
+ENTITY_CUSTOM_FIELDS = ("vendor", "supplier", "customer", "account")
 
 KPI_FIELDS: dict[str, Field] = {f.name: f for f in (
     Field("kpi", STR, "the KPI's id"),
@@ -69,10 +78,73 @@ def link_facts(tasks: Iterable[Task], mappings: Iterable[Mapping], kpis: dict[st
         touched = bool(closed) and task.updated is not None and all(
             when is not None and task.updated > when for when in closed_at)
         slipping = [i for i in active if getattr(statuses.get(i), "status", None) in SLIPPING]
+        breaches = _guardrail_breaches(active, kpis, statuses)
         out[task.ref] = {"kpis": sorted(ids), "active_kpis": active, "kpi_count": len(ids),
                          "active_kpi_count": len(active), "closed_kpis": closed,
-                         "touched_since_close": touched, "slipping_kpis": slipping}
+                         "touched_since_close": touched, "slipping_kpis": slipping,
+                         "guardrail_breaches": breaches,
+                         "guardrail_owners": sorted({kpis[g].owner or g for g in breaches}),
+                         "conflicts_with": [], "conflict_kpis": []}
+    _conflicts(tasks, out, kpis)
     return out
+
+
+def _guardrail_breaches(active: list[str], kpis: dict[str, KPI], statuses: dict[str, Any]
+                        ) -> list[str]:
+    """Guardrail KPIs past their limit, of the active KPIs here that are improving."""
+    breached = set()
+    for kid in active:
+        if getattr(statuses.get(kid), "trend", None) != "improving":
+            continue
+        for rail in kpis[kid].guardrails:
+            value = getattr(statuses.get(rail.kpi), "value", None)
+            if value is not None and rail.crossed(value):
+                breached.add(rail.kpi)
+    return sorted(breached)
+
+
+def _entities(task: Task) -> set[tuple[str, str]]:
+    found = {("component", c) for c in task.components}
+    for name, value in task.custom.items():
+        if name.lower() in ENTITY_CUSTOM_FIELDS and value not in (None, "", []):
+            for v in value if isinstance(value, list) else [value]:
+                found.add((name.lower(), str(v)))
+    return found
+
+
+def _conflicts(tasks: list[Task], facts: dict[str, dict], kpis: dict[str, KPI]) -> None:
+    """Fill ``conflicts_with``: open items on trade-off KPIs sharing an entity or a link."""
+    rivals: dict[str, set[str]] = defaultdict(set)  # trade-offs, both ways
+    for k in kpis.values():
+        for other in k.tradeoffs:
+            rivals[k.id].add(other)
+            rivals[other].add(k.id)
+    if not rivals:
+        return
+    serving = {t.ref: set(facts[t.ref]["active_kpis"]) for t in tasks
+               if t.status_category != "done" and facts[t.ref]["active_kpis"]}
+    near: dict[str, set[str]] = defaultdict(set)
+    by_entity: dict[tuple[str, str], set[str]] = defaultdict(set)
+    by_key = {(t.source, t.key): t.ref for t in tasks}
+    for t in tasks:
+        if t.ref not in serving:
+            continue
+        for entity in _entities(t):
+            by_entity[entity].add(t.ref)
+        for link in t.links:
+            other = by_key.get((t.source, link.target))
+            if other in serving:
+                near[t.ref].add(other)
+                near[other].add(t.ref)
+    for refs in by_entity.values():
+        for ref in refs:
+            near[ref] |= refs - {ref}
+    for ref, others in near.items():
+        mine = {r for k in serving[ref] for r in rivals[k]}
+        hits = sorted(o for o in others if serving[o] & mine)
+        if hits:
+            facts[ref]["conflicts_with"] = hits
+            facts[ref]["conflict_kpis"] = sorted(mine & set().union(*(serving[o] for o in hits)))
 
 
 def kpi_facts(kpis: Iterable[KPI], tasks: Iterable[Task], mappings: Iterable[Mapping],
