@@ -87,7 +87,7 @@ def one_pass(connector: AsanaConnector, findings: list[Finding]) -> int:
     tasks = connector.pull(None).tasks
     current = {f"src:{k}": v for k, v in connector.read_annotations(tasks, PREFIX).items()}
     desired = desired_annotations(tasks, [], findings, {}, PREFIX, True, current)
-    ops = plan_ops(tasks, desired, current, findings)
+    ops = plan_ops(tasks, desired, current)
     results = connector.apply(ops)
     assert all(r.ok for r in results), [r.error for r in results]
     return len(ops)

@@ -423,7 +423,7 @@ def test_the_connector_sends_only_declared_parameters_and_opt_fields(spec: Spec,
             current = {f"src:{k}": v for k, v in connector.read_annotations(pulled, "tether")
                        .items()}
             desired = desired_annotations(pulled, [], wanted, {}, "tether", True, current)
-            results = connector.apply(plan_ops(pulled, desired, current, wanted))
+            results = connector.apply(plan_ops(pulled, desired, current))
             assert all(r.ok for r in results), [r.error for r in results]
         connector.apply([WriteOp("src", tasks[0]["gid"], OpKind.REMOVE_LABEL, "tether:none",
                                  "t")])

@@ -199,7 +199,7 @@ def test_the_marker_survives_a_person_editing_the_comment(site) -> None:
     def plan(connector: JiraConnector, found: list[Finding]) -> list[WriteOp]:
         shown = {f"src:{k}": v for k, v in connector.read_annotations(task, PREFIX).items()}
         desired = desired_annotations(task, [], found, {}, PREFIX, True, shown)
-        return plan_ops(task, desired, shown, found)
+        return plan_ops(task, desired, shown)
 
     assert all(r.ok for r in first.apply(plan(first, findings)))
     [comment] = site.world.issues[keys[1]].comments

@@ -171,6 +171,8 @@ class Annotation:
     labels: frozenset[str]
     comment: str | None
     why: dict[str, str] = field(default_factory=dict, compare=False, hash=False)  # label -> reason
+    comment_why: str = ""  # which findings the comment reports, or that they cleared
+    value_at_risk: float = 0.0  # of the findings shown, to order writes under a budget
 
 
 @dataclass(frozen=True)

@@ -124,7 +124,7 @@ def test_second_identical_pass_writes_nothing(driver: Driver) -> None:
         current = connector.read_annotations(tasks, PREFIX)
         shown = {f"src:{k}": v for k, v in current.items()}
         desired = desired_annotations(tasks, mappings, findings, {}, PREFIX, True, shown)
-        ops = plan_ops(tasks, desired, shown, findings)
+        ops = plan_ops(tasks, desired, shown)
         results = connector.apply(ops)
         assert all(r.ok for r in results), [r.error for r in results if not r.ok]
         return len(ops)

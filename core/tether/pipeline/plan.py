@@ -25,6 +25,8 @@ def desired_annotations(tasks: Iterable[Task], mappings: Iterable[Mapping],
     found: dict[str, list[Finding]] = defaultdict(list)
     for f in findings:
         found[f.subject].append(f)
+        for ref in anchor_refs(f.subject, kpis):  # a KPI's findings go on its anchor items
+            found[ref].append(f)
     out = {}
     for task in tasks:
         ref = task.ref
@@ -40,28 +42,33 @@ def desired_annotations(tasks: Iterable[Task], mappings: Iterable[Mapping],
         elif comments and ref in current and current[ref].comment_id is not None:
             comment = render_resolved()  # findings cleared: say so, keep the history
         reasons = {name: "rule " + ", ".join(sorted(set(ids))) for name, ids in why.items()}
-        out[ref] = Annotation(ref, frozenset(why), comment, reasons)
+        signals = sorted({f.signal for f in found[ref]})
+        comment_why = "findings: " + ", ".join(signals) if signals else "findings cleared"
+        out[ref] = Annotation(ref, frozenset(why), comment, reasons, comment_why,
+                              sum(f.value_at_risk for f in found[ref]))
     return out
 
 
+def anchor_refs(subject: str, kpis: dict[str, KPI]) -> list[str]:
+    """The items that stand for the KPI a ``kpi:<id>`` subject names (none for tasks)."""
+    kind, _, kid = subject.partition(":")
+    if kind != "kpi" or kid not in kpis:
+        return []
+    return [f"{source}:{key}" for source, key in kpis[kid].anchors.items()]
+
+
 def plan_ops(tasks: Iterable[Task], desired: dict[str, Annotation],
-             current: dict[str, CurrentAnnotation], findings: Iterable[Finding]) -> list[WriteOp]:
+             current: dict[str, CurrentAnnotation]) -> list[WriteOp]:
     """The fewest ops that make each task show its desired annotation; none if it already does."""
-    risk: dict[str, float] = defaultdict(float)
-    by_task: dict[str, list[Finding]] = defaultdict(list)
-    for f in findings:
-        risk[f.subject] += f.value_at_risk
-        by_task[f.subject].append(f)
     ops = []
     for task in tasks:
         want = desired.get(task.ref)
         if want is None:
             continue
         have = current.get(task.ref, CurrentAnnotation())
-        var = risk[task.ref]
 
         def op(kind: OpKind, value: str, reason: str, comment_id: str | None = None,
-               _task: Task = task, _var: float = var) -> WriteOp:
+               _task: Task = task, _var: float = want.value_at_risk) -> WriteOp:
             return WriteOp(_task.source, _task.key, kind, value, reason, comment_id, _var)
 
         for name in sorted(want.labels - have.labels):
@@ -70,10 +77,9 @@ def plan_ops(tasks: Iterable[Task], desired: dict[str, Annotation],
             ops.append(op(OpKind.REMOVE_LABEL, name, "no rule asks for it any more"))
         shown = have.comment_digest or (digest(have.comment) if have.comment is not None else None)
         if want.comment is not None and digest(want.comment) != shown:
-            signals = sorted({f.signal for f in by_task[task.ref]})
-            why = "findings: " + ", ".join(signals) if signals else "findings cleared"
             if have.comment_id is None:
-                ops.append(op(OpKind.CREATE_COMMENT, want.comment, why))
+                ops.append(op(OpKind.CREATE_COMMENT, want.comment, want.comment_why))
             else:
-                ops.append(op(OpKind.UPDATE_COMMENT, want.comment, why, have.comment_id))
+                ops.append(op(OpKind.UPDATE_COMMENT, want.comment, want.comment_why,
+                              have.comment_id))
     return ops

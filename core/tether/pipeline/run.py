@@ -93,7 +93,7 @@ def _run(ws: Workspace, store: Store, result: RunResult, clock: Callable[[], dat
         current.update({f"{name}:{key}": value for key, value in shown.items()})
     desired = desired_annotations(result.tasks, result.mappings, result.findings, kpis,
                                   cfg.writeback.label_prefix, cfg.writeback.comments, current)
-    result.ops = plan_ops(result.tasks, desired, current, result.findings)
+    result.ops = plan_ops(result.tasks, desired, current)
 
     if result.mode == "sync":
         store.save_mappings(result.mappings)

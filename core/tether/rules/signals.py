@@ -42,6 +42,10 @@ KPI_FIELDS: dict[str, Field] = {f.name: f for f in (
     Field("open_effort", NUM, "estimate of those items (1 per item without an estimate)"),
     Field("effort_share", NUM, "its open effort over all open effort mapped to active KPIs"),
     Field("share_gap", NUM, "effort_share minus weight_share: + over-fed, - starved"),
+    Field("linked_items", NUM, "items mapped to it, open and done"),
+    Field("done_items", NUM, "of those, the done ones"),
+    Field("done_share", NUM, "share of its linked effort that is done (0 to 1)"),
+    Field("done_pct", NUM, "done_share as a whole percentage, for messages"),
     Field("effort_pct", NUM, "effort_share as a whole percentage, for messages"),
     Field("weight_pct", NUM, "weight_share as a whole percentage, for messages"),
     Field("status", STR, "on_track, at_risk, off_track, achieved, paused, retired or unknown",
@@ -86,6 +90,24 @@ def link_facts(tasks: Iterable[Task], mappings: Iterable[Mapping], kpis: dict[st
                          "guardrail_owners": sorted({kpis[g].owner or g for g in breaches}),
                          "conflicts_with": [], "conflict_kpis": []}
     _conflicts(tasks, out, kpis)
+    return out
+
+
+def _done_effort(tasks: list[Task], mappings: Iterable[Mapping]) -> dict[str, dict[str, Any]]:
+    """Per KPI: linked and done items, and the done share of linked effort."""
+    by_ref = {t.ref: t for t in tasks}
+    linked: dict[str, set[str]] = defaultdict(set)
+    for m in mappings:
+        if m.task in by_ref:
+            linked[m.kpi].add(m.task)
+    out: dict[str, dict[str, Any]] = defaultdict(
+        lambda: {"linked_items": 0, "done_items": 0, "done_share": 0.0, "done_pct": 0})
+    for kpi, refs in linked.items():
+        sizes = {r: by_ref[r].estimate or 1.0 for r in refs}
+        finished = [r for r in refs if by_ref[r].status_category == "done"]
+        share = sum(sizes[r] for r in finished) / sum(sizes.values())
+        out[kpi] = {"linked_items": len(refs), "done_items": len(finished),
+                    "done_share": round(share, 4), "done_pct": round(100 * share)}
     return out
 
 
@@ -155,7 +177,9 @@ def kpi_facts(kpis: Iterable[KPI], tasks: Iterable[Task], mappings: Iterable[Map
     split by the mapping rules' weights, so one item never counts twice in the shares."""
     kpis = list(kpis)
     active = {k.id for k in kpis if k.is_active}
+    tasks = list(tasks)
     open_tasks = {t.ref: t for t in tasks if t.status_category != "done"}
+    done = _done_effort(tasks, mappings)
     links: dict[str, dict[str, float]] = defaultdict(dict)
     for m in mappings:
         if m.task in open_tasks and m.kpi in active:
@@ -181,6 +205,7 @@ def kpi_facts(kpis: Iterable[KPI], tasks: Iterable[Task], mappings: Iterable[Map
             "effort_share": round(effort_share, 4),
             "share_gap": round(effort_share - weight_share, 4),
             "effort_pct": round(100 * effort_share), "weight_pct": round(100 * weight_share),
+            **done[k.id],
         }
         status = (statuses or {}).get(k.id)
         if status is not None:

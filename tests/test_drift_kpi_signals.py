@@ -1,12 +1,14 @@
-"""The starved signal: a weighted KPI slipping with little open work, through the drift pack."""
+"""KPI-level drift signals of the built-in pack: starved, no_impact, gate; anchors."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from tether.kpistatus import kpi_statuses
-from tether.model import KPI, Mapping, Measurement, Task
+from tether.model import KPI, Finding, Mapping, Measurement, Task
 from tether.pipeline.assess import Assessor
+from tether.pipeline.plan import desired_annotations
 from tether.plugins import Plugins
 from tether.rules.loader import load_rulebook
 
@@ -64,3 +66,45 @@ def test_unknown_status_is_never_starved() -> None:
     finally:
         assessor.close()
     assert not [f for f in findings if f.signal == "starved"]
+
+
+@pytest.mark.parametrize("done, expected", [(4, True), (3, False), (1, False)])
+def test_no_impact_when_the_work_closes_but_the_number_does_not_move(done: int,
+                                                                     expected: bool) -> None:
+    kpis = [kpi("margin")]
+    tasks = [Task("s", f"T-{i}", f"task {i}", status_category="done" if i < done else "todo")
+             for i in range(4)]
+    mappings = [Mapping(t.ref, "margin", "r", 1.0, "") for t in tasks]
+    findings, _ = assess(kpis, tasks, mappings)
+    hits = [f for f in findings if f.signal == "no_impact"]
+    assert bool(hits) is expected  # 3 of 4 is 75%, under the 80% line
+    if expected:
+        assert "100% of its linked work is done (4 of 4 items)" in hits[0].reason
+
+
+def test_gate_when_a_kpi_leaves_its_band_and_not_while_it_is_inside() -> None:
+    slipping, _ = assess([kpi("margin")], [], [])
+    assert [f.subject for f in slipping if f.signal == "gate"] == ["kpi:margin"]
+    assert "continue, pivot, stop or re-baseline" in \
+        next(f for f in slipping if f.signal == "gate").advice
+    packs = [p for p in Plugins().rule_packs() if p.name == "drift"]
+    good = kpi("margin")
+    on_path = [Measurement("margin", START + timedelta(days=30 * i), 10 * 30 * i / 364)
+               for i in range(6)]
+    assessor = Assessor(load_rulebook(packs, [good]).signals)
+    try:
+        found = assessor.assess([], [], [good], NOW, kpi_statuses([good], on_path, NOW))
+    finally:
+        assessor.close()
+    assert not [f for f in found if f.signal == "gate"]
+
+
+def test_kpi_findings_are_written_on_the_kpi_anchor_item() -> None:
+    anchored = KPI("margin", "Margin", anchors={"jira": "FIN-1"})
+    epic, other = Task("jira", "FIN-1", "Margin epic"), Task("jira", "FIN-2", "x")
+    finding = Finding("gate", "critical", "kpi:margin", "Margin needs a decision", "gate")
+    desired = desired_annotations([epic, other], [], [finding], {"margin": anchored},
+                                  "tether", True, {})
+    assert "Margin needs a decision" in (desired["jira:FIN-1"].comment or "")
+    assert desired["jira:FIN-2"].comment is None
+    assert desired["jira:FIN-1"].comment_why == "findings: gate"
