@@ -538,3 +538,14 @@ def test_csv_kpi_source_header_and_missing_file(tmp_path: Path) -> None:
         CsvKpiSource(CsvOptions(path="v.csv"), tmp_path).measurements()
     with pytest.raises(InvalidInput, match="cannot read KPI values"):
         CsvKpiSource(CsvOptions(path="gone.csv"), tmp_path).measurements()
+
+
+def test_kpi_is_not_a_source_name(tmp_path):
+    from tether.errors import InvalidInput
+    from tether.plugins import Plugins
+
+    (tmp_path / "tether.yaml").write_text(
+        "sources:\n  - name: kpi\n    type: files\n    options: {path: x.csv, format: tether-csv}\n")
+    with pytest.raises(InvalidInput) as info:
+        load_config(tmp_path / "tether.yaml", Plugins())
+    assert [(p.line, p.key) for p in info.value.problems] == [(2, "sources[0].name")]

@@ -108,3 +108,17 @@ def test_kpi_findings_are_written_on_the_kpi_anchor_item() -> None:
     assert "Margin needs a decision" in (desired["jira:FIN-1"].comment or "")
     assert desired["jira:FIN-2"].comment is None
     assert desired["jira:FIN-1"].comment_why == "findings: gate"
+
+
+def test_value_at_risk_is_the_kpis_and_is_shared_across_flagged_items() -> None:
+    kpis = [kpi("margin")]
+    idle = NOW - timedelta(days=30)
+    tasks = [Task("s", f"T-{i}", f"t{i}", created=START, updated=idle) for i in range(2)]
+    mappings = [Mapping(t.ref, "margin", "r", 1.0, "") for t in tasks]
+    findings, statuses = assess(kpis, tasks, mappings)
+    whole = round(statuses["margin"].value_at_risk, 2)
+    assert whole > 0
+    gate = next(f for f in findings if f.signal == "gate")
+    assert gate.value_at_risk == whole
+    stalled = [f for f in findings if f.signal == "stalled"]
+    assert len(stalled) == 2 and all(f.value_at_risk == round(whole / 2, 2) for f in stalled)

@@ -12,7 +12,15 @@ from functools import lru_cache
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 from pydantic.json_schema import models_json_schema
 from pydantic_core import PydanticCustomError
 
@@ -127,6 +135,14 @@ class SourceModel(_Section):
     type: str = Field(description="Connector type, provided by an installed plugin.")
     options: dict[str, Any] | None = Field(
         None, description="Connector options; their shape depends on `type`.")
+
+    @field_validator("name")
+    @classmethod
+    def _not_kpi(cls, name: str) -> str:
+        # Findings about a KPI are filed under the subject kpi:<id>.
+        if name == "kpi":
+            raise PydanticCustomError("reserved", "`kpi` is reserved; choose another name")
+        return name
 
 
 class KpiSourceModel(_Section):

@@ -7,7 +7,9 @@ rules themselves are YAML (the built-in drift pack) run on durable-rules.
 from __future__ import annotations
 
 import string
+from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -66,11 +68,33 @@ class Assessor:
         findings = _findings(self.task_engine.match(values.items()), values)
         per_kpi = {f"kpi:{kpi}": facts
                    for kpi, facts in kpi_facts(kpis, tasks, mappings, statuses).items()}
-        return findings + _findings(self.kpi_engine.match(per_kpi.items()), per_kpi)
+        findings += _findings(self.kpi_engine.match(per_kpi.items()), per_kpi)
+        return with_value_at_risk(findings, links, statuses or {})
 
     def close(self) -> None:
         self.task_engine.close()
         self.kpi_engine.close()
+
+
+def with_value_at_risk(findings: list[Finding], links: dict[str, dict[str, Any]],
+                      statuses: dict[str, KpiStatus]) -> list[Finding]:
+    """A KPI's finding carries the KPI's value at risk; a task's finding a share of it: each
+    KPI's value at risk is split evenly across the flagged items that serve it."""
+    at_risk = {k: s.value_at_risk or 0.0 for k, s in statuses.items()}
+    flagged: dict[str, set[str]] = defaultdict(set)
+    for f in findings:
+        for kid in links.get(f.subject, {}).get("kpis", []):
+            flagged[kid].add(f.subject)
+    out = []
+    for f in findings:
+        kind, _, kid = f.subject.partition(":")
+        if kind == "kpi":
+            value = at_risk.get(kid, 0.0)
+        else:
+            value = sum(at_risk.get(k, 0.0) / len(flagged[k])
+                        for k in links.get(f.subject, {}).get("kpis", []))
+        out.append(replace(f, value_at_risk=round(value, 2)))
+    return out
 
 
 def _findings(matches: dict[str, list[Rule]], values: dict[str, dict[str, Any]]) -> list[Finding]:
