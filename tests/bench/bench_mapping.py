@@ -23,13 +23,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from durable import engine as durable
-from tether.model import Link, Task
+from tether.kpistatus import kpi_statuses
+from tether.model import KPI, Guardrail, Link, Mapping, Measurement, Task
+from tether.pipeline.assess import Assessor
 from tether.pipeline.map import Mapper, task_values
+from tether.plugins import Plugins
 from tether.rules.compiler import REF_KEY, compile_rules
 from tether.rules.engine import CHUNK, RuleEngine
 from tether.rules.evaluate import evaluate, rule_condition
 from tether.rules.fields import TASK_CATALOG
 from tether.rules.language import Rule, RuleParser
+from tether.rules.loader import load_rulebook
 from tether.yamlsrc import load_text
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
@@ -182,14 +186,48 @@ def parse_rules(text: str) -> list[Rule]:
 
 # --------------------------------------------------------------------------- stages
 
-def run_tether(rules: list[Rule], tasks: list[Task]) -> tuple[float, float, set[tuple[str, str]], int]:
+def run_tether(rules: list[Rule], tasks: list[Task]) -> tuple[float, float, list[Mapping]]:
     t0 = time.perf_counter()
     mapper = Mapper(rules)
     t1 = time.perf_counter()
     mappings = mapper.map(tasks, NOW)
     t2 = time.perf_counter()
     mapper.close()
-    return t1 - t0, t2 - t1, {(m.task, m.rule_id) for m in mappings}, len(mappings)
+    return t1 - t0, t2 - t1, mappings
+
+
+def make_kpis(n: int, rng: random.Random) -> tuple[list[KPI], list[Measurement]]:
+    """``n`` KPIs (a few closed, some with guardrails and trade-offs) and six months of values."""
+    start, end = NOW - timedelta(days=180), NOW + timedelta(days=185)
+    kpis, values = [], []
+    for i in range(n):
+        kid = f"kpi-{i}"
+        closed = i % 7 == 6
+        kpis.append(KPI(
+            kid, f"KPI {i}", weight=float(1 + i % 3), owner=f"owner-{i}", baseline=0.0,
+            baseline_date=start, target=100.0, deadline=end, stake=1e6 * (i % 4),
+            lifecycle="achieved" if closed else "active",
+            lifecycle_changed=NOW - timedelta(days=60) if closed else None,
+            guardrails=(Guardrail(f"kpi-{(i + 1) % n}", floor=20.0),) if i % 5 == 0 else (),
+            tradeoffs=(f"kpi-{(i + 2) % n}",) if i % 4 == 0 else ()))
+        pace = rng.choice([0.2, 0.5, 1.0, 1.2])
+        values += [Measurement(kid, start + timedelta(days=30 * m), pace * 100 * 30 * m / 365)
+                   for m in range(6)]
+    return kpis, values
+
+
+def run_drift(tasks: list[Task], mappings: list[Mapping], kpis: list[KPI],
+              values: list[Measurement]) -> tuple[float, float, Counter]:
+    """The built-in drift pack over every task and KPI, with KPI status computed first."""
+    packs = [p for p in Plugins().rule_packs() if p.name == "drift"]
+    assessor = Assessor(load_rulebook(packs, kpis).signals)
+    t0 = time.perf_counter()
+    statuses = kpi_statuses(kpis, values, NOW)
+    t1 = time.perf_counter()
+    findings = assessor.assess(tasks, mappings, kpis, NOW, statuses)
+    t2 = time.perf_counter()
+    assessor.close()
+    return t1 - t0, t2 - t1, Counter(f.signal for f in findings)
 
 
 def run_durable(rules: list[Rule], tasks: list[Task]) -> tuple[float, float, float, set[tuple[str, str]]]:
@@ -245,6 +283,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tasks", type=int, default=100_000)
     ap.add_argument("--rules", type=int, default=50)
+    ap.add_argument("--kpis", type=int, default=20)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--profile", action="store_true", help="cProfile the tether path and print the top 25")
     args = ap.parse_args()
@@ -260,7 +299,9 @@ def main() -> int:
     if args.profile:
         prof = cProfile.Profile()
         prof.enable()
-        run_tether(rules, tasks)
+        _, _, mappings = run_tether(rules, tasks)
+        kpis, kpi_values = make_kpis(args.kpis, rng)
+        run_drift(tasks, mappings, kpis, kpi_values)
         prof.disable()
         buf = io.StringIO()
         pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats(25)
@@ -268,7 +309,11 @@ def main() -> int:
         return 0
 
     gc.collect()
-    compile_s, map_s, tether_hits, n_mappings = run_tether(rules, tasks)
+    compile_s, map_s, mappings = run_tether(rules, tasks)
+    tether_hits, n_mappings = {(m.task, m.rule_id) for m in mappings}, len(mappings)
+    kpis, kpi_values = make_kpis(args.kpis, rng)
+    gc.collect()
+    status_s, drift_s, signals = run_drift(tasks, mappings, kpis, kpi_values)
     gc.collect()
     values_s, facts_s, assert_s, durable_hits = run_durable(rules, tasks)
     gc.collect()
@@ -289,6 +334,9 @@ def main() -> int:
     print(f"  (Mapper() compile + register: {compile_s:.3f} s; outside the engine, for the same "
           f"tasks: task values {values_s:.2f} s, compiled.fact {facts_s:.2f} s)")
     print(f"overhead of tether over bare durable-rules: {map_s / assert_s:.2f}x")
+    print(f"drift pack ({len(kpis)} KPIs): status {status_s:.3f} s, assess {drift_s:.2f} s, "
+          f"{n / drift_s:,.0f} tasks/s; findings: "
+          + ", ".join(f"{k} {v:,}" for k, v in sorted(signals.items())))
     print(f"peak RSS: {peak_mb:,.0f} MB")
 
     ok = True
