@@ -9,6 +9,7 @@ from tether.kpistatus import kpi_statuses
 from tether.model import KPI, Finding, Mapping, Measurement, Task
 from tether.pipeline.assess import Assessor
 from tether.pipeline.plan import desired_annotations
+from tether.pipeline.run import with_reminder
 from tether.plugins import Plugins
 from tether.rules.loader import load_rulebook
 
@@ -122,3 +123,17 @@ def test_value_at_risk_is_the_kpis_and_is_shared_across_flagged_items() -> None:
     assert gate.value_at_risk == whole
     stalled = [f for f in findings if f.signal == "stalled"]
     assert len(stalled) == 2 and all(f.value_at_risk == round(whole / 2, 2) for f in stalled)
+
+
+@pytest.mark.parametrize("age, suffix", [
+    (3, None), (7, " Reminder 1: first raised on 2025-06-24, still open."),
+    (15, " Reminder 2: first raised on 2025-06-16, still open.")])
+def test_an_open_gate_is_re_raised_once_per_sla_period(age: int, suffix: str | None) -> None:
+    packs = [p for p in Plugins().rule_packs() if p.name == "drift"]
+    gate_rule = next(r for r in load_rulebook(packs, [kpi("margin")]).signals if r.id == "gate")
+    assert gate_rule.params["sla_days"] == 7
+    finding = Finding("gate", "critical", "kpi:margin", "Margin needs a decision.", "gate")
+    key = ("gate", "kpi:margin", "gate")
+    raised = with_reminder(finding, gate_rule, {key: NOW - timedelta(days=age)}, NOW)
+    assert raised.reason == "Margin needs a decision." + (suffix or "")
+    assert with_reminder(finding, gate_rule, {}, NOW) == finding  # new: no reminder yet

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from ..kpisources import store_measurements
 from ..kpistatus import KpiStatus, kpi_statuses
 from ..model import CurrentAnnotation, Finding, Mapping, Task, WriteOp
+from ..rules.language import Rule
 from ..store import Store
 from ..workspace import Workspace
 from .apply import ApplyReport, apply_ops
@@ -79,7 +80,12 @@ def _run(ws: Workspace, store: Store, result: RunResult, clock: Callable[[], dat
         mapper.close()
         assessor.close()
 
-    before = {_finding_key(f.signal, f.subject, f.rule_id) for f in store.open_findings()}
+    open_before = store.open_findings()
+    before = {_finding_key(f.signal, f.subject, f.rule_id) for f in open_before}
+    first_seen = {_finding_key(f.signal, f.subject, f.rule_id): f.first_seen for f in open_before}
+    rules = {r.id: r for r in ws.rules.signals}
+    result.findings = [with_reminder(f, rules.get(f.rule_id), first_seen, result.started)
+                       for f in result.findings]
     now_keys = [_finding_key(f.signal, f.subject, f.rule_id) for f in result.findings]
     result.new_findings = {k for k in now_keys if k not in before}
     result.cleared = sorted(before - set(now_keys))
@@ -100,6 +106,19 @@ def _run(ws: Workspace, store: Store, result: RunResult, clock: Callable[[], dat
         store.record_findings(result.findings, result.started)
         result.applied = apply_ops(result.ops, ws.connectors, store, result.run_id,
                                    cfg.writeback.budget, cfg.writeback.source_budget, clock)
+
+
+def with_reminder(finding: Finding, rule: Rule | None,
+                  first_seen: dict[tuple[str, str, str], datetime], now: datetime) -> Finding:
+    """A finding still open after its rule's ``sla_days`` says so, once per period: the
+    changed text re-raises it (the comment is edited) without a write on every run."""
+    sla = rule.params.get("sla_days") if rule is not None else None
+    since = first_seen.get(_finding_key(finding.signal, finding.subject, finding.rule_id))
+    if not sla or since is None or (now - since).days < sla:
+        return finding
+    periods = (now - since).days // int(sla)
+    note = f" Reminder {periods}: first raised on {since.date().isoformat()}, still open."
+    return replace(finding, reason=finding.reason + note)
 
 
 def _counts(result: RunResult) -> dict[str, int]:
