@@ -30,3 +30,12 @@ def test_open_effort_is_split_by_rule_weight_and_counted_once() -> None:
 def test_no_open_work_means_zero_shares_not_an_error() -> None:
     facts = kpi_facts(KPIS, [task("1", done=True)], [Mapping("s:1", "a", "r", 1.0, "")])
     assert facts["a"]["effort_share"] == 0 and facts["a"]["share_gap"] == pytest.approx(-0.75)
+
+
+def test_total_variation_distance_of_effort_against_weight() -> None:
+    tasks = [task("1", 4), task("2")]
+    maps = [Mapping("s:1", "a", "r", 1.0, ""), Mapping("s:2", "b", "r", 1.0, "")]
+    facts = kpi_facts(KPIS, tasks, maps)
+    # effort 0.8 / 0.2 against weight 0.75 / 0.25: half the summed gaps
+    assert facts["a"]["allocation_tvd"] == pytest.approx(0.05)
+    assert facts["b"]["allocation_tvd"] == facts["a"]["allocation_tvd"]

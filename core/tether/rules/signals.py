@@ -46,6 +46,8 @@ KPI_FIELDS: dict[str, Field] = {f.name: f for f in (
     Field("done_items", NUM, "of those, the done ones"),
     Field("done_share", NUM, "share of its linked effort that is done (0 to 1)"),
     Field("done_pct", NUM, "done_share as a whole percentage, for messages"),
+    Field("allocation_tvd", NUM, "total variation distance between effort and weight shares, "
+          "over all active KPIs (0: effort follows priorities; 1: opposite)"),
     Field("effort_pct", NUM, "effort_share as a whole percentage, for messages"),
     Field("weight_pct", NUM, "weight_share as a whole percentage, for messages"),
     Field("status", STR, "on_track, at_risk, off_track, achieved, paused, retired or unknown",
@@ -194,6 +196,9 @@ def kpi_facts(kpis: Iterable[KPI], tasks: Iterable[Task], mappings: Iterable[Map
             items[kpi] += 1
     all_effort = sum(effort.values())
     all_weight = sum(k.weight for k in kpis if k.id in active)
+    tvd = 0.5 * sum(abs((effort[k.id] / all_effort if all_effort else 0.0)
+                        - (k.weight / all_weight if all_weight else 0.0))
+                    for k in kpis if k.id in active)
     out = {}
     for k in kpis:
         weight_share = k.weight / all_weight if k.id in active and all_weight else 0.0
@@ -205,7 +210,7 @@ def kpi_facts(kpis: Iterable[KPI], tasks: Iterable[Task], mappings: Iterable[Map
             "effort_share": round(effort_share, 4),
             "share_gap": round(effort_share - weight_share, 4),
             "effort_pct": round(100 * effort_share), "weight_pct": round(100 * weight_share),
-            **done[k.id],
+            "allocation_tvd": round(tvd, 4), **done[k.id],
         }
         status = (statuses or {}).get(k.id)
         if status is not None:
