@@ -23,13 +23,14 @@ DRIFT_FIELDS: dict[str, Field] = {f.name: f for f in (
     Field("guardrail_breaches", LIST,
           "guardrail KPIs past their limit while a KPI this item serves is improving"),
     Field("guardrail_owners", LIST, "owners of those guardrail KPIs"),
-    Field("conflicts_with", LIST, "items serving a trade-off KPI that touch the same entity "
+    Field("conflicts_with", LIST, "up to 5 items serving a trade-off KPI that touch the same entity "
           "(component, vendor, customer, account) or are linked to this one"),
     Field("conflict_kpis", LIST, "the trade-off KPIs those items serve"),
 )}
 
 # Fields whose shared values mean two items touch the same thing in the world.
 ENTITY_CUSTOM_FIELDS = ("vendor", "supplier", "customer", "account")
+CONFLICTS_LISTED = 5  # refs named per item; enough to act on, bounded in memory
 
 KPI_FIELDS: dict[str, Field] = {f.name: f for f in (
     Field("kpi", STR, "the KPI's id"),
@@ -137,7 +138,11 @@ def _entities(task: Task) -> set[tuple[str, str]]:
 
 
 def _conflicts(tasks: list[Task], facts: dict[str, dict], kpis: dict[str, KPI]) -> None:
-    """Fill ``conflicts_with``: open items on trade-off KPIs sharing an entity or a link."""
+    """Fill ``conflicts_with``: open items on trade-off KPIs sharing an entity or a link.
+
+    Work is per group of items touching one entity (or one link), per pair of rival KPIs in
+    it, and at most CONFLICTS_LISTED refs are kept per item: a vendor shared by thousands of
+    items must not cost memory quadratic in them."""
     rivals: dict[str, set[str]] = defaultdict(set)  # trade-offs, both ways
     for k in kpis.values():
         for other in k.tradeoffs:
@@ -145,30 +150,40 @@ def _conflicts(tasks: list[Task], facts: dict[str, dict], kpis: dict[str, KPI]) 
             rivals[other].add(k.id)
     if not rivals:
         return
-    serving = {t.ref: set(facts[t.ref]["active_kpis"]) for t in tasks
+    serving = {t.ref: facts[t.ref]["active_kpis"] for t in tasks
                if t.status_category != "done" and facts[t.ref]["active_kpis"]}
-    near: dict[str, set[str]] = defaultdict(set)
-    by_entity: dict[tuple[str, str], set[str]] = defaultdict(set)
+    groups: dict[tuple[str, str], set[str]] = defaultdict(set)
     by_key = {(t.source, t.key): t.ref for t in tasks}
     for t in tasks:
         if t.ref not in serving:
             continue
         for entity in _entities(t):
-            by_entity[entity].add(t.ref)
+            groups[entity].add(t.ref)
         for link in t.links:
             other = by_key.get((t.source, link.target))
             if other in serving:
-                near[t.ref].add(other)
-                near[other].add(t.ref)
-    for refs in by_entity.values():
-        for ref in refs:
-            near[ref] |= refs - {ref}
-    for ref, others in near.items():
-        mine = {r for k in serving[ref] for r in rivals[k]}
-        hits = sorted(o for o in others if serving[o] & mine)
-        if hits:
-            facts[ref]["conflicts_with"] = hits
-            facts[ref]["conflict_kpis"] = sorted(mine & set().union(*(serving[o] for o in hits)))
+                groups[("link", ":".join(sorted((t.ref, other))))] |= {t.ref, other}
+    for group in groups.values():
+        by_kpi: dict[str, list[str]] = defaultdict(list)
+        for ref in sorted(group):
+            for kid in serving[ref]:
+                by_kpi[kid].append(ref)
+        for kid, refs in by_kpi.items():
+            for rival in rivals[kid] & by_kpi.keys():
+                others = by_kpi[rival]
+                for ref in refs:
+                    fact = facts[ref]
+                    listed = fact["conflicts_with"]
+                    for other in others:
+                        if len(listed) >= CONFLICTS_LISTED:
+                            break
+                        if other != ref and other not in listed:
+                            listed.append(other)
+                    if rival not in fact["conflict_kpis"]:
+                        fact["conflict_kpis"].append(rival)
+    for fact in facts.values():
+        fact["conflicts_with"].sort()
+        fact["conflict_kpis"].sort()
 
 
 def kpi_facts(kpis: Iterable[KPI], tasks: Iterable[Task], mappings: Iterable[Mapping],
