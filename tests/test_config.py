@@ -8,15 +8,14 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-import tether
 import yaml
 from pydantic import field_validator
 from tether.config import Config, config_schema, load_config
-from tether.connector import Connector, Options
+from tether.connector import Options
 from tether.errors import InvalidInput, Problem
 from tether.kpis import CsvKpiSource, CsvOptions
 from tether.model import KPI, Measurement
-from tether.plugins import LOAD_ENV, Plugins
+from tether.plugins import Plugins
 
 
 class FakeOptions(Options):
@@ -32,32 +31,9 @@ class FakeOptions(Options):
         return v
 
 
-class FakeConnector(Connector):
-    type_name = "fake"
-    options_model = FakeOptions
-
-    def pull(self, cursor):  # pragma: no cover - never called here
-        raise NotImplementedError
-
-    def read_annotations(self, tasks, prefix):  # pragma: no cover
-        raise NotImplementedError
-
-    def apply(self, ops):  # pragma: no cover
-        raise NotImplementedError
-
-
-class TestPlugin:
-    @tether.hookimpl
-    def tether_connector_types(self):
-        return {"fake": FakeConnector}
-
-
 @pytest.fixture
-def plugins(monkeypatch: pytest.MonkeyPatch) -> Plugins:
-    monkeypatch.setenv(LOAD_ENV, "core")  # hermetic: only Tether's own plugin plus ours
-    registry = Plugins()
-    registry.register(TestPlugin(), name="testplug")
-    return registry
+def plugins(fake_plugins) -> Plugins:
+    return fake_plugins(FakeOptions)
 
 
 def write(folder: Path, text: str, name: str = "tether.yaml") -> Path:

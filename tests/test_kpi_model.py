@@ -7,45 +7,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import tether
 from tether.config import load_config
-from tether.connector import Connector, Options
+from tether.connector import Options
 from tether.errors import InvalidInput, Problem
 from tether.kpistatus import Thresholds
 from tether.model import KPI, Checkpoint, Guardrail, Measurement
-from tether.plugins import LOAD_ENV, Plugins
+from tether.plugins import Plugins
 
 
 class FakeOptions(Options):
     path: str = "x"
 
 
-class FakeConnector(Connector):
-    type_name = "fake"
-    options_model = FakeOptions
-
-    def pull(self, cursor):  # pragma: no cover - never called here
-        raise NotImplementedError
-
-    def read_annotations(self, tasks, prefix):  # pragma: no cover
-        raise NotImplementedError
-
-    def apply(self, ops):  # pragma: no cover
-        raise NotImplementedError
-
-
-class FakePlugin:
-    @tether.hookimpl
-    def tether_connector_types(self):
-        return {"fake": FakeConnector}
-
-
 @pytest.fixture
-def plugins(monkeypatch: pytest.MonkeyPatch) -> Plugins:
-    monkeypatch.setenv(LOAD_ENV, "core")
-    registry = Plugins()
-    registry.register(FakePlugin(), name="fakeplug")
-    return registry
+def plugins(fake_plugins) -> Plugins:
+    return fake_plugins(FakeOptions)
 
 
 SOURCES = """\

@@ -9,9 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import tether
 from tether.config import load_config
-from tether.connector import Connector, Options
+from tether.connector import Options
 from tether.errors import InvalidInput, SourceError
 from tether.kpisources import (
     HttpKpiSource,
@@ -26,37 +25,14 @@ from tether.kpisources import (
     store_measurements,
 )
 from tether.model import KPI, Measurement
-from tether.plugins import LOAD_ENV, Plugins
+from tether.plugins import Plugins
 from tether.sandboxkit import Request, Response, SandboxApi, SandboxServer, json_response, route
 from tether.store import Store
 
 
-class FakeConnector(Connector):
-    type_name = "fake"
-    options_model = Options
-
-    def pull(self, cursor):  # pragma: no cover - never called here
-        raise NotImplementedError
-
-    def read_annotations(self, tasks, prefix):  # pragma: no cover
-        raise NotImplementedError
-
-    def apply(self, ops):  # pragma: no cover
-        raise NotImplementedError
-
-
-class FakePlugin:
-    @tether.hookimpl
-    def tether_connector_types(self):
-        return {"fake": FakeConnector}
-
-
 @pytest.fixture
-def plugins(monkeypatch: pytest.MonkeyPatch) -> Plugins:
-    monkeypatch.setenv(LOAD_ENV, "core")
-    registry = Plugins()
-    registry.register(FakePlugin(), name="fakeplug")
-    return registry
+def plugins(fake_plugins) -> Plugins:
+    return fake_plugins(Options)
 
 
 def d(*args: int) -> datetime:
