@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from ..kpistatus import KpiStatus
-from ..model import KPI, Finding, Mapping, Task
+from ..model import KPI, Finding, Mapping, Measurement, Task
 from ..rules.compiler import compile_rules
 from ..rules.engine import RuleEngine
 from ..rules.language import Rule
@@ -58,7 +58,8 @@ class Assessor:
         self.names = self.task_engine.compiled.field_names() | templates
 
     def assess(self, tasks: Iterable[Task], mappings: Iterable[Mapping], kpis: Iterable[KPI],
-               now: datetime, statuses: dict[str, KpiStatus] | None = None) -> list[Finding]:
+               now: datetime, statuses: dict[str, KpiStatus] | None = None,
+               measurements: Iterable[Measurement] = ()) -> list[Finding]:
         """Findings for every task, then every KPI, a signal rule matched, in rule order."""
         tasks, mappings, kpis = list(tasks), list(mappings), list(kpis)
         links = link_facts(tasks, mappings, {k.id: k for k in kpis}, statuses)
@@ -67,7 +68,8 @@ class Assessor:
             task.ref: {**task_values(task, task_names, now), **links[task.ref]} for task in tasks}
         findings = _findings(self.task_engine.match(values.items()), values)
         per_kpi = {f"kpi:{kpi}": facts
-                   for kpi, facts in kpi_facts(kpis, tasks, mappings, statuses).items()}
+                   for kpi, facts in kpi_facts(kpis, tasks, mappings, statuses,
+                                               measurements, now).items()}
         findings += _findings(self.kpi_engine.match(per_kpi.items()), per_kpi)
         return with_value_at_risk(findings, links, statuses or {})
 

@@ -67,15 +67,15 @@ def _run(ws: Workspace, store: Store, result: RunResult, clock: Callable[[], dat
         result.pulled[name] = pull_source(connector, store)
     result.tasks = [t for t in store.load_tasks() if t.source in ws.connectors]
     store_measurements(cfg, ws.plugins, store)  # inline values, then each KPI source
-    result.kpi_statuses = kpi_statuses(cfg.kpis, store.measurements(), result.started,
-                                       cfg.status)
+    measurements = store.measurements()
+    result.kpi_statuses = kpi_statuses(cfg.kpis, measurements, result.started, cfg.status)
     kpis = {k.id: k for k in cfg.kpis}
 
     mapper, assessor = Mapper(ws.rules.mappings), Assessor(ws.rules.signals)
     try:
         result.mappings = mapper.map(result.tasks, result.started)
         result.findings = assessor.assess(result.tasks, result.mappings, cfg.kpis, result.started,
-                                          result.kpi_statuses)
+                                          result.kpi_statuses, measurements)
     finally:
         mapper.close()
         assessor.close()

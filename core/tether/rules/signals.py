@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
-from ..model import KPI, Mapping, Task
+from ..model import KPI, Mapping, Measurement, Task
 from .fields import BOOL, LIST, NUM, STR, TASK_CATALOG, Catalog, Field
+from .impact import impact
 
 LIFECYCLES = ("active", "paused", "achieved", "missed", "dropped", "retired")
 
@@ -47,6 +49,9 @@ KPI_FIELDS: dict[str, Field] = {f.name: f for f in (
     Field("done_items", NUM, "of those, the done ones"),
     Field("done_share", NUM, "share of its linked effort that is done (0 to 1)"),
     Field("done_pct", NUM, "done_share as a whole percentage, for messages"),
+    Field("impact_correlation", NUM, "Spearman rho of weekly done effort against the KPI's "
+          "weekly change (read lag_days later), over the last 8 weeks; none if undefined"),
+    Field("impact_weeks", NUM, "weeks that comparison could use (KPI values known)"),
     Field("allocation_tvd", NUM, "total variation distance between effort and weight shares, "
           "over all active KPIs (0: effort follows priorities; 1: opposite)"),
     Field("effort_pct", NUM, "effort_share as a whole percentage, for messages"),
@@ -187,16 +192,23 @@ def _conflicts(tasks: list[Task], facts: dict[str, dict], kpis: dict[str, KPI]) 
 
 
 def kpi_facts(kpis: Iterable[KPI], tasks: Iterable[Task], mappings: Iterable[Mapping],
-              statuses: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+              statuses: dict[str, Any] | None = None,
+              measurements: Iterable[Measurement] = (), now: datetime | None = None
+              ) -> dict[str, dict[str, Any]]:
     """Per KPI id, the fields KPI-subject drift rules see: shares of weight and open effort.
 
     An open item counts its estimate (1 without one) toward every active KPI it serves,
     split by the mapping rules' weights, so one item never counts twice in the shares."""
     kpis = list(kpis)
     active = {k.id for k in kpis if k.is_active}
-    tasks = list(tasks)
+    tasks, mappings, measurements = list(tasks), list(mappings), list(measurements)
     open_tasks = {t.ref: t for t in tasks if t.status_category != "done"}
     done = _done_effort(tasks, mappings)
+    by_ref = {t.ref: t for t in tasks}
+    done_refs: dict[str, set[str]] = defaultdict(set)
+    for m in mappings:
+        if m.task in by_ref and by_ref[m.task].status_category == "done":
+            done_refs[m.kpi].add(m.task)
     links: dict[str, dict[str, float]] = defaultdict(dict)
     for m in mappings:
         if m.task in open_tasks and m.kpi in active:
@@ -227,6 +239,10 @@ def kpi_facts(kpis: Iterable[KPI], tasks: Iterable[Task], mappings: Iterable[Map
             "effort_pct": round(100 * effort_share), "weight_pct": round(100 * weight_share),
             "allocation_tvd": round(tvd, 4), **done[k.id],
         }
+        if now is not None:
+            linked = [by_ref[r] for r in done_refs.get(k.id, ())]
+            rho, weeks = impact(k, measurements, linked, now)
+            out[k.id].update({"impact_correlation": rho, "impact_weeks": weeks})
         status = (statuses or {}).get(k.id)
         if status is not None:
             out[k.id].update({
