@@ -370,12 +370,7 @@ class _Judge:
             if not in_band and trend == "worsening":
                 verdicts.append(("off_track", f"off track: {self._v(self.value)} is outside "
                                  f"[{self._n(low)}, {self._n(high)}] and moving away; {fc}"))
-            if fa < th.off_track_below:
-                verdicts.append(("off_track", f"off track: {fc} ({fa:.0%}), below the "
-                                 f"{th.off_track_below:.0%} line"))
-            elif fa < th.at_risk_below:
-                verdicts.append(("at_risk", f"at risk: {fc} ({fa:.0%}), below the "
-                                 f"{th.at_risk_below:.0%} line"))
+            verdicts += _forecast_lines(fa, f"{fc} ({fa:.0%})", th)
             if not in_band:
                 verdicts.append(("at_risk", f"at risk: {self._v(self.value)} is outside "
                                  f"[{self._n(low)}, {self._n(high)}]; {fc}"))
@@ -396,12 +391,7 @@ class _Judge:
             if trend == "worsening":
                 verdicts.append(("off_track", f"off track: moving the wrong way "
                                  f"({self._n(slope * 7, signed=True)}{self._unit()} a week); {fc}"))
-            if fa < th.off_track_below:
-                verdicts.append(("off_track", f"off track: {fc}, below the "
-                                 f"{th.off_track_below:.0%} line"))
-            elif fa < th.at_risk_below:
-                verdicts.append(("at_risk", f"at risk: {fc}, below the "
-                                 f"{th.at_risk_below:.0%} line"))
+            verdicts += _forecast_lines(fa, fc, th)
             if pace is not None:
                 behind = (f"{self._v(self.value)} is {pace:.0%} of the expected pace "
                           f"(expected {self._v(E)} by now{self._lag()})")
@@ -470,3 +460,12 @@ def fmt_number(x: float | None, signed: bool = False) -> str:
         return f"{sign}{x:.2g}"
     text = f"{x:.2f}".rstrip("0")
     return sign + (text + "0" if text.endswith(".") else text)
+
+
+def _forecast_lines(attained: float, forecast: str, th: Thresholds) -> list[tuple[str, str]]:
+    """The verdict of the forecast lines (S3): off track, at risk, or none."""
+    if attained < th.off_track_below:
+        return [("off_track", f"off track: {forecast}, below the {th.off_track_below:.0%} line")]
+    if attained < th.at_risk_below:
+        return [("at_risk", f"at risk: {forecast}, below the {th.at_risk_below:.0%} line")]
+    return []
