@@ -62,9 +62,17 @@ class Connector(ABC):
     def read_annotations(self, tasks: Sequence[Task], prefix: str) -> dict[str, CurrentAnnotation]:
         """Return, by task key, the labels under ``prefix`` and Tether's comment of each task."""
 
+    def recover(self, tasks: Sequence[Task], prefix: str) -> dict[str, CurrentAnnotation]:
+        """Like ``read_annotations``, for tasks whose last write was interrupted (a crash or
+        a lost response): look past caches and indexes for a comment Tether may have
+        written, so it is edited rather than written twice. The default trusts the read."""
+        return self.read_annotations(tasks, prefix)
+
     @abstractmethod
     def apply(self, ops: Sequence[WriteOp]) -> list[OpResult]:
-        """Perform ``ops`` idempotently; one failing op never stops the others."""
+        """Perform ``ops`` idempotently; one failing op never stops the others. An
+        UPDATE_COMMENT whose comment is gone reports ``gone`` and writes nothing; a
+        CREATE_COMMENT edits Tether's comment instead when one exists after all."""
 
 
 class KpiSource(ABC):

@@ -217,3 +217,6 @@ class OpResult:
     ok: bool
     error: str | None = None
     comment_id: str | None = None
+    # UPDATE_COMMENT only: the comment no longer exists (a person deleted it), so nothing
+    # was written; the planner then respects the deletion instead of writing a new one.
+    gone: bool = False

@@ -11,11 +11,21 @@ from .model import KPI, Finding, Mapping
 MARKER = "<!-- tether:comment -->"
 RESOLVED_HEADLINE = "Tether: nothing to flag on this item any more."
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~])")
+# A person to notify, as ``<@handle>`` with the handle their tracker knows them by; each
+# connector turns it into its own mention. Quoted text cannot forge one: neutralise
+# escapes every ``<``.
+MENTION = re.compile(r"(?<!\\)<@([^\s<>\\]+)>")
 
 
 def digest(body: str) -> str:
     """A short, stable fingerprint of a comment body Tether wrote."""
     return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+def mention(handle: str) -> str | None:
+    """The mention token for ``handle``, or None when the handle cannot be one."""
+    token = f"<@{handle}>"
+    return token if MENTION.fullmatch(token) else None
 
 
 def neutralise(text: str) -> str:

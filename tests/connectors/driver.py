@@ -41,6 +41,24 @@ class Driver(Protocol):
     def comments(self, key: str) -> list[str]:
         """The item's comment bodies, as plain text, oldest first."""
 
+    def person_removes_label(self, key: str, label: str) -> None:
+        """Remove ``label`` from the item as a person would, in the tracker's own state."""
+
+    def person_deletes_comment(self, key: str, comment_id: str) -> None:
+        """Delete comment ``comment_id`` of the item as a person would."""
+
+    def stored_comments(self, key: str) -> list[object]:
+        """The item's comment bodies exactly as the tracker stores them (ADF dict, wiki or
+        Markdown string, Asana html_text), oldest first: what an injection test inspects."""
+
+    def mention_handle(self) -> str:
+        """A handle of a seeded user as the tracker mentions them (accountId, username,
+        login or gid)."""
+
+    def mentioned(self, key: str) -> list[str]:
+        """Handles of the people the item's comments mention, as the tracker would notify
+        them (ADF mention nodes, [~user], @login, Asana profile links), oldest first."""
+
     def connector(self, token: str | None = "good") -> Connector:
         """A connector named "src" aimed at the sandbox, with ``retry_clock`` as its clock.
         It sets the token variable to ``token`` first (``None``: unsets it); the sandbox
@@ -60,3 +78,8 @@ class Driver(Protocol):
 def make(name: str, tmp_path: Path) -> Driver:
     module = importlib.import_module(f"drivers.{DRIVERS[name]}")
     return module.make_driver(tmp_path)
+
+
+def writes(drv: Driver) -> int:
+    """Write requests the sandbox has received."""
+    return sum(1 for r in drv.server.log if r.method in ("POST", "PUT", "PATCH", "DELETE"))

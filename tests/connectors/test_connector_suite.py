@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from driver import DRIVERS, Driver, make
+from driver import Driver, writes
 from tether.errors import SourceError
 from tether.model import Finding, Mapping, OpKind, WriteOp
 from tether.pipeline.plan import desired_annotations, plan_ops
@@ -13,18 +11,6 @@ from tether.render import MARKER
 from tether.sandboxkit import Fault
 
 PREFIX = "tether"
-
-
-@pytest.fixture(params=sorted(DRIVERS))
-def driver(request, tmp_path: Path, monkeypatch):
-    drv = make(request.param, tmp_path)
-    monkeypatch.setenv(drv.token_variable, "good")
-    yield drv
-    drv.server.stop()
-
-
-def writes(drv: Driver) -> int:
-    return sum(1 for r in drv.server.log if r.method in ("POST", "PUT", "PATCH", "DELETE"))
 
 
 def test_full_pull_uses_the_fewest_requests(driver: Driver) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -28,6 +29,10 @@ class SandboxServer:
         self.api = api
         self.faults = FaultPlan()
         self.log: list[LoggedRequest] = []
+        # Called with each request once the API has handled it, before the answer is sent;
+        # True drops the connection instead of answering: the write landed, its response is
+        # lost (what a crash or a network cut looks like to the client).
+        self.after_handling: Callable[[LoggedRequest], bool | None] | None = None
         self._lock = threading.Lock()  # one request at a time touches the API's state
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._httpd.daemon_threads = True
@@ -88,8 +93,10 @@ class SandboxServer:
                 self.api.decorate(req, response)
         with self._lock:
             status = response.status if response else 0
-            self.log[number - 1] = LoggedRequest(number, method, path, target.partition("?")[2],
-                                                 status)
+            logged = self.log[number - 1] = LoggedRequest(number, method, path,
+                                                          target.partition("?")[2], status)
+        if self.after_handling is not None and self.after_handling(logged):
+            return None
         return response
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
