@@ -72,8 +72,9 @@ def test_minimal_config_loads_with_defaults(tmp_path: Path, plugins: Plugins) ->
     assert cfg.sources[0].options.path == "data/export.csv"
     assert cfg.state_url == f"sqlite:///{(tmp_path.resolve() / '.tether' / 'state.db').as_posix()}"
     wb = cfg.writeback
-    assert (wb.label_prefix, wb.comments, wb.mentions, wb.budget, wb.source_budget) == (
-        "tether", True, False, 30, None)
+    assert (wb.label_prefix, wb.comments, wb.mentions, wb.budget, wb.source_budget, wb.since,
+            wb.templates) == ("tether", True, True, 30, None, None, None)
+    assert cfg.retention_days == 180
     assert cfg.rules.builtin is True
     assert cfg.rules.packs == () and cfg.rules.disable == frozenset()
     assert cfg.kpis == () and cfg.kpi_sources == ()

@@ -234,11 +234,11 @@ def test_a_newer_team_store_is_refused_without_showing_the_password(
         url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     Store(url).close()
     with sqlite3.connect(tmp_path / "state.db") as db:
-        db.execute("UPDATE schema_version SET version = 2")
+        db.execute("UPDATE schema_version SET version = 3")
     # SQLite URLs cannot carry a password: stand the file in for a PostgreSQL server.
     real = sqlalchemy.create_engine
     monkeypatch.setattr(sqlalchemy, "create_engine", lambda _url, **kw: real(url, **kw))
-    with pytest.raises(TetherError, match=r"newer Tether \(schema 2\)") as err:
+    with pytest.raises(TetherError, match=r"newer Tether \(schema 3\)") as err:
         Store("postgresql://tether:s3cret@db.example:5432/tether")
     assert "postgresql://tether:***@db.example:5432/tether" in str(err.value)
     assert "s3cret" not in str(err.value)

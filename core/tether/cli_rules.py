@@ -67,7 +67,8 @@ def explain_cmd(config_path: Path, ref: str) -> None:
         raise TetherError(f"'{ref}' is not SOURCE:KEY with a configured source ({known}); "
                           "for example jira:OPS-3.")
     with ws.open_store() as store:
-        pull_source(ws.connectors[source], store)  # explain the item as it is now
+        # Explain the item as it is now.
+        pull_source(ws.connectors[source], store, ws.config.writeback.label_prefix)
         task = next((t for t in store.load_tasks(source) if t.key == key), None)
     if task is None:
         raise TetherError(f"No item '{key}' in source '{source}'. Check the key, or re-export.")

@@ -8,6 +8,7 @@ import re
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
 from functools import lru_cache
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
@@ -90,6 +91,8 @@ class WritebackConfig:
     mentions: bool
     budget: int
     source_budget: int | None
+    since: datetime | None = None  # adoption: leave items last updated before this alone
+    templates: Path | None = None  # a folder of comment templates overriding the built-in ones
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,7 @@ class Config:
     writeback: WritebackConfig
     state_url: str
     status: Thresholds = Thresholds()
+    retention_days: int = 180
 
 
 # -- the file's shape --------------------------------------------------------------------------
@@ -171,11 +175,19 @@ class WritebackModel(_Section):
     label_prefix: Annotated[str, Hint("lowercase letters, digits, '-' or '_', starting with a "
                                       "letter")] = Field(
         "tether", pattern=LABEL_PREFIX, description="Namespace of the labels Tether manages.")
-    comments: bool = Field(True, description="Keep one Tether comment on each flagged task.")
-    mentions: bool = Field(False, description="Let comments @-mention assignees and owners.")
+    comments: bool = Field(True, description="Keep one Tether comment on each flagged task; "
+                           "false is the labels-only mode.")
+    mentions: bool = Field(True, description="Mention the KPI owner in the comment that raises "
+                           "a decision gate (never in routine comments).")
     budget: Whole = Field(30, ge=0, description="Most writes per run, over all sources.")
     source_budget: Whole | None = Field(
         None, ge=0, description="Most writes per source per run; null for no per-source limit.")
+    since: date | None = Field(
+        None, description="Adoption: only annotate items updated on or after this date "
+        "(YYYY-MM-DD); items Tether already annotated stay maintained.")
+    templates: str | None = Field(
+        None, description="Folder of comment templates (comment.md.j2, resolved.md.j2, or "
+        "comment.<markup>.md.j2 for one markup), relative to tether.yaml.")
 
 
 class StateModel(_Section):
@@ -184,6 +196,8 @@ class StateModel(_Section):
     url: str | None = Field(
         None, description="SQLAlchemy database URL. Default: sqlite:///<config folder>/.tether/"
         "state.db")
+    retention_days: Whole = Field(
+        180, ge=1, description="Days of run history, write ledger and cleared findings to keep.")
 
 
 _DEFAULT = Thresholds()
@@ -504,6 +518,7 @@ def load_config(path: Path, plugins: Plugins, env: Mapping[str, str] | None = No
     if state is not None and state.url is not None:
         _check_url(check, state.url)
     thresholds = _status(check, data.get("status"))
+    templates = _templates(check, wb.templates, base_dir) if wb is not None else None
 
     if problems or wb is None or state is None or rules is None or thresholds is None:
         main = str(path)
@@ -512,10 +527,12 @@ def load_config(path: Path, plugins: Plugins, env: Mapping[str, str] | None = No
     return Config(
         file=path.resolve(), base_dir=base_dir, sources=tuple(sources), kpis=tuple(kpi_defs),
         kpi_sources=tuple(kpi_sources), rules=rules,
-        writeback=WritebackConfig(wb.label_prefix, wb.comments, wb.mentions, wb.budget,
-                                  wb.source_budget),
+        writeback=WritebackConfig(
+            wb.label_prefix, wb.comments, wb.mentions, wb.budget, wb.source_budget,
+            datetime.combine(wb.since, time(), UTC) if wb.since else None, templates),
         state_url=state.url or f"sqlite:///{(base_dir / '.tether' / 'state.db').as_posix()}",
         status=thresholds or Thresholds(),
+        retention_days=state.retention_days,
     )
 
 
@@ -644,6 +661,24 @@ def _rules(check: Checker, raw: Any, base_dir: Path) -> RulesConfig | None:
                 check.add(where, f"rule pack {check.show(where, name)} does not exist; create it "
                           "or fix the path (relative to the folder of tether.yaml)")
     return RulesConfig(packs, rules.builtin, frozenset(rules.disable), rules.params)
+
+
+def _templates(check: Checker, folder: str | None, base_dir: Path) -> Path | None:
+    """The comment template folder, each template compiled now so syntax errors are located."""
+    if folder is None:
+        return None
+    from .render import TemplateProblem, check_templates
+
+    where = ("writeback", "templates")
+    full = (base_dir / folder).resolve()
+    if not full.is_dir():
+        check.add(where, f"template folder {check.show(where, folder)} does not exist; create "
+                  "it or fix the path (relative to the folder of tether.yaml)")
+        return None
+    for problem in check_templates(full):
+        assert isinstance(problem, TemplateProblem)
+        check.problems.append(Problem(str(problem.file), problem.line, 1, problem.message))
+    return full
 
 
 def _check_url(check: Checker, url: str) -> None:

@@ -173,6 +173,25 @@ class Annotation:
     why: dict[str, str] = field(default_factory=dict, compare=False, hash=False)  # label -> reason
     comment_why: str = ""  # which findings the comment reports, or that they cleared
     value_at_risk: float = 0.0  # of the findings shown, to order writes under a budget
+    verdict: str = ""  # fingerprint of the labels and findings: what a person's override waits on
+
+
+@dataclass(frozen=True)
+class Written:
+    """What Tether knows it wrote on one item, kept in the state store: the labels it
+    placed and the comment it kept, each under the verdict it stood for (so a person's
+    removal is respected until the verdict changes), and the ``updated`` stamp its own
+    last write left (so that write is not mistaken for activity)."""
+
+    labels_verdict: str = ""
+    labels: frozenset[str] = frozenset()
+    comment_verdict: str = ""
+    comment_id: str | None = None
+    comment_gone: bool = False  # a person deleted ``comment_id``
+    held: frozenset[str] = frozenset()  # kept off after a person removed it: "label:<name>", "comment"
+    unmasked: bool = False  # Tether wrote since the last pull, which will learn ``own_updated``
+    own_updated: datetime | None = None  # the item's ``updated`` right after Tether's write
+    activity: datetime | None = None  # its ``updated`` before that write: the real activity
 
 
 @dataclass(frozen=True)

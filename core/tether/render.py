@@ -1,20 +1,27 @@
-"""The text Tether writes into trackers: its comment, and quoting that cannot inject markup."""
+"""The text Tether writes into trackers: its comment, rendered from Jinja2 templates, and
+quoting that cannot inject markup, mentions or links."""
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
 
+import jinja2
+
+from .errors import Problem
 from .model import KPI, Finding, Mapping
 
 MARKER = "<!-- tether:comment -->"
-RESOLVED_HEADLINE = "Tether: nothing to flag on this item any more."
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~])")
 # A person to notify, as ``<@handle>`` with the handle their tracker knows them by; each
 # connector turns it into its own mention. Quoted text cannot forge one: neutralise
 # escapes every ``<``.
 MENTION = re.compile(r"(?<!\\)<@([^\s<>\\]+)>")
+_CODE_SAFE = re.compile(r"[A-Za-z0-9_.:/@-]+")
+_BLANK_RUNS = re.compile(r"\n{3,}")
 
 
 def digest(body: str) -> str:
@@ -32,28 +39,137 @@ def neutralise(text: str) -> str:
     """Quote tracker text safely in Markdown: one line, no markup, links or @mentions."""
     flat = " ".join(text.split())
     escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", flat)
-    # A zero-width space after @ keeps the text readable but stops it pinging anyone.
-    return escaped.replace("@", "@\u200b")
+    # A zero-width space after @ keeps the text readable but stops it pinging anyone, and
+    # one after "://" stops trackers turning a quoted URL into a link.
+    return escaped.replace("@", "@\u200b").replace("://", ":\u200b//")
+
+
+class Trusted(str):
+    """Text Tether composed itself (a mention token, a code span of a checked id): the
+    templates emit it as is, where everything else is neutralised."""
+
+
+def code(value: object) -> Trusted:
+    """An id as a code span when it is a plain id; otherwise quoted like any other text."""
+    text = str(value)
+    return Trusted(f"`{text}`" if _CODE_SAFE.fullmatch(text) else neutralise(text))
+
+
+@dataclass(frozen=True)
+class KpiView:
+    id: str
+    name: str
+    owner: str | None
+
+
+@dataclass(frozen=True)
+class FindingView:
+    """One finding as a template sees it."""
+
+    signal: str
+    severity: str
+    reason: str
+    advice: str
+    rule: str
+    version: Trusted  # "pack <name> <content hash>": which rules said so
+    value_at_risk: float
+    kpi: KpiView | None  # the KPI a KPI-level finding is about
+    mention: Trusted | None  # the KPI owner, for a decision gate only
+
+
+@dataclass(frozen=True)
+class TemplateProblem:
+    file: Path
+    line: int
+    message: str
+
+
+def _finalize(value: object) -> object:
+    if value is None or isinstance(value, Trusted):
+        return value or ""
+    return neutralise(str(value))
+
+
+def _environment(folder: Path | None) -> jinja2.Environment:
+    loaders: list[jinja2.BaseLoader] = [jinja2.PackageLoader("tether", "templates")]
+    if folder is not None:
+        loaders.insert(0, jinja2.FileSystemLoader(folder))
+    env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), finalize=_finalize,
+                             undefined=jinja2.StrictUndefined, autoescape=False,
+                             keep_trailing_newline=False)
+    env.filters["code"] = code
+    return env
+
+
+def check_templates(folder: Path) -> list[Problem]:
+    """Compile every ``*.j2`` in ``folder``; one located problem per syntax error."""
+    env = _environment(folder)
+    problems = []
+    for path in sorted(folder.glob("*.j2")):
+        try:
+            env.parse(path.read_text(encoding="utf-8"), path.name, str(path))
+        except jinja2.TemplateSyntaxError as exc:
+            problems.append(Problem(str(path), exc.lineno or 1, 1, "", f"template error: "
+                                    f"{exc.message}; fix the template or remove it to use "
+                                    "the built-in one"))
+    return problems
+
+
+class Renderer:
+    """Renders Tether's comment for a tracker markup, from the config's templates when it
+    has them (``comment.<markup>.md.j2``, then ``comment.md.j2``), else the built-in ones.
+    The result always starts with ``MARKER``: a template cannot break ownership."""
+
+    def __init__(self, folder: Path | None = None, versions: dict[str, str] | None = None,
+                 mentioning: frozenset[str] = frozenset()):
+        self.env = _environment(folder)
+        self.versions = versions or {}  # rule id -> "pack <name> <hash>"
+        self.mentioning = mentioning  # ids of the rules whose findings mention the KPI owner
+
+    def comment(self, findings: Iterable[Finding], mappings: Iterable[Mapping],
+                kpis: dict[str, KPI], markup: str = "markdown",
+                mention_for: Callable[[KPI], str | None] | None = None) -> str:
+        """Tether's one comment for an item with ``findings``."""
+        views = [self._view(f, kpis, mention_for) for f in findings]
+        served = [_kpi_view(kpis[k]) if k in kpis else KpiView(k, k, None)
+                  for k in sorted({m.kpi for m in mappings})]
+        return self._render("comment", markup, findings=views, kpis=served)
+
+    def resolved(self, markup: str = "markdown") -> str:
+        """The note an item's comment becomes when its findings clear (kept, not deleted)."""
+        return self._render("resolved", markup)
+
+    def _render(self, name: str, markup: str, **context: object) -> str:
+        template = self.env.select_template([f"{name}.{markup}.md.j2", f"{name}.md.j2"])
+        text = template.render(**context)
+        lines = "\n".join(line.rstrip() for line in text.strip().split("\n"))
+        return f"{MARKER}\n{_BLANK_RUNS.sub(chr(10) * 2, lines)}"
+
+    def _view(self, f: Finding, kpis: dict[str, KPI],
+              mention_for: Callable[[KPI], str | None] | None) -> FindingView:
+        kind, _, kid = f.subject.partition(":")
+        kpi = kpis.get(kid) if kind == "kpi" else None
+        asks = kpi is not None and mention_for is not None and f.rule_id in self.mentioning
+        token = mention_for(kpi) if asks else None  # type: ignore[misc, arg-type]
+        return FindingView(f.signal, f.severity, f.reason, f.advice, f.rule_id,
+                           Trusted(self.versions.get(f.rule_id, "")),
+                           f.value_at_risk, _kpi_view(kpi) if kpi else None,
+                           Trusted(token) if token else None)
+
+
+def _kpi_view(kpi: KPI) -> KpiView:
+    return KpiView(kpi.id, kpi.name, kpi.owner)
+
+
+_DEFAULT = Renderer()
 
 
 def render_comment(findings: Iterable[Finding], mappings: Iterable[Mapping],
                    kpis: dict[str, KPI]) -> str:
-    """Tether's one comment for an item with findings (Markdown, marker first)."""
-    lines = [MARKER, "**Tether** flagged this item:", ""]
-    for f in findings:
-        lines.append(f"- **{f.signal}** ({f.severity}): {neutralise(f.reason)} (rule `{f.rule_id}`)")
-        if f.advice:
-            lines.append(f"  - What to do: {neutralise(f.advice)}")
-    served = sorted({m.kpi for m in mappings})
-    if served:
-        lines.append("")
-        names = [f"{neutralise(kpis[k].name)} (`{k}`)" if k in kpis else f"`{k}`" for k in served]
-        lines.append("Linked KPIs: " + "; ".join(names) + ".")
-    lines += ["", "_Written by Tether from your organisation's KPI mapping rules; "
-                  "if this looks wrong, tell your PMO which rule misfired._"]
-    return "\n".join(lines)
+    """Tether's comment from the built-in template, in Markdown."""
+    return _DEFAULT.comment(findings, mappings, kpis)
 
 
 def render_resolved() -> str:
-    """The note an item's comment becomes when its findings clear (kept, not deleted)."""
-    return f"{MARKER}\n{RESOLVED_HEADLINE}"
+    """The built-in resolved note, in Markdown."""
+    return _DEFAULT.resolved()

@@ -22,9 +22,9 @@ from sqlalchemy.pool import StaticPool
 
 from .codec import task_from_dict, task_to_dict
 from .errors import TetherError
-from .model import Finding, Mapping, Measurement, OpResult, Task, WriteOp
+from .model import Finding, Mapping, Measurement, OpResult, Task, WriteOp, Written
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _meta = sa.MetaData()
 _Name = sa.String(255)
@@ -88,6 +88,11 @@ _ledger = sa.Table(
     sa.Column("finished", _When, nullable=True),
     sa.Index("ix_ledger_task", "source", "key"),
 )
+_written = sa.Table(
+    "written", _meta,
+    sa.Column("task", sa.String(512), primary_key=True),
+    sa.Column("data", sa.Text, nullable=False),
+)
 _runs = sa.Table(
     "runs", _meta,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -135,7 +140,7 @@ class LedgerEntry:
     kind: str
     value: str
     comment_id: str | None
-    status: str  # "pending" | "done" | "failed"
+    status: str  # "pending" | "done" | "failed" | "interrupted" | "held"
     error: str | None
     started: datetime
     finished: datetime | None
@@ -229,8 +234,8 @@ class Store:
                     raise TetherError(
                         f"state store at {self.url} was written by a newer Tether "
                         f"(schema {stored}); upgrade tether")
+            # Version 2 only added the ``written`` table, which create_all makes.
             _meta.create_all(conn)
-            # Older schemas would be migrated here; version 1 is the first.
             if stored != SCHEMA_VERSION:
                 conn.execute(_schema.delete())
                 conn.execute(_schema.insert().values(version=SCHEMA_VERSION))
@@ -425,6 +430,25 @@ class Store:
             if not conn.execute(_ledger.update().where(t.id == entry_id).values(**values)).rowcount:
                 raise ValueError(f"no ledger entry {entry_id}")
 
+    def ledger_note(self, run_id: int, op: WriteOp, status: str, note: str,
+                    now: datetime) -> None:
+        """Record an op Tether chose not to send (``held``: a person's override) with why."""
+        with self._engine.begin() as conn:
+            conn.execute(_ledger.insert().values(
+                run_id=run_id, source=op.source, key=op.key, kind=_text(op.kind),
+                value=op.value, comment_id=op.comment_id, status=status, error=note,
+                started=_utc(now), finished=_utc(now)))
+
+    def ledger_interrupt(self, now: datetime) -> list[LedgerEntry]:
+        """Close every pending entry (its run died mid-write) as "interrupted"; return them."""
+        pending = self.ledger_pending()
+        if pending:
+            with self._engine.begin() as conn:
+                conn.execute(_ledger.update().where(_ledger.c.id.in_([e.id for e in pending]))
+                             .values(status="interrupted", finished=_utc(now),
+                                     error="the run stopped before the tracker answered"))
+        return pending
+
     def ledger_pending(self) -> list[LedgerEntry]:
         """Entries begun but never ended (a crash mid-write), oldest first."""
         t = _ledger.c
@@ -439,6 +463,46 @@ class Store:
         with self._engine.begin() as conn:
             return [_entry(row) for row in conn.execute(
                 sa.select(_ledger).where(t.source == source, t.key == key).order_by(t.id))]
+
+    # -- what Tether wrote, per item ------------------------------------------------------
+
+    def load_written(self) -> dict[str, Written]:
+        """By task ref: what Tether knows it wrote there."""
+        with self._engine.begin() as conn:
+            return {task: _written_from(json.loads(data))
+                    for task, data in conn.execute(sa.select(_written.c.task, _written.c.data))}
+
+    def save_written(self, changed: dict[str, Written]) -> None:
+        """Upsert the given items' records (only pass those that changed)."""
+        if not changed:
+            return
+        with self._engine.begin() as conn:
+            existing = set(conn.execute(sa.select(_written.c.task).where(
+                _written.c.task.in_(list(changed)))).scalars()) if len(changed) < 500 else \
+                set(conn.execute(sa.select(_written.c.task)).scalars())
+            for task, record in changed.items():
+                data = json.dumps(_written_to(record), sort_keys=True)
+                if task in existing:
+                    conn.execute(_written.update().where(_written.c.task == task)
+                                 .values(data=data))
+                else:
+                    conn.execute(_written.insert().values(task=task, data=data))
+
+    # -- retention ------------------------------------------------------------------------
+
+    def prune(self, before: datetime) -> dict[str, int]:
+        """Forget runs, finished ledger entries and cleared findings older than ``before``;
+        open findings, pending writes, KPI history and what Tether wrote stay."""
+        cut = _utc(before)
+        with self._engine.begin() as conn:
+            return {
+                "runs": conn.execute(_runs.delete().where(
+                    _runs.c.started < cut, _runs.c.status != "running")).rowcount,
+                "ledger": conn.execute(_ledger.delete().where(
+                    _ledger.c.started < cut, _ledger.c.status != "pending")).rowcount,
+                "findings": conn.execute(_findings.delete().where(
+                    _findings.c.cleared_at.is_not(None), _findings.c.cleared_at < cut)).rowcount,
+            }
 
     # -- runs -----------------------------------------------------------------------------
 
@@ -468,6 +532,20 @@ class Store:
         return [RunRecord(id=r.id, mode=r.mode, started=_read(r.started),
                           finished=_read(r.finished), status=r.status,
                           packs=json.loads(r.packs), counts=json.loads(r.counts)) for r in rows]
+
+
+def _written_to(w: Written) -> dict[str, Any]:
+    return {"labels_verdict": w.labels_verdict, "labels": sorted(w.labels),
+            "comment_verdict": w.comment_verdict, "comment_id": w.comment_id,
+            "comment_gone": w.comment_gone, "held": sorted(w.held), "unmasked": w.unmasked,
+            "own_updated": w.own_updated.isoformat() if w.own_updated else None,
+            "activity": w.activity.isoformat() if w.activity else None}
+
+
+def _written_from(d: dict[str, Any]) -> Written:
+    return Written(d["labels_verdict"], frozenset(d["labels"]), d["comment_verdict"],
+                   d["comment_id"], d["comment_gone"], frozenset(d["held"]), d["unmasked"],
+                   _read(d["own_updated"]), _read(d["activity"]))
 
 
 def _text(value: str | Enum) -> str:

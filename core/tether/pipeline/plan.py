@@ -1,12 +1,16 @@
-"""Stage 4, plan: desired annotations diffed against what trackers show, as minimal WriteOps."""
+"""Stage 4, plan: desired annotations diffed against what trackers show, as minimal WriteOps,
+holding back what a person removed until the item's verdict changes."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
-from ..model import KPI, Annotation, CurrentAnnotation, Finding, Mapping, OpKind, Task, WriteOp
-from ..render import digest, render_comment, render_resolved
+from ..model import KPI, Annotation, CurrentAnnotation, Finding, Mapping, OpKind, Task, WriteOp, Written
+from ..render import Renderer, digest
+
+MentionFor = Callable[[KPI], str | None]
 
 
 def label(prefix: str, *parts: str) -> str:
@@ -14,11 +18,36 @@ def label(prefix: str, *parts: str) -> str:
     return ":".join((prefix, *parts))
 
 
+@dataclass
+class CommentStyle:
+    """How each source's comments are rendered: its markup, and whom a gate may mention."""
+
+    renderer: Renderer = field(default_factory=Renderer)
+    markup: dict[str, str] = field(default_factory=dict)  # source -> markup name
+    mentions: dict[str, MentionFor] = field(default_factory=dict)  # source -> owner's token
+
+    def comment(self, task: Task, findings: list[Finding], mappings: list[Mapping],
+                kpis: dict[str, KPI]) -> str:
+        return self.renderer.comment(findings, mappings, kpis,
+                                     self.markup.get(task.source, "markdown"),
+                                     self.mentions.get(task.source))
+
+    def resolved(self, task: Task) -> str:
+        return self.renderer.resolved(self.markup.get(task.source, "markdown"))
+
+
+def verdict(labels: Iterable[str], findings: Iterable[Finding]) -> str:
+    """What a person's override waits on: the labels and which findings (not their numbers)."""
+    parts = sorted(labels) + sorted(f"{f.signal}|{f.rule_id}|{f.subject}" for f in findings)
+    return digest("\n".join(parts))
+
+
 def desired_annotations(tasks: Iterable[Task], mappings: Iterable[Mapping],
                         findings: Iterable[Finding], kpis: dict[str, KPI], prefix: str,
-                        comments: bool, current: dict[str, CurrentAnnotation]
-                        ) -> dict[str, Annotation]:
+                        comments: bool, current: dict[str, CurrentAnnotation],
+                        style: CommentStyle | None = None) -> dict[str, Annotation]:
     """What each task should show: a label per KPI and per labelled signal, one comment."""
+    style = style or CommentStyle()
     maps: dict[str, list[Mapping]] = defaultdict(list)
     for m in mappings:
         maps[m.task].append(m)
@@ -38,14 +67,15 @@ def desired_annotations(tasks: Iterable[Task], mappings: Iterable[Mapping],
                 why[label(prefix, f.label)].append(f.rule_id)
         comment = None
         if comments and found[ref]:
-            comment = render_comment(found[ref], maps[ref], kpis)
+            comment = style.comment(task, found[ref], maps[ref], kpis)
         elif comments and ref in current and current[ref].comment_id is not None:
-            comment = render_resolved()  # findings cleared: say so, keep the history
+            comment = style.resolved(task)  # findings cleared: say so, keep the history
         reasons = {name: "rule " + ", ".join(sorted(set(ids))) for name, ids in why.items()}
         signals = sorted({f.signal for f in found[ref]})
         comment_why = "findings: " + ", ".join(signals) if signals else "findings cleared"
         out[ref] = Annotation(ref, frozenset(why), comment, reasons, comment_why,
-                              sum(f.value_at_risk for f in found[ref]))
+                              sum(f.value_at_risk for f in found[ref]),
+                              verdict(why, found[ref]))
     return out
 
 
@@ -57,29 +87,54 @@ def anchor_refs(subject: str, kpis: dict[str, KPI]) -> list[str]:
     return [f"{source}:{key}" for source, key in kpis[kid].anchors.items()]
 
 
-def plan_ops(tasks: Iterable[Task], desired: dict[str, Annotation],
-             current: dict[str, CurrentAnnotation]) -> list[WriteOp]:
-    """The fewest ops that make each task show its desired annotation; none if it already does."""
-    ops = []
+@dataclass
+class Plan:
+    ops: list[WriteOp] = field(default_factory=list)
+    held: list[WriteOp] = field(default_factory=list)  # not sent: a person removed it
+
+
+HELD_LABEL = "a person removed it; Tether leaves it off until the verdict changes"
+HELD_COMMENT = "a person deleted Tether's comment; no new one until the verdict changes"
+
+
+def plan(tasks: Iterable[Task], desired: dict[str, Annotation],
+         current: dict[str, CurrentAnnotation], written: dict[str, Written] | None = None
+         ) -> Plan:
+    """The fewest ops that make each task show its desired annotation (none if it already
+    does), except what ``written`` says a person removed under the same verdict."""
+    written = written or {}
+    out = Plan()
     for task in tasks:
         want = desired.get(task.ref)
         if want is None:
             continue
         have = current.get(task.ref, CurrentAnnotation())
+        w = written.get(task.ref)
+        same = w is not None and bool(want.verdict)
 
         def op(kind: OpKind, value: str, reason: str, comment_id: str | None = None,
                _task: Task = task, _var: float = want.value_at_risk) -> WriteOp:
             return WriteOp(_task.source, _task.key, kind, value, reason, comment_id, _var)
 
         for name in sorted(want.labels - have.labels):
-            ops.append(op(OpKind.ADD_LABEL, name, want.why.get(name, "")))
+            removed = same and w.labels_verdict == want.verdict and name in w.labels
+            (out.held if removed else out.ops).append(
+                op(OpKind.ADD_LABEL, name, HELD_LABEL if removed else want.why.get(name, "")))
         for name in sorted(have.labels - want.labels):
-            ops.append(op(OpKind.REMOVE_LABEL, name, "no rule asks for it any more"))
+            out.ops.append(op(OpKind.REMOVE_LABEL, name, "no rule asks for it any more"))
         shown = have.comment_digest or (digest(have.comment) if have.comment is not None else None)
         if want.comment is not None and digest(want.comment) != shown:
-            if have.comment_id is None:
-                ops.append(op(OpKind.CREATE_COMMENT, want.comment, want.comment_why))
+            if have.comment_id is not None:
+                out.ops.append(op(OpKind.UPDATE_COMMENT, want.comment, want.comment_why,
+                                  have.comment_id))
+            elif same and w.comment_id is not None and w.comment_verdict == want.verdict:
+                out.held.append(op(OpKind.CREATE_COMMENT, want.comment, HELD_COMMENT))
             else:
-                ops.append(op(OpKind.UPDATE_COMMENT, want.comment, want.comment_why,
-                              have.comment_id))
-    return ops
+                out.ops.append(op(OpKind.CREATE_COMMENT, want.comment, want.comment_why))
+    return out
+
+
+def plan_ops(tasks: Iterable[Task], desired: dict[str, Annotation],
+             current: dict[str, CurrentAnnotation]) -> list[WriteOp]:
+    """``plan`` with no memory of earlier writes: the plain diff."""
+    return plan(tasks, desired, current).ops

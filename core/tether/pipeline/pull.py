@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from ..connector import Connector
 from ..store import Store
+from .memory import mask_own_edits
 
 
-def pull_source(connector: Connector, store: Store) -> int:
-    """Pull one source from its stored cursor, save snapshot and cursor; return items pulled."""
+def pull_source(connector: Connector, store: Store, prefix: str) -> int:
+    """Pull one source from its stored cursor, save snapshot and cursor; return items pulled.
+    Tether's own last write is taken out of each item's ``updated`` (see mask_own_edits)."""
     result = connector.pull(store.get_cursor(connector.name))
-    store.save_tasks(connector.name, result.tasks, result.complete)
+    written = store.load_written()
+    tasks = result.tasks
+    if any(t.ref in written for t in tasks):
+        before = {t.ref: t for t in store.load_tasks(connector.name)}
+        tasks, learnt = mask_own_edits(tasks, before, written, prefix)
+        store.save_written(learnt)
+    store.save_tasks(connector.name, tasks, result.complete)
     store.set_cursor(connector.name, result.cursor)
     return len(result.tasks)

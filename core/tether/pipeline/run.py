@@ -5,18 +5,21 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from ..kpisources import store_measurements
 from ..kpistatus import KpiStatus, kpi_statuses
-from ..model import CurrentAnnotation, Finding, Mapping, Task, WriteOp
+from ..model import KPI, CurrentAnnotation, Finding, Mapping, OpKind, Task, WriteOp
+from ..render import Renderer, mention
 from ..rules.language import Rule
-from ..store import Store
+from ..store import LedgerEntry, Store
 from ..workspace import Workspace
+from . import memory
 from .apply import ApplyReport, apply_ops
 from .assess import Assessor
 from .map import Mapper
-from .plan import desired_annotations, plan_ops
+from .plan import CommentStyle, desired_annotations, plan
 from .pull import pull_source
 
 
@@ -37,6 +40,9 @@ class RunResult:
     new_findings: set[tuple[str, str, str]] = field(default_factory=set)
     cleared: list[tuple[str, str, str]] = field(default_factory=list)
     ops: list[WriteOp] = field(default_factory=list)
+    held: list[WriteOp] = field(default_factory=list)  # a person's override, respected
+    interrupted: list[LedgerEntry] = field(default_factory=list)  # writes a crash cut short
+    not_annotated: int = 0  # items left alone by writeback.since
     applied: ApplyReport | None = None
     kpi_statuses: dict[str, KpiStatus] = field(default_factory=dict)  # by KPI id, config order
 
@@ -63,8 +69,11 @@ def run_pass(ws: Workspace, store: Store, mode: str,
 
 def _run(ws: Workspace, store: Store, result: RunResult, clock: Callable[[], datetime]) -> None:
     cfg = ws.config
+    wb = cfg.writeback
+    if result.mode == "sync":  # writes a crash cut short: their items are re-read with care
+        result.interrupted = store.ledger_interrupt(result.started)
     for name, connector in ws.connectors.items():
-        result.pulled[name] = pull_source(connector, store)
+        result.pulled[name] = pull_source(connector, store, wb.label_prefix)
     result.tasks = [t for t in store.load_tasks() if t.source in ws.connectors]
     store_measurements(cfg, ws.plugins, store)  # inline values, then each KPI source
     measurements = store.measurements()
@@ -90,22 +99,69 @@ def _run(ws: Workspace, store: Store, result: RunResult, clock: Callable[[], dat
     result.new_findings = {k for k in now_keys if k not in before}
     result.cleared = sorted(before - set(now_keys))
 
-    by_source: dict[str, list[Task]] = defaultdict(list)
-    for task in result.tasks:
-        by_source[task.source].append(task)
-    current: dict[str, CurrentAnnotation] = {}
-    for name, tasks in by_source.items():
-        shown = ws.connectors[name].read_annotations(tasks, cfg.writeback.label_prefix)
-        current.update({f"{name}:{key}": value for key, value in shown.items()})
-    desired = desired_annotations(result.tasks, result.mappings, result.findings, kpis,
-                                  cfg.writeback.label_prefix, cfg.writeback.comments, current)
-    result.ops = plan_ops(result.tasks, desired, current)
+    written = store.load_written()
+    annotated = [t for t in result.tasks if wb.since is None or t.ref in written
+                 or (t.updated is not None and t.updated >= wb.since)]
+    result.not_annotated = len(result.tasks) - len(annotated)
+    current = memory.effective(_read_current(ws, annotated, result.interrupted), written)
+    desired = desired_annotations(annotated, result.mappings, result.findings, kpis,
+                                  wb.label_prefix, wb.comments, current, comment_style(ws))
+    planned = plan(annotated, desired, current, written)
+    result.ops, result.held = planned.ops, planned.held
 
     if result.mode == "sync":
         store.save_mappings(result.mappings)
         store.record_findings(result.findings, result.started)
         result.applied = apply_ops(result.ops, ws.connectors, store, result.run_id,
-                                   cfg.writeback.budget, cfg.writeback.source_budget, clock)
+                                   wb.budget, wb.source_budget, clock)
+        for op in result.held:  # an override is noted once, when Tether first honours it
+            w = written.get(op.task)
+            what = "comment" if op.kind is OpKind.CREATE_COMMENT else f"label:{op.value}"
+            if w is None or what not in w.held:
+                store.ledger_note(result.run_id, op, "held", op.reason, clock())
+        store.save_written(memory.remember(written, desired, current, result.held,
+                                           result.applied.results, result.applied.deferred))
+        store.prune(result.started - timedelta(days=cfg.retention_days))
+
+
+def _read_current(ws: Workspace, tasks: list[Task], interrupted: list[LedgerEntry]
+                  ) -> dict[str, CurrentAnnotation]:
+    """What each task shows now, by ref; items whose last write was cut short are recovered
+    (looked up past any cache), so a comment that landed unseen is edited, not duplicated."""
+    suspect = {f"{e.source}:{e.key}" for e in interrupted}
+    by_source: dict[str, list[Task]] = defaultdict(list)
+    for task in tasks:
+        by_source[task.source].append(task)
+    current: dict[str, CurrentAnnotation] = {}
+    prefix = ws.config.writeback.label_prefix
+    for name, group in by_source.items():
+        connector = ws.connectors[name]
+        careful = [t for t in group if t.ref in suspect]
+        shown = connector.read_annotations([t for t in group if t.ref not in suspect], prefix)
+        if careful:
+            shown.update(connector.recover(careful, prefix))
+        current.update({f"{name}:{key}": value for key, value in shown.items()})
+    return current
+
+
+def comment_style(ws: Workspace) -> CommentStyle:
+    """Each source's markup and mention rule, and the renderer with the config's templates."""
+    packs = ws.rules.packs
+    rules = ws.rules.signals
+    versions = {r.id: f"pack {r.pack} {packs.get(r.pack, '')[:8]}".rstrip() for r in rules}
+    mentioning = frozenset(r.id for r in rules if r.params.get("mention_owner"))
+    style = CommentStyle(Renderer(ws.config.writeback.templates, versions, mentioning))
+    types = {s.name: s.type for s in ws.config.sources}
+    for name, connector in ws.connectors.items():
+        style.markup[name] = connector.capabilities.markup
+        if ws.config.writeback.mentions and connector.capabilities.mentions != "none":
+            style.mentions[name] = partial(_owner_token, source=name, source_type=types[name])
+    return style
+
+
+def _owner_token(kpi: KPI, source: str, source_type: str) -> str | None:
+    handle = kpi.handle(source, source_type)
+    return mention(handle) if handle else None
 
 
 def with_reminder(finding: Finding, rule: Rule | None,
@@ -129,4 +185,5 @@ def _counts(result: RunResult) -> dict[str, int]:
         "applied": applied.applied if applied else 0,
         "failed": applied.failed if applied else 0,
         "deferred": len(applied.deferred) if applied else 0,
+        "held": len(result.held), "interrupted": len(result.interrupted),
     }
