@@ -17,7 +17,7 @@ from tether.codec import parse_datetime, task_from_dict, task_to_dict
 from tether.errors import SourceError
 from tether.model import OpKind, WriteOp
 from tether.pipeline.run import run_pass
-from tether.render import MARKER
+from tether.render import MARKER, digest
 from tether.sandboxkit import Fault, SandboxServer
 from tether.watermark import Watermark
 from tether.workspace import load_workspace
@@ -348,16 +348,73 @@ def test_creating_the_comment_twice_leaves_one(hub: Hub) -> None:
     assert [hub.world.comments[c].body for c in issue.comments] == [f"{MARKER}\nTwo."]
 
 
-def test_a_deleted_comment_is_written_again(hub: Hub) -> None:
+def test_updating_a_comment_a_person_deleted_reports_it_gone(hub: Hub) -> None:
     issue = hub.issue("Item")
     old = hub.world.add_comment(hub.repo, issue, "tether-bot", f"{MARKER}\nOld.")
     connector = hub.connector()
     [task] = connector.pull(None).tasks
     hub.world.delete_comment(old)
+    before = len(hub.server.log)
     [result] = connector.apply([op(task.key, OpKind.UPDATE_COMMENT, f"{MARKER}\nNew.",
                                    str(old.id))])
-    assert result.ok and result.comment_id != str(old.id)
-    assert [hub.world.comments[c].body for c in issue.comments] == [f"{MARKER}\nNew."]
+    assert result.ok and result.gone and result.comment_id is None
+    assert issue.comments == []
+    assert [(m, s) for m, _, s in hub.log()[before:]] == [("PATCH", 404)]  # the refused edit only
+    # Nor does the connector's memory resurrect it: the next read finds no comment.
+    assert connector.read_annotations([task], "tether")[task.key].comment_id is None
+
+
+def test_a_fresh_connector_creating_the_comment_edits_the_one_that_exists(hub: Hub) -> None:
+    issue = hub.issue("Item")
+    hub.world.add_comment(hub.repo, issue, "alice", "A person's comment.")
+    first = hub.connector()
+    [task] = first.pull(None).tasks
+    [made] = first.apply([op(task.key, OpKind.CREATE_COMMENT, f"{MARKER}\nOne.")])
+    fresh = hub.connector()  # another process: it never saw that write
+    fresh.pull(None)
+    before = len(hub.server.log)
+    [again] = fresh.apply([op(task.key, OpKind.CREATE_COMMENT, f"{MARKER}\nTwo.")])
+    assert again.ok and again.comment_id == made.comment_id
+    assert [hub.world.comments[c].body for c in issue.comments] == \
+        ["A person's comment.", f"{MARKER}\nTwo."]
+    assert [m for m, _, _ in hub.log()[before:]] == ["GET", "PATCH"]  # looked, then edited
+
+
+def test_recover_finds_a_comment_the_stored_payload_did_not_count(hub: Hub) -> None:
+    issue = hub.issue("Item")
+    [pulled] = hub.connector().pull(None).tasks
+    [task] = [task_from_dict(task_to_dict(pulled))]  # as the store keeps it: comments 0
+    assert task.custom["comments"] == 0
+    # The write landed, but its answer never came back before the process died.
+    ours = hub.world.add_comment(hub.repo, issue, "tether-bot", f"{MARKER}\nVerdict.")
+    connector = hub.connector()
+    assert connector.read_annotations([task], "tether")[task.key].comment_id is None  # trusts 0
+    shown = connector.recover([task], "tether")[task.key]
+    assert shown.comment_id == str(ours.id) and shown.comment == f"{MARKER}\nVerdict."
+
+
+def test_mention_tokens_become_mentions_and_nothing_else_can_ping(hub: Hub) -> None:
+    hub.issue("Item")
+    hub.world.user("dana-lee")
+    connector = hub.connector()
+    [task] = connector.pull(None).tasks
+    value = (f"{MARKER}\nDecision needed from <@dana-lee>, cc <@Dana-Lee>-team and "
+             "<@not a login> and <@bad/handle>; not \\<@mallory\\> nor @\u200bchannel "
+             "nor `<@code>`.")
+    [result] = connector.apply([op(task.key, OpKind.CREATE_COMMENT, value)])
+    assert result.ok, result.error
+    [stored] = [c.body for c in hub.world.comments.values()]
+    assert stored.startswith(f"{MARKER}\nDecision needed from @dana-lee, cc "
+                             "@Dana-Lee\u200b-team and ")  # the hyphen would extend the login
+    assert "&lt;@\u200bmallory&gt;" in stored and "@\u200bchannel" in stored
+    assert "&lt;@\u200bbad/handle&gt;" in stored  # a team, or any non-login, stays text
+    assert "<@\u200bnot a login>" in stored  # no token, but "@not" would ping: defused
+    assert "`<@code>`" in stored  # code spans never mention: left as written
+    # GitHub stores what Tether asked for changed, so the digest trailer vouches for it:
+    # a re-read matches the body asked for, and a re-run plans no write.
+    [fresh] = hub.connector().pull(None).tasks
+    shown = hub.connector().read_annotations([fresh], "tether")[task.key]
+    assert shown.comment_id == result.comment_id and shown.comment_digest == digest(value)
 
 
 def test_writes_bump_updated_so_the_next_pull_sees_them(hub: Hub) -> None:

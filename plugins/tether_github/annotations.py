@@ -2,8 +2,10 @@
 
 Labels come from the issue payload (no request). Tether's comment is the one whose
 Markdown body starts with the hidden marker ``<!-- tether:comment -->``; comments are
-listed only for items whose payload counts any. What this connector wrote since an item's
-payload was pulled is remembered, so a second pass over the same payloads sees its writes.
+listed only for items whose payload counts any, except when recovering from an interrupted
+write (the payload may predate the comment) and before creating one (never a second).
+What this connector wrote since an item's payload was pulled is remembered, so a second
+pass over the same payloads sees its writes.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from tether.render import MARKER, digest
 
 from .client import GitHubClient
 from .failures import NotFound
+from .markdown import to_github
 from .normalise import split_key
 from .options import GitHubOptions
 
@@ -36,9 +39,10 @@ def is_ours(body: str | None) -> bool:
 
 
 def github_body(value: str) -> str:
-    """The Markdown to store for ``value``: verbatim when it fits and starts with the marker;
-    otherwise fixed up, with the digest of ``value`` in a hidden trailer so reads match."""
-    body = value if value.lstrip().startswith(MARKER) else f"{MARKER}\n{value}"
+    """The Markdown to store for ``value``: verbatim when it fits, starts with the marker and
+    has no mention to convert or neutralise (see markdown.py); otherwise fixed up, with the
+    digest of ``value`` in a hidden trailer so reads match."""
+    body = to_github(value if value.lstrip().startswith(MARKER) else f"{MARKER}\n{value}")
     if body == value and len(body) <= MAX_BODY:
         return body
     trailer = f"\n<!-- tether:digest={digest(value)} -->"
@@ -82,8 +86,11 @@ class Annotator:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def read(self, tasks: Sequence[Task], prefix: str) -> dict[str, CurrentAnnotation]:
-        """By key: labels under ``prefix`` and Tether's comment (comments listed where counted)."""
+    def read(self, tasks: Sequence[Task], prefix: str,
+             recovering: bool = False) -> dict[str, CurrentAnnotation]:
+        """By key: labels under ``prefix`` and Tether's comment, listed where the payload
+        counts comments; ``recovering`` lists them for every task and trusts no memory of
+        this connector's writes, since an interrupted write may have landed unseen."""
         self.client.check_token()
         out = {}
         for task in tasks:
@@ -92,8 +99,8 @@ class Annotator:
                      if isinstance(lbl, dict)} if task.raw else set(task.labels)
             wrote = self.written.get(task.key, Written())
             names = (names | wrote.added) - wrote.removed
-            found = wrote.comment
-            if found is None and self._has_comments(task):
+            found = None if recovering else wrote.comment
+            if found is None and (recovering or self._has_comments(task)):
                 try:
                     found = self._find_comment(repo, number)
                 except NotFound:
@@ -170,12 +177,11 @@ class Annotator:
             if op.kind is OpKind.ADD_LABEL:
                 continue
             try:
-                comment_id = None
                 if op.kind is OpKind.REMOVE_LABEL:
                     self._remove_label(repo, number, op.value)
+                    results[i] = OpResult(op, True)
                 else:
-                    comment_id = self._write_comment(repo, number, op)
-                results[i] = OpResult(op, True, comment_id=comment_id)
+                    results[i] = self._write_comment(repo, number, op)
             except SourceError as err:
                 results[i] = OpResult(op, False, str(err))
 
@@ -237,19 +243,18 @@ class Annotator:
         wrote.removed.add(name)
         wrote.added.discard(name)
 
-    def _write_comment(self, repo: str, number: int, op: WriteOp) -> str:
-        """Create or edit Tether's comment in place; never a second one. Returns its id."""
+    def _write_comment(self, repo: str, number: int, op: WriteOp) -> OpResult:
+        """Edit Tether's comment in place, or create it when the item has none: never a
+        second one. An UPDATE whose comment a person deleted writes nothing and says gone."""
         key = f"{repo}#{number}"
         body = github_body(op.value)
-        known = self.written.get(key, Written()).comment
-        target = op.comment_id or (known[0] if known else None)
+        wrote = self.written.setdefault(key, Written())
+        target = op.comment_id or (wrote.comment[0] if wrote.comment else None)
         if target is not None and not target.isdigit():
             raise SourceError(f"GitHub {key}: comment id {target!r} is not a GitHub comment id")
-        attempts = 0
+        updating = op.kind is OpKind.UPDATE_COMMENT and op.comment_id is not None
 
-        def write(gh: Github) -> str:
-            nonlocal attempts
-            attempts += 1
+        def write(gh: Github) -> str | None:
             issue = self._issue(gh, repo, number)
             if target is not None:
                 try:
@@ -258,14 +263,19 @@ class Annotator:
                 except GithubException as exc:
                     if exc.status != 404:
                         raise
-                    # Someone deleted it: write a new one rather than lose the verdict.
-            if attempts > 1:  # an earlier try may have landed before the connection broke
-                found = self._find_comment(repo, number)
-                if found is not None:
-                    issue.get_comment(int(found[0])).edit(body)
-                    return found[0]
+                    if updating:
+                        return None  # a person deleted it: respect that, write nothing
+            # Look before creating: the comment may exist unseen by this connector (another
+            # process wrote it, or an earlier attempt landed before its answer was lost).
+            found = self._find_comment(repo, number)
+            if found is not None:
+                issue.get_comment(int(found[0])).edit(body)
+                return found[0]
             return str(issue.create_comment(body).id)
 
         comment_id = self.client.call(write, key, self._gone(repo, number))
-        self.written.setdefault(key, Written()).comment = (comment_id, body)
-        return comment_id
+        if comment_id is None:
+            wrote.comment = None
+            return OpResult(op, True, gone=True)
+        wrote.comment = (comment_id, body)
+        return OpResult(op, True, comment_id=comment_id)

@@ -67,6 +67,11 @@ class GitHubConnector(Connector):
         """Labels from the payloads; Tether's comment listed only where comments exist."""
         return self.annotator.read(tasks, prefix)
 
+    def recover(self, tasks: Sequence[Task], prefix: str) -> dict[str, CurrentAnnotation]:
+        """As read_annotations, but comments are listed for every task: a payload pulled
+        before an interrupted write landed still counts none."""
+        return self.annotator.read(tasks, prefix, recovering=True)
+
     def apply(self, ops: Sequence[WriteOp]) -> list[OpResult]:
         """Labels (created with Tether's colour first), removals, then the comment in place."""
         return self.annotator.apply(ops)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import math
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,6 +20,16 @@ from tether_github.world import Issue, World
 
 REPO = "acme/widgets"
 TOKEN_ENV = "GITHUB_TOKEN"
+MENTIONABLE = "dana-lee"  # a seeded user the mention test names
+# How GitHub finds mentions in rendered text (after escapes and entities are resolved): an @
+# at the start or after anything but a letter, digit or "_", a login, then not "/" (a team),
+# not more login characters and not dots before a word character ("@dana.x" is no mention).
+_MENTION = re.compile(r"(?:^|(?<=[^A-Za-z0-9_]))@([A-Za-z0-9][A-Za-z0-9-]*)"
+                      r"(?![A-Za-z0-9_/]|\.+[A-Za-z0-9_])")
+_LOGIN = re.compile(r"[A-Za-z0-9](?:-?[A-Za-z0-9]){0,38}")
+# What never mentions: HTML comments and code spans (a backtick run to the same-length run).
+_INERT = re.compile(r"<!--.*?-->|(?<!`)(`+)(?!`).*?(?<!`)\1(?!`)", re.S)
+_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 
 
 class GitHubDriver:
@@ -32,6 +44,7 @@ class GitHubDriver:
         self.world = World(self.retry_clock)
         self.world.add_token("good", "tether-bot")
         self.world.add_repo(REPO)
+        self.world.user(MENTIONABLE)
         self.api = GitHubApi(self.world, prefix=prefix)
         self.server = SandboxServer(self.api).start()
         self.url = self.server.base_url + prefix
@@ -58,6 +71,34 @@ class GitHubDriver:
 
     def comments(self, key: str) -> list[str]:
         return [self.world.comments[cid].body for cid in self.issue(key).comments]
+
+    def person_removes_label(self, key: str, label: str) -> None:
+        repo_name, _ = split_key(key)
+        repo = self.world.repo(repo_name)
+        assert repo is not None and self.world.remove_label(repo, self.issue(key), label)
+
+    def person_deletes_comment(self, key: str, comment_id: str) -> None:
+        comment = self.world.comments[int(comment_id)]
+        assert comment.id in self.issue(key).comments
+        self.world.delete_comment(comment)
+
+    def stored_comments(self, key: str) -> list[object]:
+        return list(self.comments(key))  # GitHub keeps the Markdown as written
+
+    def mention_handle(self) -> str:
+        return MENTIONABLE
+
+    def mentioned(self, key: str) -> list[str]:
+        """Logins GitHub would notify: backslash escapes and entities do not protect an @
+        (they are resolved before mentions are found); code spans and comments do."""
+        found = []
+        for body in self.stored_comments(key):
+            text = html.unescape(_ESCAPE.sub(r"\1", _INERT.sub(" ", str(body))))
+            for login in _MENTION.findall(text):
+                user = next((u for u in self.world.users if u.lower() == login.lower()), None)
+                if _LOGIN.fullmatch(login) and user is not None:
+                    found.append(user)
+        return found
 
     def connector(self, token: str | None = "good", **options) -> GitHubConnector:
         if token is None:
