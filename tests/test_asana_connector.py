@@ -16,10 +16,10 @@ from pydantic import ValidationError
 from tether.clock import FakeClock
 from tether.codec import parse_datetime
 from tether.errors import SourceError
-from tether.model import Finding, OpKind, WriteOp
+from tether.model import Annotation, Finding, OpKind, WriteOp
 from tether.pipeline.plan import desired_annotations, plan_ops
-from tether.render import MARKER, render_comment
-from tether.sandboxkit import Fault
+from tether.render import MARKER, digest, mention, render_comment
+from tether.sandboxkit import Fault, LoggedRequest
 from tether.watermark import Watermark
 from tether_asana import AsanaConnector, AsanaOptions, AsanaSandbox
 from tether_asana.richtext import footer_digest
@@ -255,16 +255,20 @@ def test_an_unfollowed_task_still_gets_one_comment_and_the_hint_heals(world: Wor
     assert one_pass(world.connector(), findings) == 0
 
 
-def test_a_comment_a_person_deleted_is_written_again(world: World) -> None:
+def test_editing_a_story_a_person_deleted_reports_it_gone_and_writes_nothing(world: World
+                                                                              ) -> None:
     task = world.task()
     connector = world.connector()
     [made] = connector.apply([WriteOp("src", task["gid"], OpKind.CREATE_COMMENT,
                                       f"{MARKER}\nOne.", "t")])
     world.state.delete_story(world.state.stories[made.comment_id])
+    before = len(world.server.log)
     [again] = connector.apply([WriteOp("src", task["gid"], OpKind.UPDATE_COMMENT,
                                        f"{MARKER}\nTwo.", "t", made.comment_id)])
-    assert again.ok and again.comment_id != made.comment_id
-    assert [s["text"].split("\n")[0] for s in world.comments(task)] == ["Two."]
+    assert again.ok and again.gone and again.comment_id is None
+    assert world.comments(task) == []
+    made_now = [(r.method, r.path, r.status) for r in world.server.log[before:]]
+    assert made_now == [("PUT", f"{API}/stories/{made.comment_id}", 404)]  # the refused edit only
 
 
 def test_quoted_text_cannot_inject_rich_text(world: World) -> None:
@@ -276,8 +280,9 @@ def test_quoted_text_cannot_inject_rich_text(world: World) -> None:
     html = world.state.stories[made.comment_id]["html_text"]
     root = ET.fromstring(html)
     assert {e.tag for e in root.iter()} <= {"body", "strong", "em", "code", "ul", "li"}
-    assert not root.findall(".//a")
-    assert "</body><a href=" in "".join(root.itertext())  # shown as text, not as markup
+    assert not root.findall(".//a") and "href" not in html
+    shown = "".join(root.itertext()).replace("\u200b", "")
+    assert "</body><a href='http://evil'>x</a>" in shown  # shown as text, not as markup
     assert "@\u200bada" in world.state.stories[made.comment_id]["text"]
 
 
@@ -289,6 +294,128 @@ def test_editing_a_persons_comment_fails_alone(world: World) -> None:
         label(other, "tether:kpi:nps")])
     assert not results[0].ok and "403" in results[0].error and "stories:write" in results[0].error
     assert results[1].ok and world.state.stories[human["gid"]]["text"] == "Mine."
+
+
+# -- rich text, mentions, recovery ------------------------------------------------------------
+
+def test_comments_are_written_as_rich_text_and_plain_text_is_derived(world: World) -> None:
+    task = world.task()
+    body = f"{MARKER}\n**Tether** flagged _this_:\n\n- **stalled** (`r1`)\n  - What to do: ask"
+    [made] = world.connector().apply([WriteOp("src", task["gid"], OpKind.CREATE_COMMENT, body,
+                                              "t")])
+    story = world.state.stories[made.comment_id]
+    assert story["html_text"] == (
+        "<body><strong>Tether</strong> flagged <em>this</em>:\n<ul><li><strong>stalled</strong> "
+        "(<code>r1</code>)<ul><li>What to do: ask</li></ul></li></ul>\n"
+        f"— Tether · {digest(body)}</body>")
+    assert story["text"] == (f"Tether flagged this:\n• stalled (r1)\n  • What to do: ask\n"
+                             f"— Tether · {digest(body)}")
+    assert footer_digest(story["text"]) == digest(body)
+
+
+@pytest.mark.parametrize("html_text, message", [
+    ("<body>unclosed <strong>bold</body>", "html_text: XML is invalid"),
+    ("plain words", "html_text: XML is invalid"),
+    ("<p>not a body</p>", "html_text: The root element must be <body>"),
+    ("<body><img src='x'/></body>", "html_text: Tag <img> is not allowed in a story"),
+    ("<body><h1>Title</h1></body>", "html_text: Tag <h1> is not allowed in a story"),
+    ("<body><strong style='x'>b</strong></body>", "html_text: Attribute 'style' is not allowed"),
+    ("<body><a onclick='x' data-asana-gid='1'/></body>", "Attribute 'onclick' is not allowed"),
+])
+def test_the_sandbox_rejects_html_text_the_service_rejects(world: World, html_text: str,
+                                                           message: str) -> None:
+    task = world.task()
+    url = f"{world.server.base_url}{API}/tasks/{task['gid']}/stories"
+    response = requests.post(url, json={"data": {"html_text": html_text}}, timeout=5,
+                             headers={"Authorization": "Bearer good"})
+    assert response.status_code == 400
+    [error] = response.json()["errors"]
+    assert message in error["message"] and error["help"]
+    assert world.comments(task) == []
+
+
+def test_the_sandbox_takes_one_of_text_and_html_text(world: World) -> None:
+    task = world.task()
+    url = f"{world.server.base_url}{API}/tasks/{task['gid']}/stories"
+    both = {"text": "a", "html_text": "<body>a</body>"}
+    response = requests.post(url, json={"data": both}, timeout=5,
+                             headers={"Authorization": "Bearer good"})
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["message"] == \
+        "You may only specify one of text and html_text"
+
+
+def test_a_mention_token_becomes_an_asana_user_mention(world: World) -> None:
+    task = world.task()
+    token = mention(world.ada)
+    assert token is not None
+    body = (f"{MARKER}\nDecision needed from {token}, owner of `<@{world.ada}>`; "
+            f"not \\<@{world.ada}\\> nor <@not-a-gid>.")
+    [made] = world.connector().apply([WriteOp("src", task["gid"], OpKind.CREATE_COMMENT, body,
+                                              "t")])
+    story = world.state.stories[made.comment_id]
+    root = ET.fromstring(story["html_text"])
+    assert [a.attrib for a in root.iter("a")] == [{"data-asana-gid": world.ada}]
+    text = "".join(root.itertext())
+    assert f"owner of <@{world.ada}>; not <@{world.ada}> nor <@not-a-gid>." in text
+    assert story["text"].startswith(
+        f"Decision needed from https://app.asana.com/0/profile/{world.ada}, owner of")
+
+
+def test_a_rerun_after_a_comment_with_a_mention_plans_no_writes(world: World) -> None:
+    task = world.task()
+    body = f"{MARKER}\nDecision needed from {mention(world.ada)}: **stalled**."
+    ref = f"src:{task['gid']}"
+    connector = world.connector()
+    tasks = connector.pull(None).tasks
+    want = {ref: Annotation(ref, frozenset({"tether:stalled"}), body)}
+    for expected in (2, 0):  # the first run writes the label and the comment, the second nothing
+        fresh = world.connector()
+        current = {f"src:{k}": v for k, v in fresh.read_annotations(tasks, PREFIX).items()}
+        ops = plan_ops(tasks, want, current)
+        assert len(ops) == expected, ops
+        assert all(r.ok for r in fresh.apply(ops))
+    assert len(world.comments(task)) == 1
+
+
+def test_recover_finds_the_story_on_a_task_the_bot_no_longer_follows(world: World) -> None:
+    task = world.task()
+    connector = world.connector()
+    tasks = connector.pull(None).tasks
+    [made] = connector.apply([WriteOp("src", task["gid"], OpKind.CREATE_COMMENT,
+                                      f"{MARKER}\nOne.", "t")])
+    world.state.remove_followers(task, [world.state.me])  # a person removes the bot
+    fresh = world.connector()
+    assert fresh.read_annotations(tasks, PREFIX)[task["gid"]].comment_id is None  # the hint
+    shown = fresh.recover(tasks, PREFIX)[task["gid"]]
+    assert shown.comment_id == made.comment_id
+    assert shown.comment_digest == digest(f"{MARKER}\nOne.")
+    [edited] = fresh.apply([WriteOp("src", task["gid"], OpKind.UPDATE_COMMENT,
+                                    f"{MARKER}\nTwo.", "t", shown.comment_id)])
+    assert edited.ok and edited.comment_id == made.comment_id
+    assert [s["text"].split("\n")[0] for s in world.comments(task)] == ["Two."]
+    assert world.state.me in task["followers"]  # healed: the next plain read sees it again
+    assert world.connector().read_annotations(tasks, PREFIX)[task["gid"]].comment_id
+
+
+def test_a_lost_reply_to_the_story_post_is_found_not_reposted(world: World) -> None:
+    task = world.task()
+    dropped: list[int] = []
+
+    def drop_story_post(r: LoggedRequest) -> bool:
+        if r.method == "POST" and r.path.endswith("/stories") and not dropped:
+            dropped.append(r.number)
+            return True
+        return False
+
+    world.server.after_handling = drop_story_post
+    [made] = world.connector().apply([WriteOp("src", task["gid"], OpKind.CREATE_COMMENT,
+                                              f"{MARKER}\nOne.", "t")])
+    world.server.after_handling = None
+    assert dropped and made.ok
+    [story] = world.comments(task)
+    assert made.comment_id == story["gid"]
+    assert len(world.requests("POST", f"/tasks/{task['gid']}/stories")) == 1
 
 
 # -- pulling ---------------------------------------------------------------------------------

@@ -54,20 +54,21 @@ class Comments:
 
         return self.client.retrying(find_or_post, where)
 
-    def update(self, task: str, story: str, markdown: str, where: Where) -> str:
-        """Edit ``story`` in place; if a person deleted it, write the comment anew."""
+    def update(self, story: str, markdown: str, where: Where) -> bool:
+        """Edit ``story`` in place; False when it is gone (a person deleted it), and then
+        nothing is written: the planner respects the deletion rather than repeat it."""
         html = story_html(markdown)
 
-        def put() -> str | None:
+        def put() -> bool:
             try:
                 self._put(story, html)
             except AsanaHTTPError as exc:
                 if exc.status == 404:
-                    return None
+                    return False
                 raise
-            return story
+            return True
 
-        return self.client.retrying(put, where) or self.create(task, markdown, where)[0]
+        return self.client.retrying(put, where)
 
     def _put(self, story: str, html: str) -> None:
         self.client.send("PUT", f"/stories/{story}", {"opt_fields": "created_at"},

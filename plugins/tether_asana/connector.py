@@ -3,6 +3,7 @@ multi-enum custom field) and its one comment as a footer-marked story."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from .options import AsanaOptions
 from .richtext import footer_digest
 
 LABEL_OPS = (OpKind.ADD_LABEL, OpKind.REMOVE_LABEL)
+log = logging.getLogger("tether.asana")
 
 
 class AsanaConnector(Connector):
@@ -76,6 +78,16 @@ class AsanaConnector(Connector):
         """Labels and story of each task, read fresh: one listing per project (labels and
         followers), then the stories only of tasks the token's user follows, because
         commenting makes the author a follower and Asana lists no comment count."""
+        return self._read(tasks, prefix, trust_followers=True)
+
+    def recover(self, tasks: Sequence[Task], prefix: str) -> dict[str, CurrentAnnotation]:
+        """Like read_annotations, but lists the stories of every task: after an interrupted
+        write, a person may have removed the bot as follower, and a comment missed here
+        would be written twice."""
+        return self._read(tasks, prefix, trust_followers=False)
+
+    def _read(self, tasks: Sequence[Task], prefix: str, trust_followers: bool
+              ) -> dict[str, CurrentAnnotation]:
         self.client.token()
         wanted = {task.key for task in tasks}
         fresh = self._fresh(wanted)
@@ -84,11 +96,13 @@ class AsanaConnector(Connector):
         for key in sorted(wanted & fresh.keys()):
             item = fresh[key]
             labels = frozenset(self.labels.shown(item, prefix))
-            if not any((f or {}).get("gid") == me for f in item.get("followers") or []):
-                self._unfollowed.add(key)
-                out[key] = CurrentAnnotation(labels)
-                continue
-            self._unfollowed.discard(key)
+            if any((f or {}).get("gid") == me for f in item.get("followers") or []):
+                self._unfollowed.discard(key)
+            else:
+                self._unfollowed.add(key)  # remembered so a later write heals the hint
+                if trust_followers:
+                    out[key] = CurrentAnnotation(labels)
+                    continue
             story = self.comments.read(key, self._task_where(key))
             if story is None:
                 out[key] = CurrentAnnotation(labels)
@@ -145,19 +159,27 @@ class AsanaConnector(Connector):
         where = self._task_where(op.key, need="stories:write")
         try:
             if op.kind is OpKind.UPDATE_COMMENT and op.comment_id:
-                story = self.comments.update(op.key, op.comment_id, op.value, where)
+                if not self.comments.update(op.comment_id, op.value, where):
+                    return OpResult(op, True, gone=True)
+                story, existed = op.comment_id, True
             else:
                 story, existed = self.comments.create(op.key, op.value, where)
-                if existed and op.key in self._unfollowed:
-                    self._follow(op.key)  # heal the hint read_annotations relies on
         except SourceError as exc:
             return OpResult(op, False, str(exc))
+        if existed and op.key in self._unfollowed:
+            self._follow(op.key)
         return OpResult(op, True, comment_id=story)
 
     def _follow(self, key: str) -> None:
+        """Heal the follower hint read_annotations relies on; the comment is written either
+        way, so a failure here is only logged (the next create finds the story again)."""
         where = self._task_where(key, need="tasks:write")
-        self.client.call("POST", f"/tasks/{key}/addFollowers", where,
-                         {"opt_fields": "modified_at"}, {"followers": [self._me()]})
+        try:
+            self.client.call("POST", f"/tasks/{key}/addFollowers", where,
+                             {"opt_fields": "modified_at"}, {"followers": [self._me()]})
+        except SourceError as exc:
+            log.warning("%s", exc)
+            return
         self._unfollowed.discard(key)
 
     # -- context -----------------------------------------------------------------------------

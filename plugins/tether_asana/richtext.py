@@ -4,8 +4,9 @@ marks it as Tether's and carries the digest of the body Tether asked to write.
 Asana has no hidden text in comments, so the footer ``— Tether · <digest>`` is the marker.
 Only the Markdown that tether.render emits is understood (paragraph lines, ``-`` lists
 nested by two spaces, ``**bold**``, ``_italic_``/``*italic*``, ```code```, backslash
-escapes); every character of text is XML-escaped, so quoted tracker text can never
-open a tag, and the only tags written are body, strong, em, code, ul and li.
+escapes, and ``<@gid>`` mention tokens); every character of text is XML-escaped, so quoted
+tracker text can never open a tag, and the only tags written are body, strong, em, code,
+ul, li and, for a mention only, ``<a data-asana-gid="..."/>`` (never an href).
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ from tether.render import MARKER, digest
 
 FOOTER_RE = re.compile(r"(?:^|\n)[ \t]*— Tether · ([0-9a-f]{16})[ \t]*\Z")
 _LIST_ITEM = re.compile(r"^( *)[-*+] (.*)$")
-_TOKEN = re.compile(r"\\[!-/:-@\[-`{-~]|`[^`]*`|\*\*|__|[*_]")
+# Escapes come first in the alternation, so ``\<@x\>`` is text, never a mention (the same
+# rule as tether.render.MENTION's look-behind).
+_TOKEN = re.compile(r"\\[!-/:-@\[-`{-~]|`[^`]*`|<@[^\s<>\\]+>|\*\*|__|[*_]")
+_GID = re.compile(r"[0-9]+")
+# No tag written here has an href, so any "href" is quoted text (escaped, never markup). A
+# zero-width space breaks it all the same: a consumer that unescapes html_text once too
+# often (an integration re-posting it as HTML) still finds no link attribute in it.
+_HREF = re.compile(r"(hre)(?=f)", re.IGNORECASE)
 _TAGS = {"**": "strong", "__": "strong", "*": "em", "_": "em"}
 
 
@@ -55,7 +63,7 @@ def story_html(markdown: str) -> str:
     while parts and not parts[-1]:
         parts.pop()
     parts.append(escape(footer(markdown), quote=False))
-    return "<body>" + "\n".join(parts) + "</body>"
+    return "<body>" + _HREF.sub("\\1\u200b", "\n".join(parts)) + "</body>"
 
 
 def inline(text: str) -> str:
@@ -71,6 +79,8 @@ def inline(text: str) -> str:
             out.append(escape(mark[1], quote=False))
         elif mark.startswith("`") and len(mark) > 1 and mark.endswith("`"):
             out.append(f"<code>{escape(mark[1:-1], quote=False)}</code>")
+        elif mark.startswith("<@"):
+            out.append(_mention(mark[2:-1]))
         elif opened and opened[-1] == mark:
             out.append(f"</{_TAGS[opened.pop()]}>")
         elif mark not in opened and _closes_later(text, pos, mark):
@@ -81,6 +91,14 @@ def inline(text: str) -> str:
     out.append(escape(text[pos:], quote=False))
     out += [f"</{_TAGS[mark]}>" for mark in reversed(opened)]
     return "".join(out)
+
+
+def _mention(handle: str) -> str:
+    """Asana's user mention for a gid (it renders the name and notifies that user); any
+    other handle cannot be an Asana mention, so it stays visible as text."""
+    if _GID.fullmatch(handle):
+        return f'<a data-asana-gid="{handle}"/>'
+    return escape(f"<@{handle}>", quote=False)
 
 
 def _closes_later(text: str, pos: int, mark: str) -> bool:

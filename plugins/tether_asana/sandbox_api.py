@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from datetime import datetime
 from html import escape
 from typing import Any
@@ -333,7 +333,7 @@ class AsanaApi(SandboxApi):
     def post_story(self, req: Request) -> Response:
         task = self._find("task", req.params["gid"], self.state.tasks)
         data = self._data(req)
-        text, html_text = _story_body(data, required=True)
+        text, html_text = _story_body(data, required=True, users=self.state.users)
         story = self.state.comment(task, self.state.me, text, html_text)
         story["is_pinned"] = bool(data.get("is_pinned", False))
         fields = opt_fields(req.args("opt_fields"), STORY_FIELDS)
@@ -350,7 +350,7 @@ class AsanaApi(SandboxApi):
         story = self._own_comment(req)
         data = self._data(req)
         if "text" in data or "html_text" in data:
-            text, html_text = _story_body(data, required=False)
+            text, html_text = _story_body(data, required=False, users=self.state.users)
             self.state.edit_comment(story, text, html_text)
         if "is_pinned" in data:
             story["is_pinned"] = bool(data["is_pinned"])
@@ -439,7 +439,8 @@ def _plain(kind: str, value: Any) -> bool:
     return kind == "text" and isinstance(value, str)
 
 
-def _story_body(data: dict[str, Any], required: bool) -> tuple[str, str]:
+def _story_body(data: dict[str, Any], required: bool, users: Container[str]
+                ) -> tuple[str, str]:
     """(text, html_text) of a story write: exactly one of text and html_text."""
     text, html_text = data.get("text"), data.get("html_text")
     if text is not None and html_text is not None:
@@ -447,7 +448,7 @@ def _story_body(data: dict[str, Any], required: bool) -> tuple[str, str]:
     if html_text is not None:
         if not isinstance(html_text, str):
             raise StateError(400, "html_text: Invalid value")
-        return story_text(html_text), html_text
+        return story_text(html_text, users), html_text
     if not isinstance(text, str):
         raise StateError(400, "text: Missing input" if required or text is None
                          else "text: Invalid value")

@@ -11,6 +11,7 @@ from tether.connector import Connector
 from tether_asana.connector import AsanaConnector
 from tether_asana.options import AsanaOptions
 from tether_asana.sandbox import serve
+from tether_asana.sandbox_html import mentions
 from tether_asana.sandbox_state import AsanaState, Record
 from tether_asana.sandbox_views import API
 
@@ -66,8 +67,31 @@ class AsanaDriver:
         return {self.state.tags[g]["name"] for g in self.task(key)["tags"]}
 
     def comments(self, key: str) -> list[str]:
+        return [s["text"] for s in self._comment_stories(key)]
+
+    def person_removes_label(self, key: str, label: str) -> None:
+        task = self.task(key)
+        for gid in list(task["tags"]):
+            if self.state.tags[gid]["name"] == label:
+                self.state.remove_tag_from(task, self.state.tags[gid], self.human)
+
+    def person_deletes_comment(self, key: str, comment_id: str) -> None:
+        assert comment_id in self.task(key)["stories"], (key, comment_id)
+        self.state.delete_story(self.state.stories[comment_id])
+
+    def stored_comments(self, key: str) -> list[object]:
+        return [s["html_text"] for s in self._comment_stories(key)]
+
+    def mention_handle(self) -> str:
+        return self.human
+
+    def mentioned(self, key: str) -> list[str]:
+        return [gid for s in self._comment_stories(key)
+                for gid in mentions(s["html_text"], self.state.users)]
+
+    def _comment_stories(self, key: str) -> list[Record]:
         stories = (self.state.stories[g] for g in self.task(key)["stories"])
-        return [s["text"] for s in stories if s["resource_subtype"] == "comment_added"]
+        return [s for s in stories if s["resource_subtype"] == "comment_added"]
 
     def options(self, **extra: object) -> AsanaOptions:
         base: dict[str, object] = {"url": self.url, "projects": [self.project["gid"]],
