@@ -400,7 +400,7 @@ def test_mention_tokens_become_mentions_and_nothing_else_can_ping(hub: Hub) -> N
     [task] = connector.pull(None).tasks
     value = (f"{MARKER}\nDecision needed from <@dana-lee>, cc <@Dana-Lee>-team and "
              "<@not a login> and <@bad/handle>; not \\<@mallory\\> nor @\u200bchannel "
-             "nor `<@code>`.")
+             "nor &commat;eve nor `<@code>`.")
     [result] = connector.apply([op(task.key, OpKind.CREATE_COMMENT, value)])
     assert result.ok, result.error
     [stored] = [c.body for c in hub.world.comments.values()]
@@ -408,6 +408,7 @@ def test_mention_tokens_become_mentions_and_nothing_else_can_ping(hub: Hub) -> N
                              "@Dana-Lee\u200b-team and ")  # the hyphen would extend the login
     assert "&lt;@\u200bmallory&gt;" in stored and "@\u200bchannel" in stored
     assert "&lt;@\u200bbad/handle&gt;" in stored  # a team, or any non-login, stays text
+    assert "\\&commat;eve" in stored  # a reference GitHub would decode to "@eve": kept as typed
     assert "<@\u200bnot a login>" in stored  # no token, but "@not" would ping: defused
     assert "`<@code>`" in stored  # code spans never mention: left as written
     # GitHub stores what Tether asked for changed, so the digest trailer vouches for it:
