@@ -27,8 +27,8 @@ def test_plan_json_is_a_stable_document_and_writes_nothing(files_only: Path) -> 
     result = run("plan", "--json", "-c", str(files_only))
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert set(doc) == {"schema", "run", "mappings", "findings", "cleared", "ops", "writes",
-                        "kpis", "summary"}
+    assert set(doc) == {"schema", "run", "mappings", "findings", "cleared", "ops", "held",
+                        "writes", "kpis", "summary"}
     assert doc["schema"] == "tether.run/1"
     assert doc["run"]["mode"] == "plan" and doc["run"]["status"] == "ok"
     assert doc["run"]["pulled"] == {"jira": 24, "github": 12}
@@ -36,7 +36,8 @@ def test_plan_json_is_a_stable_document_and_writes_nothing(files_only: Path) -> 
     assert doc["writes"]["planned"] == len(doc["ops"]) > 0 and doc["writes"]["applied"] == 0
     assert {"signal", "severity", "subject", "reason", "advice", "rule_id", "value_at_risk",
             "state"} == set(doc["findings"][0])
-    assert {"source", "key", "kind", "value", "reason", "value_at_risk"} == set(doc["ops"][0])
+    assert {"source", "key", "kind", "value", "reason", "value_at_risk",
+            "deferred"} == set(doc["ops"][0])
     assert doc["summary"]["signals"] == {"misallocated": 2, "untethered": 7}
     assert not list((files_only / "data").glob("*.tether.json"))
 
@@ -47,6 +48,7 @@ def test_sync_then_sync_again_reports_zero_writes(files_only: Path) -> None:
     assert "untethered" in first.stdout and "0 failed" in first.stdout
     second = json.loads(run("sync", "--json", "-c", str(files_only)).stdout)
     assert second["writes"] == {"planned": 0, "applied": 0, "failed": 0, "deferred": 0,
+                                "held": 0, "interrupted": 0, "not_annotated": 0,
                                 "failures": []}
     assert all(f["state"] == "ongoing" for f in second["findings"])
 

@@ -18,7 +18,7 @@ from rich.table import Table
 from . import __version__
 from .demo import DEMO_EXAMPLE, Demo, start_demo
 from .errors import InvalidInput, TetherError
-from .model import OpKind
+from .model import OpKind, WriteOp
 from .pipeline.run import RunResult, run_pass
 from .plugins import Plugins
 from .report import run_document
@@ -144,30 +144,55 @@ def print_result(r: RunResult) -> None:
             table.add_row(f.signal, f.subject, escape(titles.get(f.subject, "")), f.severity,
                           escape(f.reason))
         out.print(table)
-    if not r.ops:
+    if r.interrupted:
+        out.print(f"{len(r.interrupted)} writes of an earlier run were cut short; their items "
+                  "were re-read from the trackers, so nothing is written twice.")
+    if r.not_annotated:
+        out.print(f"{r.not_annotated} items last updated before writeback.since are left alone.")
+    if not r.ops and not r.held:
         out.print("Nothing to write: every item already shows its verdict.")
         return
-    out.print(f"\n{'Planned' if r.mode == 'plan' else 'Writes'} "
-              f"({len(r.ops)} on {len({o.task for o in r.ops})} items):")
-    grouped: dict[str, list] = defaultdict(list)
-    for op in sorted(r.ops, key=lambda o: natural(o.task)):
-        grouped[op.task].append(op)
-    for task, ops in grouped.items():
-        out.print(f"  [bold]{escape(task)}[/bold]")
-        for op in ops:
-            out.print(f"    {_describe(op.kind, op.value)}  [dim]({escape(op.reason)})[/dim]",
-                      soft_wrap=True)
+    later = {id(op) for op in r.deferred}
+    titles = {t.ref: t.title for t in r.tasks}
+    if r.ops:
+        out.print(f"\n{'Planned' if r.mode == 'plan' else 'Writes'} "
+                  f"({len(r.ops)} on {len({o.task for o in r.ops})} items), by tracker and item:")
+    _print_ops(r.ops + r.held, later, {id(op) for op in r.held}, titles)
+    if r.deferred:
+        out.print(f"{len(r.deferred)} writes are over the write budget ({r.budget} per run) and "
+                  "wait for the next run; the highest value at risk goes first.")
+    if not r.ops:
+        out.print("Nothing else to write: every item shows its verdict.")
+        return
     if r.mode == "plan":
-        out.print(f"\nNothing was written. Run `tether sync` to apply these {len(r.ops)} writes.")
+        out.print("\nNothing was written. Run `tether sync` to apply these writes.")
         return
     a = r.applied
     assert a is not None
     out.print(f"\nWrote {a.applied} of {len(r.ops)}: {a.failed} failed, "
-              f"{len(a.deferred)} left for the next run (write budget).")
+              f"{len(a.deferred)} left for the next run.")
     for res in a.results:
         if not res.ok:
             err.print(f"[red]failed[/red] {res.op.task} {res.op.kind.value}: {res.error}",
                       soft_wrap=True)
+
+
+def _print_ops(ops: list[WriteOp], later: set[int], held: set[int], titles: dict[str, str]
+               ) -> None:
+    """Ops grouped by tracker, then item, each with its reason and what becomes of it."""
+    by_source: dict[str, dict[str, list[WriteOp]]] = defaultdict(lambda: defaultdict(list))
+    for op in sorted(ops, key=lambda o: natural(o.task)):
+        by_source[op.source][op.task].append(op)
+    for source, items in by_source.items():
+        out.print(f"  [bold]{escape(source)}[/bold]")
+        for task, group in items.items():
+            title = titles.get(task, "")
+            out.print(f"    {escape(task)}  [dim]{escape(title[:60])}[/dim]")
+            for op in group:
+                mark = ("  [yellow]held[/yellow]" if id(op) in held else
+                        "  [yellow]next run[/yellow]" if id(op) in later else "")
+                out.print(f"      {_describe(op.kind, op.value)}  [dim]({escape(op.reason)})"
+                          f"[/dim]{mark}", soft_wrap=True)
 
 
 def natural(text: str) -> list:
@@ -223,7 +248,9 @@ def config_check(config_path: Path) -> None:
 
 
 from .cli_kpi import kpi  # noqa: E402  (the `kpi` group lives in its own module)
+from .cli_log import log  # noqa: E402  (the `log` command lives in its own module)
 from .cli_rules import rules  # noqa: E402  (the `rules` group lives in its own module)
 
 main.add_command(rules)
 main.add_command(kpi)
+main.add_command(log)

@@ -667,7 +667,7 @@ def _templates(check: Checker, folder: str | None, base_dir: Path) -> Path | Non
     """The comment template folder, each template compiled now so syntax errors are located."""
     if folder is None:
         return None
-    from .render import TemplateProblem, check_templates
+    from .render import check_templates
 
     where = ("writeback", "templates")
     full = (base_dir / folder).resolve()
@@ -675,9 +675,7 @@ def _templates(check: Checker, folder: str | None, base_dir: Path) -> Path | Non
         check.add(where, f"template folder {check.show(where, folder)} does not exist; create "
                   "it or fix the path (relative to the folder of tether.yaml)")
         return None
-    for problem in check_templates(full):
-        assert isinstance(problem, TemplateProblem)
-        check.problems.append(Problem(str(problem.file), problem.line, 1, problem.message))
+    check.problems.extend(check_templates(full))
     return full
 
 

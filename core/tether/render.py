@@ -77,13 +77,6 @@ class FindingView:
     mention: Trusted | None  # the KPI owner, for a decision gate only
 
 
-@dataclass(frozen=True)
-class TemplateProblem:
-    file: Path
-    line: int
-    message: str
-
-
 def _finalize(value: object) -> object:
     if value is None or isinstance(value, Trusted):
         return value or ""

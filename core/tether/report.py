@@ -15,6 +15,7 @@ def run_document(r: RunResult) -> dict[str, Any]:
     KPI's status (in config order)."""
     new = r.new_findings
     applied = r.applied
+    later = {id(o) for o in r.deferred}
     failures = [
         {"source": x.op.source, "key": x.op.key, "kind": x.op.kind.value, "error": x.error}
         for x in (applied.results if applied else []) if not x.ok
@@ -41,15 +42,23 @@ def run_document(r: RunResult) -> dict[str, Any]:
         "cleared": [{"signal": s, "subject": subj, "rule_id": rid} for s, subj, rid in r.cleared],
         "ops": [
             {"source": o.source, "key": o.key, "kind": o.kind.value, "value": o.value,
-             "reason": o.reason, "value_at_risk": o.value_at_risk} for o in r.ops
+             "reason": o.reason, "value_at_risk": o.value_at_risk,
+             "deferred": id(o) in later} for o in r.ops
         ],
         "writes": {
             "planned": len(r.ops),
             "applied": applied.applied if applied else 0,
             "failed": applied.failed if applied else 0,
-            "deferred": len(applied.deferred) if applied else 0,
+            "deferred": len(r.deferred),
+            "held": len(r.held),
+            "interrupted": len(r.interrupted),
+            "not_annotated": r.not_annotated,
             "failures": failures,
         },
+        "held": [
+            {"source": o.source, "key": o.key, "kind": o.kind.value, "value": o.value,
+             "reason": o.reason} for o in r.held
+        ],
         "kpis": [
             {"id": st.kpi, "status": st.status, "value": st.value, "target": st.target,
              "attainment": _round(st.attainment), "forecast": _round(st.forecast),

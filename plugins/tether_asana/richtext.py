@@ -22,10 +22,6 @@ _LIST_ITEM = re.compile(r"^( *)[-*+] (.*)$")
 # rule as tether.render.MENTION's look-behind).
 _TOKEN = re.compile(r"\\[!-/:-@\[-`{-~]|`[^`]*`|<@[^\s<>\\]+>|\*\*|__|[*_]")
 _GID = re.compile(r"[0-9]+")
-# No tag written here has an href, so any "href" is quoted text (escaped, never markup). A
-# zero-width space breaks it all the same: a consumer that unescapes html_text once too
-# often (an integration re-posting it as HTML) still finds no link attribute in it.
-_HREF = re.compile(r"(hre)(?=f)", re.IGNORECASE)
 _TAGS = {"**": "strong", "__": "strong", "*": "em", "_": "em"}
 
 
@@ -63,7 +59,7 @@ def story_html(markdown: str) -> str:
     while parts and not parts[-1]:
         parts.pop()
     parts.append(escape(footer(markdown), quote=False))
-    return "<body>" + _HREF.sub("\\1\u200b", "\n".join(parts)) + "</body>"
+    return "<body>" + "\n".join(parts) + "</body>"
 
 
 def inline(text: str) -> str:

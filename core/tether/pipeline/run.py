@@ -16,7 +16,7 @@ from ..rules.language import Rule
 from ..store import LedgerEntry, Store
 from ..workspace import Workspace
 from . import memory
-from .apply import ApplyReport, apply_ops
+from .apply import ApplyReport, apply_ops, within_budget
 from .assess import Assessor
 from .map import Mapper
 from .plan import CommentStyle, desired_annotations, plan
@@ -43,6 +43,8 @@ class RunResult:
     held: list[WriteOp] = field(default_factory=list)  # a person's override, respected
     interrupted: list[LedgerEntry] = field(default_factory=list)  # writes a crash cut short
     not_annotated: int = 0  # items left alone by writeback.since
+    deferred: list[WriteOp] = field(default_factory=list)  # over the write budget
+    budget: int = 0
     applied: ApplyReport | None = None
     kpi_statuses: dict[str, KpiStatus] = field(default_factory=dict)  # by KPI id, config order
 
@@ -107,7 +109,8 @@ def _run(ws: Workspace, store: Store, result: RunResult, clock: Callable[[], dat
     desired = desired_annotations(annotated, result.mappings, result.findings, kpis,
                                   wb.label_prefix, wb.comments, current, comment_style(ws))
     planned = plan(annotated, desired, current, written)
-    result.ops, result.held = planned.ops, planned.held
+    result.ops, result.held, result.budget = planned.ops, planned.held, wb.budget
+    result.deferred = within_budget(result.ops, wb.budget, wb.source_budget)[1]
 
     if result.mode == "sync":
         store.save_mappings(result.mappings)
