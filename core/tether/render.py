@@ -15,7 +15,13 @@ from .errors import Problem
 from .model import KPI, Finding, Mapping
 
 MARKER = "<!-- tether:comment -->"
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~])")
+# Every character CommonMark could read as markup here: emphasis, code, links, HTML, entity
+# references (&), maths ($), headings and lists (#, +) and tables (|); "-" and "=" only
+# matter at the start of a line (a list, a rule, a heading underline).
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~&$])|^([-=])")
+_INERT = (("@", "@\u200b"), ("#", "#\u200b"), ("://", ":\u200b//"), ("www.", "www\u200b."))
+# Direction overrides could make quoted text display as something else.
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 # A person to notify, as ``<@handle>`` with the handle their tracker knows them by; each
 # connector turns it into its own mention. Quoted text cannot forge one: neutralise
 # escapes every ``<``.
@@ -36,12 +42,14 @@ def mention(handle: str) -> str | None:
 
 
 def neutralise(text: str) -> str:
-    """Quote tracker text safely in Markdown: one line, no markup, links or @mentions."""
-    flat = " ".join(text.split())
-    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", flat)
-    # A zero-width space after @ keeps the text readable but stops it pinging anyone, and
-    # one after "://" stops trackers turning a quoted URL into a link.
-    return escaped.replace("@", "@\u200b").replace("://", ":\u200b//")
+    """Quote tracker text safely in Markdown: one line, no markup, links, references or
+    mentions, whatever renders it. Escapes stop markup; a zero-width space stops what
+    trackers detect in the rendered text: ``@name``, ``#12``, ``https://``, ``www.``."""
+    flat = " ".join(_BIDI.sub("", text).split())
+    escaped = _MARKDOWN_SPECIAL.sub(lambda m: "\\" + m.group(), flat)
+    for found, inert in _INERT:
+        escaped = escaped.replace(found, inert)
+    return escaped
 
 
 class Trusted(str):

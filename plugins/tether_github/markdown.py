@@ -8,10 +8,7 @@ every ``@`` directly before a login character that is not a token's gets a zero-
 space; a character reference gets its ``&`` escaped (``&commat;x`` renders ``@x``, then
 mentions; ``&num;12`` links an issue); and escaped angle brackets become entities, which
 render the same but can never turn back into a tag, whatever strips the backslashes
-later. Tether writes no HTML with an href, so any "href" is quoted text: a zero-width
-space breaks it too (as the Asana connector does), so a consumer that unescapes the body
-once too often (GitHub's plain-text e-mails carry the raw Markdown; webhook readers get it
-too) finds no link attribute.
+later.
 """
 
 from __future__ import annotations
@@ -28,7 +25,6 @@ _WORD = re.compile(r"[A-Za-z0-9_]")
 _EXTENDS = re.compile(r"[A-Za-z0-9_/-]|\.+[A-Za-z0-9_]")
 _PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")  # what CommonMark lets \ escape
 _ENTITY = {"<": "&lt;", ">": "&gt;"}
-_HREF = re.compile(r"hre(?=f)", re.IGNORECASE)
 # An HTML character reference, which CommonMark decodes to the character it names.
 _REFERENCE = re.compile(r"&(?=#[0-9]{1,7};|#[xX][0-9a-fA-F]{1,6};|[A-Za-z][A-Za-z0-9]{1,31};)")
 ZWSP = "\u200b"
@@ -59,9 +55,6 @@ def to_github(markdown: str) -> str:
         elif _REFERENCE.match(markdown, i):
             out.append("\\&")  # shown as typed, never decoded into an "@" or a "#"
             i += 1
-        elif href := _HREF.match(markdown, i):
-            out.append(href.group() + ZWSP)
-            i = href.end()
         else:
             out.append(ch)
             if ch == "@" and _WORD.match(markdown, i + 1):
