@@ -13,16 +13,19 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import requests
-from connectors.drivers.jira_cloud import PROJECT, JiraDriver
+from connectors.drivers.jira_cloud import PLAIN_TOKEN, PROJECT, RAVI, JiraDriver
 from tether.errors import SourceError, TetherError
 from tether.model import Finding, Link, OpKind, WriteOp
 from tether.pipeline.plan import desired_annotations, plan_ops
-from tether.render import MARKER, digest
+from tether.render import MARKER, digest, mention
+from tether.sandboxkit import Fault
 from tether.watermark import Watermark
 from tether_jira import JiraSandbox
 from tether_jira.connector import JiraConnector
+from tether_jira.markup import to_wiki
 from tether_jira.options import JiraOptions
 from tether_jira.sandbox_api import REMOVED_SEARCH, RateLimit
+from tether_jira.sandbox_http import QUIET_REFUSED
 from tether_jira.sandbox_state import ALL_PERMISSIONS
 
 PREFIX = "tether"
@@ -36,6 +39,14 @@ def site(request, tmp_path: Path, monkeypatch):
     monkeypatch.setenv(drv.token_variable, "good")
     yield drv
     drv.server.stop()
+
+
+def auth(drv: JiraDriver, token: str = "good") -> dict[str, str]:
+    """The Authorization header the site expects for ``token`` (Ravi's for PLAIN_TOKEN)."""
+    if drv.flavour != "cloud":
+        return {"Authorization": f"Bearer {token}"}
+    email = "ravi@example.com" if token == PLAIN_TOKEN else "mia@example.com"
+    return {"Authorization": "Basic " + base64.b64encode(f"{email}:{token}".encode()).decode()}
 
 
 def searches(drv: JiraDriver) -> list[dict[str, list[str]]]:
@@ -217,17 +228,25 @@ def test_the_marker_survives_a_person_editing_the_comment(site) -> None:
     assert "stalled" in site.comments(keys[1])[0]
 
 
-def test_a_deleted_tether_comment_is_written_again_and_re_marked(site) -> None:
+def test_an_edit_of_a_deleted_comment_is_gone_and_a_create_writes_it_again(site) -> None:
     key = site.seed(3)[0]
     connector = site.connector()
     connector.pull(None)
     [created] = connector.apply([comment_op(key, "first")])
     site.world.delete_comment(key, created.comment_id)
-    [again] = connector.apply([comment_op(key, "second", OpKind.UPDATE_COMMENT,
-                                          created.comment_id)])
+    posts = site.server.count("POST", f"/rest/api/3/issue/{key}/comment")
+    [edit] = connector.apply([comment_op(key, "second", OpKind.UPDATE_COMMENT,
+                                         created.comment_id)])
+    assert edit.ok and edit.gone and edit.comment_id is None
+    assert site.comments(key) == []  # the person's deletion stands
+    assert site.server.count("POST", f"/rest/api/3/issue/{key}/comment") == posts
+    task = next(t for t in connector.pull(None).tasks if t.key == key)
+    # The issue's marker still names the deleted comment: a create writes a new one.
+    [again] = connector.apply([comment_op(key, "third")])
     assert again.ok and again.comment_id != created.comment_id
-    assert site.comments(key) == ["second"]
+    assert site.comments(key) == ["third"]
     assert site.world.issues[key].properties["tether"]["comment_id"] == again.comment_id
+    assert connector.read_annotations([task], PREFIX)[key].comment_id == again.comment_id
 
 
 def test_a_create_without_a_pull_edits_the_marked_comment_instead(site) -> None:
@@ -264,6 +283,199 @@ def test_pulled_tasks_are_read_with_no_request(site) -> None:
     before = len(site.server.log)
     assert len(connector.read_annotations(tasks, PREFIX)) == 20
     assert len(site.server.log) == before
+
+
+# -- write-back etiquette: the comment's own marker, recovery, quiet edits, mentions --------
+
+def posted(drv: JiraDriver, key: str) -> int:
+    return drv.server.count("POST", f"/rest/api/{api(drv)}/issue/{key}/comment")
+
+
+def api(drv: JiraDriver) -> str:
+    return "3" if drv.flavour == "cloud" else "2"
+
+
+@pytest.mark.parametrize("site", FLAVOURS, indirect=True)
+def test_the_comment_carries_tethers_property_from_the_same_post(site) -> None:
+    key = site.seed(3)[0]
+    connector = site.connector()
+    connector.pull(None)
+    [done] = connector.apply([comment_op(key, "hello")])
+    [stored] = site.world.issues[key].comments
+    assert stored.properties == {"tether": {"v": 1, "digest": digest(f"{MARKER}\nhello")}}
+    assert posted(site, key) == 1
+    assert site.server.count("PUT", f"/rest/api/{api(site)}/comment/") == 0  # no second call
+    [edited] = connector.apply([comment_op(key, "again", OpKind.UPDATE_COMMENT, done.comment_id)])
+    assert edited.ok and stored.properties["tether"]["digest"] == digest(f"{MARKER}\nagain")
+
+
+@pytest.mark.parametrize("site", FLAVOURS, indirect=True)
+def test_recover_finds_the_comment_when_the_issue_marker_was_never_set(site) -> None:
+    key = site.seed(3)[0]
+    site.world.projects[PROJECT].permissions = ALL_PERMISSIONS - {"EDIT_ISSUES"}
+    first = site.connector()
+    tasks = first.pull(None).tasks
+    [made] = first.apply([comment_op(key, "hello")])
+    # The comment landed; the issue property PUT was refused: reported, with the comment id.
+    assert not made.ok and made.comment_id and "comment property" in made.error
+    assert "tether" not in site.world.issues[key].properties
+    site.world.comment(key, "A person's comment, after Tether's", author=RAVI)
+    fresh = site.connector()
+    task = next(t for t in fresh.pull(None).tasks if t.key == key)
+    assert fresh.read_annotations([task], PREFIX)[key].comment_id is None  # the index misses it
+    before = len(site.server.log)
+    shown = fresh.recover([task], PREFIX)[key]
+    assert shown.comment_id == made.comment_id and shown.comment == "hello"
+    assert shown.comment_digest == digest(f"{MARKER}\nhello")
+    paths = [r.path for r in site.server.log[before:]]
+    if site.flavour == "cloud":  # ids from the listing, properties from comment/list
+        assert paths == [f"/rest/api/3/issue/{key}/comment", "/rest/api/3/comment/list"]
+    else:  # Data Center lists them with expand=properties: one request
+        assert paths == [f"/rest/api/2/issue/{key}/comment"]
+    other = next(t for t in tasks if t.key != key)
+    assert fresh.recover([other], PREFIX)[other.key].comment_id is None
+
+
+def test_recover_keeps_an_older_comment_the_issue_marker_names(site) -> None:
+    key = site.seed(3)[0]
+    legacy = site.world.comment(key, {"type": "doc", "version": 1, "content": []})
+    site.world.issues[key].properties["tether"] = {"v": 1, "comment_id": legacy.id,
+                                                   "digest": "d1"}
+    connector = site.connector()
+    task = next(t for t in connector.pull(None).tasks if t.key == key)
+    shown = connector.recover([task], PREFIX)[key]
+    assert (shown.comment_id, shown.comment_digest) == (legacy.id, "d1")
+    [edit] = connector.apply([comment_op(key, "now marked", OpKind.UPDATE_COMMENT, legacy.id)])
+    assert edit.ok and legacy.properties["tether"]["digest"] == digest(f"{MARKER}\nnow marked")
+
+
+@pytest.mark.parametrize("site", FLAVOURS, indirect=True)
+def test_a_lost_post_is_found_by_its_property_not_posted_again(site) -> None:
+    key = site.seed(3)[0]
+    connector = site.connector()
+    connector.pull(None)
+    site.server.after_handling = lambda r: r.method == "POST" and r.path.endswith("/comment")
+    try:
+        [made] = connector.apply([comment_op(key, "hello")])
+    finally:
+        site.server.after_handling = None
+    assert made.ok, made.error
+    [stored] = site.world.issues[key].comments
+    assert made.comment_id == stored.id and posted(site, key) == 1
+    assert site.world.issues[key].properties["tether"]["comment_id"] == stored.id
+    assert len(site.retry_clock.slept) == 1  # the retry waited on the injected clock
+
+
+def test_a_429_on_the_post_is_retried_without_looking_first(site) -> None:
+    key = site.seed(3)[0]
+    connector = site.connector()
+    connector.pull(None)
+    site.server.faults.add(Fault("status", at=frozenset({len(site.server.log) + 1}),
+                                 status=429, headers={"Retry-After": "3"}))
+    [made] = connector.apply([comment_op(key, "hello")])
+    assert made.ok and site.comments(key) == ["hello"] and site.retry_clock.slept == [3]
+    assert posted(site, key) == 2 and site.server.count("GET", f"/rest/api/3/issue/{key}/"
+                                                               "comment") == 0
+
+
+@pytest.mark.parametrize("site", FLAVOURS, indirect=True)
+def test_edits_ask_jira_not_to_notify_when_the_token_may(site) -> None:
+    key = site.seed(3)[0]
+    connector = site.connector()
+    connector.pull(None)
+    assert connector.notify_mode == "unknown"
+    [made] = connector.apply([comment_op(key, "one")])  # a new comment always notifies
+    assert connector.notify_mode == "unknown"
+    results = connector.apply([WriteOp("src", key, OpKind.ADD_LABEL, f"{PREFIX}:x", "t"),
+                               comment_op(key, "two", OpKind.UPDATE_COMMENT, made.comment_id)])
+    assert all(r.ok for r in results) and connector.notify_mode == "quiet"
+    edits = [parse_qs(r.query) for r in site.server.log if r.method == "PUT"
+             and "/properties/" not in r.path]
+    # Data Center documents notifyUsers on issue edits only, not on comment edits.
+    quiet = [{"notifyUsers": ["false"]}, {"notifyUsers": ["false"]}]
+    assert edits == (quiet if site.flavour == "cloud" else quiet[:1] + [{}])
+    assert site.labels(key) >= {f"{PREFIX}:x"} and site.comments(key) == ["two"]
+
+
+@pytest.mark.parametrize("site", FLAVOURS, indirect=True)
+def test_a_refused_quiet_edit_is_sent_again_once_and_then_never_asked(site) -> None:
+    keys = site.seed(4)
+    connector = site.connector(PLAIN_TOKEN, email="ravi@example.com")
+    connector.pull(None)
+    before = len(site.server.log)
+    results = connector.apply([WriteOp("src", k, OpKind.ADD_LABEL, f"{PREFIX}:x", "t")
+                               for k in keys[:3]])
+    assert all(r.ok for r in results), results
+    assert connector.notify_mode == "notifying"
+    answered = [(r.status, parse_qs(r.query)) for r in site.server.log[before:]]
+    assert answered == [(403, {"notifyUsers": ["false"]}), (204, {}), (204, {}), (204, {})]
+    assert all(f"{PREFIX}:x" in site.labels(k) for k in keys[:3])  # the edits still landed
+    refused = requests.put(f"{site.server.base_url}/rest/api/{api(site)}/issue/{keys[3]}",
+                           params={"notifyUsers": "false"}, headers=auth(site, PLAIN_TOKEN),
+                           json={"update": {"labels": [{"add": "y"}]}}, timeout=5)
+    assert refused.status_code == 403 and refused.json() == {
+        "errorMessages": [QUIET_REFUSED], "errors": {}}
+    assert "y" not in site.labels(keys[3])  # Jira refuses the whole edit, not just the quiet
+
+
+def test_a_refused_quiet_comment_edit_falls_back_too(site) -> None:
+    key = site.seed(3)[0]
+    connector = site.connector(PLAIN_TOKEN, email="ravi@example.com")
+    connector.pull(None)
+    [made] = connector.apply([comment_op(key, "one")])
+    [edit] = connector.apply([comment_op(key, "two", OpKind.UPDATE_COMMENT, made.comment_id)])
+    assert edit.ok and site.comments(key) == ["two"] and connector.notify_mode == "notifying"
+    assert site.world.issues[key].comments[0].author == RAVI  # the token's own user wrote it
+    assert [r.status for r in site.server.log if r.method == "PUT" and "/comment/" in r.path] \
+        == [403, 200]
+
+
+@pytest.mark.parametrize("site", FLAVOURS, indirect=True)
+def test_a_mention_token_becomes_a_mention_and_escaped_text_stays_text(site) -> None:
+    key = site.seed(3)[0]
+    connector = site.connector()
+    connector.pull(None)
+    handle = site.mention_handle()
+    text = f"Decision needed from {mention(handle)}; not from \\<@admin\\> or `<@code>`."
+    [done] = connector.apply([comment_op(key, text)])
+    assert done.ok, done.error
+    assert site.mentioned(key) == [handle]
+    [stored] = site.stored_comments(key)
+    if site.flavour == "cloud":
+        nodes = stored["content"][0]["content"]
+        assert {"type": "mention", "attrs": {"id": RAVI, "text": f"@{RAVI}"}} in nodes
+        assert "<@admin>" in nodes[-3]["text"] and nodes[-2]["text"] == "<@code>"
+    else:
+        assert stored == "Decision needed from [~ravi]; not from <@admin> or {{<@code>}}."
+
+
+@pytest.mark.parametrize("site", FLAVOURS, indirect=True)
+def test_sandbox_shows_comment_properties_only_where_jira_does(site) -> None:
+    key = site.seed(2)[0]
+    base = f"{site.server.base_url}/rest/api/{api(site)}"
+    mine = site.world.comment(key, "x")
+    mine.properties = {"tether": {"v": 1}}
+    listing = requests.get(f"{base}/issue/{key}/comment", headers=auth(site), timeout=5).json()
+    assert "properties" not in listing["comments"][0] and listing["maxResults"] == 100
+    expanded = requests.get(f"{base}/issue/{key}/comment", params={"expand": "properties"},
+                            headers=auth(site), timeout=5).json()
+    assert expanded["comments"][0]["properties"] == [{"key": "tether", "value": {"v": 1}}]
+    bulk = requests.post(f"{base}/comment/list", params={"expand": "properties"},
+                         json={"ids": [int(mine.id)]}, headers=auth(site), timeout=5)
+    if site.flavour == "cloud":
+        assert bulk.json()["values"][0]["properties"] == [{"key": "tether", "value": {"v": 1}}]
+        assert requests.post(f"{base}/comment/list", json={"ids": []}, headers=auth(site),
+                             timeout=5).status_code == 400
+    else:
+        assert bulk.status_code == 404  # Data Center has no comment/list
+
+
+def test_wiki_escapes_what_would_link_mention_or_embed() -> None:
+    wiki = to_wiki(f"{MARKER}\nSee \\[~admin\\] \\!x.png\\! \\{{html\\}} a\\|b "
+                   "https://evil.example mailto:a@b.c <a href='x'>")
+    assert wiki == ("See \\[\\~admin\\] \\!x.png\\! \\{html\\} a\\|b "
+                    "https:\u200b//evil.example mailto\u200b:a@b.c <\u200ba h\u200bref='x'>")
+    assert to_wiki(f"{MARKER}\nAsk <@odd]name> now") == "Ask @odd\\]name now"  # not [~odd]
 
 
 # -- labels -----------------------------------------------------------------------------------

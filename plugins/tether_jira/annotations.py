@@ -5,7 +5,11 @@ issue property ``{"v": 1, "comment_id": .., "digest": ..}``, never by its text. 
 search requests ``properties=tether``, so the pulled payload already says which comment is
 Tether's and reading annotations costs no request. A person editing the comment's text
 leaves the marker in place: Tether keeps editing that same comment, and overwrites the
-person's words only when its own verdict changes (the digest is of what Tether wrote)."""
+person's words only when its own verdict changes (the digest is of what Tether wrote).
+
+The comment also carries a ``tether`` comment property ``{"v": 1, "digest": ..}``, set in
+the request that creates it: when the issue property could not be written (a crash, a lost
+answer, a refused PUT), ``JiraConnector.recover`` still finds the comment by it."""
 
 from __future__ import annotations
 

@@ -20,12 +20,17 @@ from tether.clock import Clock
 from tether.errors import SourceError
 from tether.retry import with_retries
 
-from .failures import Context, describe, status_of, transient
+from .failures import Context, describe, quiet_refused, status_of, transient
 from .normalise import FieldMap
 from .options import CLOUD_STORY_POINTS, JiraOptions
 
 T = TypeVar("T")
-MARKER_KEY = "tether"  # the issue property holding {"comment_id", "digest"} of Tether's comment
+# The issue property {"v", "comment_id", "digest"} pointing at Tether's comment, read for free
+# with every search; and the comment property {"v", "digest"} on that comment itself, set in
+# the same request that creates it, so the comment is Tether's even if the issue's is not set.
+MARKER_KEY = "tether"
+COMMENT_PAGE = 5000  # comments per listing page asked for; Jira may send fewer
+COMMENT_IDS = 1000  # comment/list takes at most 1000 ids
 CLOUD_PAGE = 5000  # /search/jql's documented maximum; Jira returns fewer when fields are asked
 DC_PAGE = 1000  # Data Center clamps to jira.search.views.default.max (1000 unless changed)
 MAX_PAGES = 10_000  # a guard against a server that never says "last page"
@@ -42,6 +47,7 @@ class JiraClient:
         self._token: str | None = None
         self._fields: FieldMap | None = None
         self._zone: tuple[str | None] | None = None
+        self._quiet: bool | None = None  # may edits go with notifyUsers=false? None: not tried
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -192,28 +198,124 @@ class JiraClient:
         value = prop.raw.get("value")
         return value if isinstance(value, dict) else None
 
+    # -- Tether's comment, found by its own property ---------------------------------------
+
+    def comments(self, key: str) -> list[dict[str, Any]]:
+        """Every comment of ``key`` with its ``properties`` (a list of {key, value}), oldest
+        first: one listing (pages of 5000) and, on Cloud, one comment/list per 1000.
+
+        Cloud documents comment properties in bulk only through POST comment/list with
+        expand=properties; the issue's comment listing documents renderedBody alone, so it
+        is used just for the ids. Data Center has no comment/list; its listing takes
+        expand=properties (what Server and DC clients rely on), one request per page, where
+        a GET comment/{id}/properties/{key} per comment would cost one each."""
+        ctx = Context(self.options, "comments", key)
+        session = self.jira()._session  # private: the library has no paged comment listing
+        cloud = self.options.flavour == "cloud"
+        listed: list[dict[str, Any]] = []
+        for _ in range(MAX_PAGES):
+            params = {"startAt": str(len(listed)), "maxResults": str(COMMENT_PAGE)}
+            if not cloud:
+                params["expand"] = "properties"
+            page = self.call(partial(session.get, self._url(f"issue/{key}/comment"),
+                                     params=params), ctx).json()
+            got = page.get("comments") or []
+            listed += got
+            if not got or len(listed) >= int(page.get("total") or 0):
+                break
+        if cloud and listed:
+            ids = sorted({int(c["id"]) for c in listed})
+            listed = []
+            for n in range(0, len(ids), COMMENT_IDS):
+                body = json.dumps({"ids": ids[n:n + COMMENT_IDS]})
+                page = self.call(partial(session.post, self._url("comment/list"),
+                                         params={"expand": "properties"}, data=body), ctx).json()
+                listed += page.get("values") or []
+        return sorted(listed, key=lambda c: int(c["id"]))  # ids grow with creation
+
     # -- writing --------------------------------------------------------------------------
 
+    @property
+    def notify_mode(self) -> str:
+        """"quiet": edits go with notifyUsers=false; "notifying": Jira refused that (the
+        token's user administers neither Jira nor the project); "unknown": no edit yet."""
+        return {None: "unknown", True: "quiet", False: "notifying"}[self._quiet]
+
+    def _edit(self, send: Callable[[dict[str, str]], T], quiet: bool = True) -> T:
+        """``send(query)`` with retries, asking Jira not to notify watchers of this edit of
+        Tether's own annotations, until Jira refuses that once; from then on this client
+        sends edits plainly, so a refusal costs one extra request per run."""
+        if quiet and self._quiet is not False:
+            try:
+                result = self.retrying(partial(send, {"notifyUsers": "false"}))
+            except JIRAError as exc:
+                if not quiet_refused(exc):
+                    raise
+                self._quiet = False
+            else:
+                self._quiet = True
+                return result
+        return self.retrying(partial(send, {}))
+
     def edit_labels(self, key: str, changes: list[dict[str, str]]) -> None:
-        """PUT issue ``update.labels`` [{"add": ..}, {"remove": ..}]: 204, no reload."""
+        """PUT issue ``update.labels`` [{"add": ..}, {"remove": ..}] quietly: 204, no reload."""
         body = json.dumps({"update": {"labels": changes}})
         url = self._url(f"issue/{key}")
         session = self.jira()._session  # private: Issue.update re-GETs
-        self.call(partial(session.put, url, data=body), Context(self.options, "labels", key))
+        try:
+            self._edit(lambda query: session.put(url, params=query, data=body))
+        except Exception as exc:
+            raise SourceError(describe(exc, Context(self.options, "labels", key))) from None
 
-    def add_comment(self, key: str, body: Any) -> dict[str, Any]:
-        """POST a comment (ADF dict on Cloud, wiki string on DC); the created comment."""
-        jira = self.jira()
-        comment = self.call(partial(jira.add_comment, key, body),
-                            Context(self.options, "comment", key))
-        return dict(comment.raw)
+    def add_comment(self, key: str, body: Any, marker: dict[str, Any]) -> dict[str, Any]:
+        """POST a comment (ADF dict on Cloud, wiki string on DC) carrying the Tether comment
+        property ``marker`` in the same request; the created comment.
 
-    def update_comment(self, key: str, comment_id: str, body: Any) -> dict[str, Any] | None:
-        """PUT a comment's body; the updated comment, or None if it no longer exists."""
+        A POST that failed without an answer (reset, timeout, 5xx) may have landed. Before
+        posting again, Tether's comment is looked for by its property and edited instead,
+        so a retry never writes a second one. A 429 is refused before anything is written."""
+        url = self._url(f"issue/{key}/comment")
+        session = self.jira()._session  # private: add_comment cannot send properties
+        payload = json.dumps({"body": body, "properties": [{"key": MARKER_KEY,
+                                                            "value": marker}]})
+        landed = False  # whether an earlier attempt may have written the comment
+
+        def attempt() -> dict[str, Any]:
+            nonlocal landed
+            if landed:
+                found = self._tether_comment(key)
+                if found is not None:
+                    same = comment_marker(found) == marker
+                    edited = found if same else self.update_comment(key, str(found["id"]),
+                                                                    body, marker)
+                    if edited is not None:
+                        return edited
+            try:
+                return session.post(url, data=payload).json()
+            except Exception as exc:
+                landed = status_of(exc) != 429
+                raise
+
+        return self.call(attempt, Context(self.options, "comment", key))
+
+    def _tether_comment(self, key: str) -> dict[str, Any] | None:
+        """The oldest comment of ``key`` carrying the Tether comment property."""
+        return next((c for c in self.comments(key) if comment_marker(c)), None)
+
+    def update_comment(self, key: str, comment_id: str, body: Any, marker: dict[str, Any]
+                       ) -> dict[str, Any] | None:
+        """PUT a comment's body and its Tether property (Cloud: quietly); the updated
+        comment, or None if it no longer exists. Sending the property on every edit also
+        marks comments written before comments carried one."""
         url = self._url(f"issue/{key}/comment/{comment_id}")
         session = self.jira()._session  # private: Comment.update re-GETs
+        data = json.dumps({"body": body, "properties": [{"key": MARKER_KEY, "value": marker}]})
+        # Cloud documents notifyUsers on comment edits; Data Center's comment edit does not
+        # (as far as we found), so there the edit notifies watchers as any edit would.
+        quiet = self.options.flavour == "cloud"
         try:
-            response = self.retrying(partial(session.put, url, data=json.dumps({"body": body})))
+            response = self._edit(lambda query: session.put(url, params=query, data=data),
+                                  quiet)
         except JIRAError as exc:
             if exc.status_code == 404:
                 return None
@@ -229,6 +331,15 @@ class JiraClient:
         jira = self.jira()
         self.call(partial(jira.add_issue_property, key, MARKER_KEY, value),
                   Context(self.options, "marker", key))
+
+
+def comment_marker(comment: dict[str, Any]) -> dict[str, Any] | None:
+    """The Tether property of ``comment`` (as listed with expand=properties), if it has one."""
+    for prop in comment.get("properties") or ():
+        if isinstance(prop, dict) and prop.get("key") == MARKER_KEY:
+            value = prop.get("value")
+            return value if isinstance(value, dict) else None
+    return None
 
 
 def _resolve(listing: list[dict[str, Any]], wanted: str) -> str:

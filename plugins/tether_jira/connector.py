@@ -13,7 +13,8 @@ from tether.watermark import Watermark
 
 from . import jql
 from .annotations import Marker, Shown
-from .client import JiraClient
+from .client import JiraClient, comment_marker
+from .markup import adf_to_text
 from .normalise import to_task
 from .options import JiraOptions
 from .writes import Writer, Written
@@ -84,6 +85,43 @@ class JiraConnector(Connector):
                 shown = replace(shown, marker=marker, text=text)
             out[key] = shown.current(prefix)
         return out
+
+    def recover(self, tasks: Sequence[Task], prefix: str) -> dict[str, CurrentAnnotation]:
+        """Like ``read_annotations``, with Tether's comment looked up in each issue's comments
+        (the one carrying Tether's comment property, or the one the issue's marker names;
+        the oldest if several): found even when the issue's marker was never set. Costs one
+        comment listing per task (Cloud: plus one comment/list). Tasks the scope no longer
+        has are left out."""
+        current = self.read_annotations(tasks, prefix)
+        out = {}
+        for task in tasks:
+            if task.key not in current:
+                continue
+            shown = self._shown.get(task.key) or Shown(frozenset(current[task.key].labels))
+            marker, text = self._find_comment(task.key, shown.marker)
+            self._shown[task.key] = replace(shown, marker=marker, text=text)
+            self._written.pop(task.key, None)  # what Jira shows now wins
+            out[task.key] = self._shown[task.key].current(prefix)
+        return out
+
+    def _find_comment(self, key: str, indexed: Marker | None) -> tuple[Marker | None, str | None]:
+        """Tether's comment on ``key`` as Jira lists it now, and its text."""
+        for comment in self.client.comments(key):
+            cid = str(comment.get("id"))
+            value = comment_marker(comment)
+            if value is not None or (indexed is not None and indexed.comment_id == cid):
+                got = value.get("digest") if isinstance(value, dict) else None
+                marker = Marker(cid, str(got or (indexed.digest if indexed else "")))
+                body = comment.get("body")
+                return marker, adf_to_text(body) if body is not None else None
+        return None, None
+
+    @property
+    def notify_mode(self) -> str:
+        """Whether this connector's edits notify watchers: "quiet" (sent with
+        notifyUsers=false), "notifying" (Jira refused that: the token's user is neither
+        Jira nor project admin) or "unknown" (no edit tried yet)."""
+        return self.client.notify_mode
 
     def _fetch(self, keys: set[str]) -> dict[str, Shown]:
         """Labels and markers of ``keys``, from one search over the scope (pages of labels)."""

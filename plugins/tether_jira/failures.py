@@ -19,6 +19,7 @@ PERMISSIONS = {
     "marker": "Edit Issues",
     "comment": "Add Comments",
     "edit-comment": "Edit Own Comments",
+    "comments": "Browse Projects",
 }
 _NETWORK = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 
@@ -41,6 +42,12 @@ def transient(exc: Exception) -> float | None:
         return max(0.0, float(headers.get("Retry-After", "")))
     except ValueError:
         return 0.0  # absent, or an HTTP date: fall back to backoff
+
+
+def quiet_refused(exc: BaseException) -> bool:
+    """Whether Jira refused ``notifyUsers=false``: a 403 saying that discarding the
+    notification needs admin or project admin rights (the whole edit was refused)."""
+    return status_of(exc) == 403 and "notification" in service_message(exc).lower()
 
 
 def service_message(exc: BaseException) -> str:

@@ -1,7 +1,11 @@
 """Tether's Markdown comment -> Jira markup (ADF on Cloud, wiki text on Data Center), and back
 to plain text. Only the Markdown subset ``tether.render`` writes is understood: paragraphs,
-``-`` lists nested by two spaces, ``**strong**``, ``_em_``, ``*em*``, `` `code` `` and
-backslash escapes; anything else stays literal text."""
+``-`` lists nested by two spaces, ``**strong**``, ``_em_``, ``*em*``, `` `code` ``, mention
+tokens ``<@handle>`` and backslash escapes; anything else stays literal text.
+
+Literal text never becomes markup: ADF carries it in text nodes without link marks; wiki
+escapes every effect character. Neither flavour gets a link, a mention or an image that the
+Markdown did not ask for, and the subset has no link syntax, so a URL is always text."""
 
 from __future__ import annotations
 
@@ -9,11 +13,25 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from tether.render import MARKER
+from tether.render import MARKER, MENTION
 
-Run = tuple[str, frozenset[str]]  # text and its marks: "strong", "em", "code"
+Run = tuple[str, frozenset[str]]  # text and its marks: "strong", "em", "code"; or a mention
+MENTIONED = frozenset({"mention"})  # the run of a mention token: its text is the handle
 _ITEM = re.compile(r"^( *)[-*] (.*)$")
 _WIKI_ALWAYS = set("\\*_{}[]|!^~+")
+# What may sit between [~ and ] in wiki: a handle with a wiki effect character in it would
+# end the mention early (or start a link), so it is written as text instead.
+_WIKI_HANDLE = re.compile(r"[^\[\]{}|!~*^+\s]+")
+# An HTML tag in quoted text ("<img src=x>", "</a>") and the attribute names in it. Jira shows
+# text nodes and escaped wiki as text, but notification e-mails, exports and integrations
+# re-render comments; a zero-width space after "<" and inside each attribute name leaves
+# nothing a careless HTML renderer could act on, and the reader sees the same characters.
+_TAG = re.compile(r"<(?=[A-Za-z/!?])[^<>]*")
+_ATTRIBUTE = re.compile(r"(?<=[\s/'\"])([A-Za-z])(?=[\w:-]*\s*=)")
+# Wiki turns a bare URL into a link ("https://...", "mailto:..."). Markdown here has no
+# links, so every URL is quoted text: a zero-width space after the scheme, as neutralise
+# does for quoted text, keeps it readable and unlinked (idempotent on text already broken).
+_SCHEME = re.compile(r"(?i)(://|\bmailto:)")
 # Wiki turns these into icons: "(y)" is a thumbs-up, "(!)" a warning sign, ...
 _EMOTICON = re.compile(r"\((?:y|n|i|/|x|!|\?|on|off|\*[rgby]?|\+|-)\)")
 
@@ -69,6 +87,12 @@ def inline(text: str) -> list[Run]:
             buf.append(text[i + 1])
             i += 2
             continue
+        token = MENTION.match(text, i) if ch == "<" else None
+        if token:  # an escaped "\<" never gets here: the escape above consumed it
+            flush()
+            runs.append((token[1], MENTIONED))
+            i = token.end()
+            continue
         if ch == "`":
             end = text.find("`", i + 1)
             if end > i + 1:
@@ -106,7 +130,7 @@ def _merge(runs: list[Run]) -> list[Run]:
     for text, marks in runs:
         if not text:
             continue  # ADF rejects empty text nodes
-        if out and out[-1][1] == marks:
+        if out and out[-1][1] == marks and marks != MENTIONED:
             out[-1] = (out[-1][0] + text, marks)
         else:
             out.append((text, marks))
@@ -145,6 +169,11 @@ def _adf_paragraph(lines: list[list[Run]]) -> dict[str, Any]:
         if n:
             nodes.append({"type": "hardBreak"})
         for text, marks in runs:
+            if marks == MENTIONED:  # Cloud mentions by accountId; "text" is what shows
+                nodes.append({"type": "mention", "attrs": {"id": text, "text": "@" + text}})
+                continue
+            if "code" not in marks:
+                text = defang(text)
             node: dict[str, Any] = {"type": "text", "text": text}
             if marks:
                 node["marks"] = [{"type": m} for m in sorted(marks)]
@@ -227,10 +256,14 @@ def to_wiki(markdown: str) -> str:
 def _wiki_runs(runs: list[Run]) -> str:
     parts = []
     for text, marks in runs:
+        if marks == MENTIONED:  # Data Center mentions by username
+            parts.append(f"[~{text}]" if _WIKI_HANDLE.fullmatch(text) else
+                         wiki_escape("@" + text))
+            continue
         if "code" in marks:
             parts.append("{{" + wiki_escape(text) + "}}")
             continue
-        piece = wiki_escape(text)
+        piece = wiki_escape(unlink(defang(text)))
         if "em" in marks:
             piece = f"_{piece}_"
         if "strong" in marks:
@@ -251,3 +284,15 @@ def wiki_escape(text: str) -> str:
             or (ch == "?" and after == "?") or (ch == "#" and i == 0) or i in icons
         out.append("\\" + ch if escape else ch)
     return "".join(out)
+
+
+# -- quoted text that other renderers might act on ------------------------------------------
+
+def defang(text: str) -> str:
+    """``text`` with each HTML tag broken by zero-width spaces (see ``_TAG``)."""
+    return _TAG.sub(lambda m: "<\u200b" + _ATTRIBUTE.sub("\\1\u200b", m[0][1:]), text)
+
+
+def unlink(text: str) -> str:
+    """``text`` with URL schemes broken by a zero-width space, so wiki links none of them."""
+    return _SCHEME.sub(lambda m: ":\u200b//" if m[0] == "://" else m[0][:-1] + "\u200b:", text)

@@ -1,5 +1,10 @@
 """Fake-Jira issues, comments and issue properties: label edits, ADF (v3) or wiki (v2)
-comment bodies checked as Jira checks them, permissions answered the way Jira answers."""
+comment bodies checked as Jira checks them, permissions answered the way Jira answers.
+
+Comments keep the properties set with them (on create or update) and show them when asked
+(``expand=properties`` on the issue's comment listing; Cloud's ``POST comment/list``).
+Edits sent with ``notifyUsers=false`` by a caller who is no admin are refused whole, with
+Jira's 403 (see ``sandbox_http.QUIET_REFUSED``); Data Center comment edits ignore it."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from typing import Any
 from tether.sandboxkit import Request, Response, json_response, route
 
 from .markup import adf_to_text
-from .sandbox_http import ISSUE, JiraApiBase
+from .sandbox_http import API, ISSUE, JiraApiBase
 from .sandbox_render import Renderer
 from .sandbox_state import SandboxError
 
@@ -40,9 +45,7 @@ class IssueRoutes(JiraApiBase):
         data = self._body(req)
         if not isinstance(data, dict) or not (data.get("update") or data.get("fields")):
             raise SandboxError(400, ["No content to map to Object due to end of input"])
-        if req.arg("notifyUsers", "true").lower() == "false":
-            raise SandboxError(403, ["To discard the user notification either admin or "
-                                     "project admin permissions are required."])
+        self._check_quiet(req)
         touched = set(data.get("update") or {}) | set(data.get("fields") or {})
         if not self._can(issue, "EDIT_ISSUES"):  # Jira answers 400 here, not 403
             raise SandboxError(400, errors={f: f"Field '{f}' cannot be set. It is not on the "
@@ -114,25 +117,50 @@ class IssueRoutes(JiraApiBase):
         if not raw.isdigit():
             raise SandboxError(400, [f"The value '{raw}' is not valid for startAt."])
         start = int(raw)
-        size = self._size(req.arg("maxResults"), 5000, 5000)
+        size = self._size(req.arg("maxResults"), 100, 5000)  # the documented default
         items = issue.comments[start:start + size]
-        return json_response(200, {"comments": [r.comment(issue, c) for c in items],
+        # expand=properties: Cloud documents only renderedBody here, yet it answers this too,
+        # as Server and Data Center do (clients in the wild rely on it on both).
+        expanded = "properties" in self._list(req.args("expand"))
+        return json_response(200, {"comments": [r.comment(issue, c, expanded) for c in items],
                                    "maxResults": size, "total": len(issue.comments),
                                    "startAt": start})
 
     @route("POST", ISSUE + r"/comment")
     def add_comment(self, req: Request) -> Response:
+        """201 and the comment; ``properties`` are set with it, in the same request."""
         r = self._renderer(req)
         issue = self.world.issue(req.params["issue"])
         if not self._can(issue, "ADD_COMMENTS"):
             raise SandboxError(403, ["You do not have the permission to comment on this issue."])
         data = self._body(req) or {}
         body = self._comment_body(r, data)
+        properties = self._comment_properties(data)
         me = self.world.me.account_id if self.world.me else ""
         comment = self.world.comment(issue.key, body, me)
-        comment.properties = {p["key"]: p.get("value") for p in data.get("properties") or ()
-                              if isinstance(p, dict) and p.get("key")}
-        return json_response(201, r.comment(issue, comment))
+        comment.properties = properties
+        return json_response(201, r.comment(issue, comment, bool(properties)))
+
+    @route("POST", API + r"/comment/list")
+    def comments_by_id(self, req: Request) -> Response:
+        """Cloud only: the comments with the given ids that the caller may see, oldest
+        first; ``expand=properties`` adds their properties."""
+        r = self._renderer(req)
+        if not r.cloud:
+            return self.not_found(req)
+        data = self._body(req)
+        ids = data.get("ids") if isinstance(data, dict) else None
+        if not isinstance(ids, list) or not ids or len(ids) > 1000 or not all(
+                isinstance(i, int) and not isinstance(i, bool) for i in ids):
+            # Jira's words for this 400 are not documented; these are ours.
+            raise SandboxError(400, ["Provide between 1 and 1000 comment ids as integers."])
+        wanted = {str(i) for i in ids}
+        expanded = "properties" in self._list(req.args("expand"))
+        found = [r.comment(issue, c, expanded) for issue in self.world.visible()
+                 for c in issue.comments if c.id in wanted]
+        found.sort(key=lambda c: int(c["id"]))
+        return json_response(200, {"isLast": True, "maxResults": 1048576, "startAt": 0,
+                                   "total": len(found), "values": found})
 
     @route("GET", ISSUE + r"/comment/(?P<cid>[^/]+)")
     def get_comment(self, req: Request) -> Response:
@@ -150,9 +178,14 @@ class IssueRoutes(JiraApiBase):
         own = comment.author == me and self._can(issue, "EDIT_OWN_COMMENTS")
         if not (own or self._can(issue, "EDIT_ALL_COMMENTS")):
             raise SandboxError(400, ["You do not have the permission to edit this comment."])
-        body = self._comment_body(r, self._body(req) or {})
-        return json_response(200, r.comment(issue, self.world.edit_comment(
-            issue.key, comment.id, body, me)))
+        if r.cloud:  # Data Center's comment edit has no notifyUsers parameter to refuse
+            self._check_quiet(req)
+        data = self._body(req) or {}
+        body = self._comment_body(r, data)
+        properties = self._comment_properties(data)  # optional on update too: set, not merged
+        edited = self.world.edit_comment(issue.key, comment.id, body, me)
+        edited.properties.update(properties)
+        return json_response(200, r.comment(issue, edited, bool(properties)))
 
     @route("DELETE", ISSUE + r"/comment/(?P<cid>[^/]+)")
     def delete_comment(self, req: Request) -> Response:
@@ -161,6 +194,28 @@ class IssueRoutes(JiraApiBase):
         self.world.find_comment(issue, req.params["cid"])
         self.world.delete_comment(issue.key, req.params["cid"])
         return Response(204)
+
+    def _comment_properties(self, data: Any) -> dict[str, Any]:
+        """The ``properties`` of a comment request, checked as entity properties are."""
+        raw = data.get("properties") if isinstance(data, dict) else None
+        if raw is None:
+            return {}
+        if not isinstance(raw, list) or not all(isinstance(p, dict) for p in raw):
+            raise SandboxError(400, errors={"properties": "Properties must be a list of "
+                                                          "{key, value} objects."})
+        out = {}
+        for prop in raw:
+            key, value = prop.get("key"), prop.get("value")
+            if not isinstance(key, str) or not key or len(key) > 255:
+                raise SandboxError(400, ["The property key cannot be longer than 255 "
+                                         "characters."] if key else
+                                   ["The property key cannot be empty."])
+            if value in (None, "", {}, []) or len(json.dumps(value)) > \
+                    self.world.limits.property_length:
+                raise SandboxError(400, [f"The property value cannot be empty or longer than "
+                                         f"{self.world.limits.property_length} characters."])
+            out[key] = value
+        return out
 
     def _comment_body(self, r: Renderer, data: dict[str, Any]) -> Any:
         """The body as the version requires it: an ADF document on v3, a string on v2."""
@@ -252,6 +307,11 @@ def adf_problem(node: Any, path: str = "doc") -> str | None:
             return f"{path}: unknown mark in {marks}"
         if "code" in marks and set(marks) - {"code", "link"}:
             return f"{path}: the code mark combines only with link"
+    if kind == "mention":
+        attrs = node.get("attrs")
+        if not isinstance(attrs, dict) or not isinstance(attrs.get("id"), str) or \
+                not attrs["id"]:
+            return f"{path}: a mention needs attrs.id, the person's accountId"
     content = node.get("content", [])
     if not isinstance(content, list):
         return f"{path}: content must be a list"

@@ -127,13 +127,18 @@ class Renderer:
             return body if isinstance(body, dict) else text_to_adf(str(body))
         return adf_to_text(body) if isinstance(body, dict) else body
 
-    def comment(self, issue: Issue, c: Comment) -> dict[str, Any]:
-        out = {"self": f"{self.api}/issue/{issue.id}/comment/{c.id}", "id": c.id,
-               "author": self.user(self.w.users.get(c.author)), "body": self.body(c.body),
-               "updateAuthor": self.user(self.w.users.get(c.update_author or c.author)),
-               "created": self.time(c.created), "updated": self.time(c.updated)}
+    def comment(self, issue: Issue, c: Comment, properties: bool = False) -> dict[str, Any]:
+        """A comment; ``properties`` (expanded, or just set by the request) as EntityProperty
+        objects."""
+        out: dict[str, Any] = {
+            "self": f"{self.api}/issue/{issue.id}/comment/{c.id}", "id": c.id,
+            "author": self.user(self.w.users.get(c.author)), "body": self.body(c.body),
+            "updateAuthor": self.user(self.w.users.get(c.update_author or c.author)),
+            "created": self.time(c.created), "updated": self.time(c.updated)}
         if self.cloud:
             out["jsdPublic"] = True
+        if properties:
+            out["properties"] = [{"key": k, "value": v} for k, v in c.properties.items()]
         return out
 
     def field_value(self, issue: Issue, fid: str) -> Any:

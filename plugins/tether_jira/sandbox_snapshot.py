@@ -49,6 +49,7 @@ def dump(world: World, rate_limit: RateLimit | None = None) -> dict[str, Any]:
             "interval": rate_limit.interval},
         "users": [dataclasses.asdict(u) for u in world.users.values()],
         "me": world.me.account_id if world.me else None,
+        "tokens": dict(world.tokens),
         "projects": [_plain(dataclasses.asdict(p)) for p in world.projects.values()],
         "fields": [dataclasses.asdict(f) for f in world.fields.values()],
         "story_points": world.story_points,
@@ -68,6 +69,7 @@ def load(data: dict[str, Any]) -> tuple[World, RateLimit | None]:
     world.limits = Limits(**data["limits"])
     world.users = {u["account_id"]: User(**u) for u in data["users"]}
     world.me = world.users[data["me"]] if data.get("me") else None
+    world.tokens = {str(t): str(a) for t, a in (data.get("tokens") or {}).items()}
     world.projects = {}
     for raw in data["projects"]:
         world.projects[raw["key"]] = Project(**{**raw, "permissions": frozenset(

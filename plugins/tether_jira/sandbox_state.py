@@ -42,6 +42,8 @@ class User:
     email: str
     time_zone: str = "UTC"
     active: bool = True
+    # Administers Jira or the projects: may edit without notifying watchers (notifyUsers=false).
+    admin: bool = True
 
 
 @dataclass
@@ -182,7 +184,8 @@ class World:
         self.time_zone = time_zone  # the instance default: REST prints timestamps in it
         self.limits = Limits()
         self.users: dict[str, User] = {}
-        self.me: User | None = None  # the token's user
+        self.me: User | None = None  # the token's user (while a request runs: its caller)
+        self.tokens: dict[str, str] = {}  # other tokens it accepts -> their user's account id
         self.projects: dict[str, Project] = {}
         self.issues: dict[str, Issue] = {}
         self.links: list[Link] = []
@@ -224,12 +227,23 @@ class World:
     # -- set-up ---------------------------------------------------------------------------
 
     def add_user(self, account_id: str, name: str, display_name: str, email: str,
-                 time_zone: str = "UTC", me: bool = False) -> User:
-        user = User(account_id, name, display_name, email, time_zone)
+                 time_zone: str = "UTC", me: bool = False, admin: bool = True) -> User:
+        user = User(account_id, name, display_name, email, time_zone, admin=admin)
         self.users[account_id] = user
         if me or self.me is None:
             self.me = user
         return user
+
+    def add_token(self, token: str, account_id: str) -> None:
+        """Another token the site accepts, acting as the user ``account_id``."""
+        if account_id not in self.users:
+            raise ValueError(f"no user {account_id!r}")
+        self.tokens[token] = account_id
+
+    def credentials(self) -> list[tuple[str, User]]:
+        """Every token the site accepts, with the user it acts as; the main token first."""
+        out = [(self.token, self.me)] if self.me is not None else []
+        return out + [(t, self.users[a]) for t, a in self.tokens.items() if a in self.users]
 
     def add_project(self, key: str, name: str,
                     permissions: frozenset[str] = ALL_PERMISSIONS) -> Project:

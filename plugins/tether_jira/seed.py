@@ -11,6 +11,10 @@ The workspace file is ``jira.yaml`` (or ``jira.yml`` / ``jira.json``) in the see
     users:                        # the first (or the one with me: true) owns the token
       - {id: 5b10a28, name: alice, display_name: Alice Ops, email: alice@example.com,
          time_zone: America/New_York, me: true}
+      # token: another token the site accepts, acting as this user; admin: false (default
+      # true) when the user administers neither Jira nor the project, so Jira refuses
+      # edits sent with notifyUsers=false
+      - {id: 5b10ac8, name: ravi, token: plain, admin: false}
     projects:
       - {key: OPS, name: Operations}             # permissions: [BROWSE_PROJECTS, ...]
     fields:                       # extra custom fields
@@ -91,7 +95,9 @@ def build(data: dict[str, Any], clock: Clock | None = None) -> tuple[World, Rate
                                     "email": "tether@example.com"}]:
         world.add_user(str(u["id"]), u.get("name", u["id"]), u.get("display_name", u["id"]),
                        u.get("email", f"{u['id']}@example.com"), u.get("time_zone", "UTC"),
-                       bool(u.get("me")))
+                       bool(u.get("me")), bool(u.get("admin", True)))
+        if u.get("token"):
+            world.add_token(str(u["token"]), str(u["id"]))
     for p in data.get("projects") or ():
         perms = frozenset(p["permissions"]) if "permissions" in p else ALL_PERMISSIONS
         world.add_project(p["key"], p.get("name", p["key"]), perms)

@@ -1,18 +1,20 @@
 """Performing Tether's write ops on Jira: one PUT per issue for its label changes, and one
-comment per issue kept in place through the ``tether`` issue property."""
+comment per issue kept in place through the ``tether`` issue property (and found again by
+the ``tether`` property the comment itself carries)."""
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from tether.errors import SourceError
 from tether.model import OpKind, OpResult, WriteOp
 from tether.render import digest
 
-from .annotations import Marker, Shown
+from .annotations import VERSION, Marker, Shown
 from .client import JiraClient
 from .markup import adf_to_text, to_adf, to_wiki
 
@@ -80,27 +82,42 @@ class Writer:
             return OpResult(op, False, str(exc))
 
     def _comment(self, op: WriteOp) -> OpResult:
-        """Create or edit Tether's one comment; a repeated create edits the existing one."""
+        """Create or edit Tether's one comment. An edit of a comment a person deleted writes
+        nothing and reports it ``gone``; a create edits Tether's comment when one exists."""
         body = to_adf(op.value) if self.cloud else to_wiki(op.value)
-        target = op.comment_id
-        if target is None:  # never a second comment: a marker means it exists already
+        value = {"v": VERSION, "digest": digest(op.value)}  # the comment's own property
+        if op.kind is OpKind.UPDATE_COMMENT and op.comment_id:
+            saved = self.client.update_comment(op.key, op.comment_id, body, value)
+            if saved is None:
+                self._forget(op.key, op.comment_id)
+                return OpResult(op, True, gone=True)
+        else:  # never a second comment: a marker means it exists already
             marker = self.marker_of(op.key)
-            target = marker.comment_id if marker else None
-        saved = self.client.update_comment(op.key, target, body) if target else None
-        if saved is None:  # no comment yet, or a person deleted Tether's: write a new one
-            saved = self.client.add_comment(op.key, body)
+            saved = None
+            if marker is not None:  # None when it was deleted: then a new one is right
+                saved = self.client.update_comment(op.key, marker.comment_id, body, value)
+            if saved is None:
+                saved = self.client.add_comment(op.key, body, value)
         comment_id = str(saved.get("id"))
         marker = Marker(comment_id, digest(op.value))
         text = _text(saved.get("body"))
         try:
             self.client.set_marker(op.key, marker.value())
         except SourceError as exc:
-            return OpResult(op, False, f"{exc} (comment {comment_id} was written but not "
-                                       "marked as Tether's; the next run may add another)",
-                            comment_id)
+            return OpResult(op, False, f"{exc} (comment {comment_id} was written and carries "
+                                       "Tether's comment property, so a recovering run finds "
+                                       "it; only the issue's marker is missing)", comment_id)
         finally:  # the comment exists either way: never write a second one in this run
             self.written[op.key] = (marker, text)
         return OpResult(op, True, comment_id=comment_id)
+
+    def _forget(self, key: str, comment_id: str) -> None:
+        """A person deleted Tether's comment ``comment_id``: stop showing it as there."""
+        if key in self.written and self.written[key][0].comment_id == comment_id:
+            del self.written[key]
+        shown = self.shown.get(key)
+        if shown is not None and shown.marker and shown.marker.comment_id == comment_id:
+            self.shown[key] = replace(shown, marker=None, text=None)
 
 
 def _label_problem(label: str) -> str | None:

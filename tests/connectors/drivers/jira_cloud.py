@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from tether.clock import FakeClock
 from tether.sandboxkit import SandboxServer
@@ -19,6 +21,9 @@ from tether_jira.seed import generate
 
 PROJECT = "OPS"
 TOKEN_ENV = "JIRA_TOKEN"
+PLAIN_TOKEN = "plain"  # Ravi's token: he administers nothing, so Jira refuses quiet edits
+RAVI = "5b10ac8d82e05b22cc7d4ef5"
+_WIKI_MENTION = re.compile(r"(?<!\\)\[~([^\]\\]+)\]")  # [~user], not an escaped \[~user\]
 SITE_START = datetime(2025, 5, 5, 9, 0, tzinfo=UTC)
 
 
@@ -37,7 +42,8 @@ class JiraDriver:
         self.world = World(flavour, "good", self.site_clock, time_zone="Europe/Berlin")
         self.world.add_user("5b10a2844c20165700ede21g", "mia", "Mia Krystof", "mia@example.com",
                             time_zone="America/New_York", me=True)
-        self.world.add_user("5b10ac8d82e05b22cc7d4ef5", "ravi", "Ravi Rao", "ravi@example.com")
+        self.world.add_user(RAVI, "ravi", "Ravi Rao", "ravi@example.com", admin=False)
+        self.world.add_token(PLAIN_TOKEN, RAVI)
         self.world.add_project(PROJECT, "Operations")
         self.api = JiraSandboxApi(self.world)
         self.server = SandboxServer(self.api).start()
@@ -62,6 +68,31 @@ class JiraDriver:
     def comments(self, key: str) -> list[str]:
         return [adf_to_text(c.body) for c in self.world.issues[key].comments]
 
+    def person_removes_label(self, key: str, label: str) -> None:
+        self.site_clock.sleep(60)
+        labels = self.world.issues[key].labels
+        self.world.edit(key, labels=[x for x in labels if x != label])
+
+    def person_deletes_comment(self, key: str, comment_id: str) -> None:
+        self.site_clock.sleep(60)
+        self.world.delete_comment(key, comment_id)
+
+    def stored_comments(self, key: str) -> list[object]:
+        return [c.body for c in self.world.issues[key].comments]
+
+    def mention_handle(self) -> str:
+        return RAVI if self.flavour == "cloud" else "ravi"
+
+    def mentioned(self, key: str) -> list[str]:
+        """accountIds of ADF mention nodes (Cloud), usernames of [~user] in wiki (DC)."""
+        out: list[str] = []
+        for comment in self.world.issues[key].comments:
+            if isinstance(comment.body, dict):
+                out += _adf_mentions(comment.body)
+            else:
+                out += _WIKI_MENTION.findall(str(comment.body))
+        return out
+
     def options(self, **overrides: object) -> JiraOptions:
         values: dict[str, object] = {"url": self.server.base_url, "flavour": self.flavour,
                                      "projects": [PROJECT], "token_env": TOKEN_ENV}
@@ -84,6 +115,15 @@ class JiraDriver:
         limits = self.world.limits
         size = limits.cloud_max_with_fields if self.flavour == "cloud" else limits.dc_max_results
         return max(1, math.ceil(n / size))
+
+
+def _adf_mentions(node: Any) -> list[str]:
+    if isinstance(node, list):
+        return [m for child in node for m in _adf_mentions(child)]
+    if not isinstance(node, dict):
+        return []
+    own = [str(node["attrs"]["id"])] if node.get("type") == "mention" else []
+    return own + _adf_mentions(node.get("content") or [])
 
 
 def make_driver(tmp_path: Path) -> JiraDriver:
