@@ -299,6 +299,24 @@ class Store:
                         _tasks.c.source == source, _tasks.c.key.in_(gone[i:i + 500]))).rowcount
         return changed
 
+    def patch_labels(self, changes: dict[str, tuple[set[str], set[str]]]) -> None:
+        """Apply Tether's own successful label writes (ref -> (added, removed)) to the stored
+        snapshots, so the cache never shows a label Tether has since removed, even when the
+        next pull does not return the item (same ``updated`` stamp as already seen)."""
+        with self._engine.begin() as conn:
+            for ref, (added, removed) in changes.items():
+                source, _, key = ref.partition(":")
+                where = (_tasks.c.source == source, _tasks.c.key == key)
+                data = conn.execute(sa.select(_tasks.c.data).where(*where)).scalar()
+                if data is None:
+                    continue
+                task = json.loads(data)
+                labels = [x for x in task.get("labels") or [] if x not in removed]
+                task["labels"] = labels + sorted(added - set(labels))
+                text = json.dumps(task, sort_keys=True, default=str)
+                conn.execute(_tasks.update().where(*where).values(
+                    data=text, hash=hashlib.sha256(text.encode()).hexdigest()))
+
     def load_tasks(self, source: str | None = None) -> list[Task]:
         """Saved snapshots, of one source or all, sorted by (source, key)."""
         query = sa.select(_tasks.c.source, _tasks.c.data).order_by(_tasks.c.source, _tasks.c.key)

@@ -7,6 +7,7 @@ A driver module in ``drivers/`` defines ``make_driver(tmp_path) -> Driver`` and 
 from __future__ import annotations
 
 import importlib
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -31,6 +32,9 @@ class Driver(Protocol):
 
     def seed(self, n: int) -> list[str]:
         """Create ``n`` items (one of them the unicode/null one), updated well in the past."""
+
+    def now(self) -> datetime:
+        """The tracker's own time: what its writes stamp as ``updated``."""
 
     def edit(self, key: str) -> None:
         """Change an item as a person would (new title), stamping it updated *now*."""

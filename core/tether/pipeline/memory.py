@@ -64,6 +64,15 @@ def remember(written: dict[str, Written], desired: dict[str, Annotation],
     return changed
 
 
+def label_changes(results: Iterable[OpResult]) -> dict[str, tuple[set[str], set[str]]]:
+    """By task ref, the labels Tether's successful ops added and removed."""
+    out: dict[str, tuple[set[str], set[str]]] = defaultdict(lambda: (set(), set()))
+    for r in results:
+        if r.ok and r.op.kind in (OpKind.ADD_LABEL, OpKind.REMOVE_LABEL):
+            out[r.op.task][r.op.kind is OpKind.REMOVE_LABEL].add(r.op.value)
+    return dict(out)
+
+
 def mask_own_edits(tasks: list[Task], before: dict[str, Task], written: dict[str, Written],
                    prefix: str) -> tuple[list[Task], dict[str, Written]]:
     """Pulled tasks with Tether's own edits taken out of ``updated``, and the records that

@@ -124,6 +124,7 @@ def _run(ws: Workspace, store: Store, result: RunResult, clock: Callable[[], dat
                 store.ledger_note(result.run_id, op, "held", op.reason, clock())
         store.save_written(memory.remember(written, desired, current, result.held,
                                            result.applied.results, result.applied.deferred))
+        store.patch_labels(memory.label_changes(result.applied.results))
         store.prune(result.started - timedelta(days=cfg.retention_days))
 
 

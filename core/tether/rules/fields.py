@@ -23,8 +23,10 @@ class Field:
     choices: tuple[str, ...] = ()
 
 
-def _days(since: datetime | None, now: datetime) -> float | None:
-    return None if since is None else round((now - since).total_seconds() / 86400, 3)
+def _days(since: datetime | None, now: datetime) -> int | None:
+    # Whole days: a message quoting them then changes once a day, not on every run, so an
+    # unchanged item's comment is not edited each time Tether runs.
+    return None if since is None else (now - since).days
 
 
 TASK_FIELDS: dict[str, Field] = {f.name: f for f in (
@@ -48,8 +50,8 @@ TASK_FIELDS: dict[str, Field] = {f.name: f for f in (
     Field("created", DATE, "when the item was created"),
     Field("updated", DATE, "when the item last changed"),
     Field("resolved", DATE, "when the item was resolved"),
-    Field("age_days", NUM, "days since created"),
-    Field("idle_days", NUM, "days since the last update"),
+    Field("age_days", NUM, "whole days since created"),
+    Field("idle_days", NUM, "whole days since the last update (Tether's own writes do not count)"),
 )}
 
 _READERS: dict[str, Callable[[Task, datetime], Any]] = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+from datetime import datetime
 from pathlib import Path
 
 from tether.clock import FakeClock
@@ -58,6 +59,9 @@ class AsanaDriver:
 
     def task(self, key: str) -> Record:
         return self.state.tasks[key]
+
+    def now(self) -> datetime:
+        return self.state.clock.now()
 
     def edit(self, key: str) -> None:
         task = self.task(key)

@@ -6,7 +6,7 @@ import html
 import math
 import os
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from tether.clock import FakeClock
@@ -61,6 +61,9 @@ class GitHubDriver:
         repo = self.world.repo(repo_name)
         assert repo is not None
         return repo.issues[number]
+
+    def now(self) -> datetime:
+        return self.retry_clock.now()
 
     def edit(self, key: str) -> None:
         issue = self.issue(key)

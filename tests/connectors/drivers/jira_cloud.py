@@ -58,6 +58,9 @@ class JiraDriver:
             self.world.issues[keys[-1]].custom.clear()
         return keys
 
+    def now(self) -> datetime:
+        return self.site_clock.now()
+
     def edit(self, key: str) -> None:
         self.site_clock.sleep(60)
         self.world.edit(key, summary=self.world.issues[key].summary + " (edited)")
