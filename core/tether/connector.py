@@ -113,3 +113,8 @@ class Sandbox(ABC):
 
     def stop(self) -> None:  # noqa: B027 - optional: most sandboxes hold nothing
         """Release what ``start`` took (servers, threads); the default holds nothing."""
+
+    def comments(self) -> dict[str, list[str]]:
+        """Every item's comments as plain text, by key, oldest first: what a person browsing
+        the tracker reads (the crash test counts Tether's comments with it)."""
+        raise NotImplementedError(f"the {self.type_name} sandbox cannot list its comments")

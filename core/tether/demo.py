@@ -25,6 +25,7 @@ class Demo:
     workspace: Workspace
     urls: dict[str, str]
     sandboxes: list[Sandbox] = field(default_factory=list)
+    options: dict[str, dict] = field(default_factory=dict)  # per source: what points it here
 
     def stop(self) -> None:
         for box in self.sandboxes:
@@ -58,7 +59,7 @@ def start_demo(workdir: Path, plugins: Plugins, example: str = DEMO_EXAMPLE) -> 
                 box.stop()
             raise
     urls = {name: options.get("url", "") for name, options in overrides.items()}
-    return Demo(workspace, urls, sandboxes)
+    return Demo(workspace, urls, sandboxes, overrides)
 
 
 def copy_missing(src: Path, dst: Path, skip: set[str]) -> None:

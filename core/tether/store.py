@@ -22,7 +22,7 @@ from sqlalchemy.pool import StaticPool
 
 from .codec import task_from_dict, task_to_dict
 from .errors import TetherError
-from .model import Finding, Mapping, Measurement, OpResult, Task, WriteOp, Written
+from .model import Finding, Mapping, Measurement, OpKind, OpResult, Task, WriteOp, Written
 
 SCHEMA_VERSION = 2
 
@@ -466,6 +466,19 @@ class Store:
                              .values(status="interrupted", finished=_utc(now),
                                      error="the run stopped before the tracker answered"))
         return pending
+
+    def ledger_unsettled_comments(self) -> set[str]:
+        """Refs whose latest comment write failed or was cut short: the comment may exist
+        unmarked (written, then the marking failed), so the next read must look harder."""
+        t = _ledger.c
+        kinds = (_text(OpKind.CREATE_COMMENT), _text(OpKind.UPDATE_COMMENT))
+        latest = (sa.select(t.source, t.key, sa.func.max(t.id).label("last"))
+                  .where(t.kind.in_(kinds), t.status != "held")
+                  .group_by(t.source, t.key).subquery())
+        query = (sa.select(t.source, t.key).join(latest, t.id == latest.c.last)
+                 .where(t.status.in_(("failed", "interrupted"))))
+        with self._engine.begin() as conn:
+            return {f"{source}:{key}" for source, key in conn.execute(query)}
 
     def ledger_pending(self) -> list[LedgerEntry]:
         """Entries begun but never ended (a crash mid-write), oldest first."""

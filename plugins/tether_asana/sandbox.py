@@ -72,6 +72,13 @@ class AsanaSandbox(Sandbox):
         return {"url": self.server.base_url + API, "projects": list(state.projects),
                 "workspace": state.workspace["gid"], "token_env": TOKEN_ENV}
 
+    def comments(self) -> dict[str, list[str]]:
+        assert self.state is not None, "start the sandbox first"
+        stories = self.state.stories
+        return {gid: [stories[s]["text"] for s in task.get("stories", [])
+                      if stories[s]["resource_subtype"] == "comment_added"]
+                for gid, task in self.state.tasks.items()}
+
     def stop(self) -> None:
         if self.server is not None:
             self.server.stop()

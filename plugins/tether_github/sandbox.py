@@ -59,6 +59,12 @@ class GitHubSandbox(Sandbox):
         repos = [repo.full_name for repo in world.repos.values()]
         return {"url": self.server.base_url + api.prefix, "repos": repos, "token_env": TOKEN_ENV}
 
+    def comments(self) -> dict[str, list[str]]:
+        assert self.world is not None, "start the sandbox first"
+        world = self.world
+        return {f"{repo.full_name}#{number}": [world.comments[c].body for c in issue.comments]
+                for repo in world.repos.values() for number, issue in repo.issues.items()}
+
     def stop(self) -> None:
         """Stop serving; the state file in ``workdir`` stays."""
         if self.server is not None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import replace
 from pathlib import Path
 
 from tether.clock import Clock
 from tether.connector import Capabilities, Connector, Options, PullResult
+from tether.errors import SourceError
 from tether.model import CurrentAnnotation, OpResult, Task, WriteOp
 from tether.watermark import Watermark
 
@@ -99,10 +101,19 @@ class JiraConnector(Connector):
                 continue
             shown = self._shown.get(task.key) or Shown(frozenset(current[task.key].labels))
             marker, text = self._find_comment(task.key, shown.marker)
+            if marker is not None and marker != shown.marker:
+                self._heal(task.key, marker)
             self._shown[task.key] = replace(shown, marker=marker, text=text)
             self._written.pop(task.key, None)  # what Jira shows now wins
             out[task.key] = self._shown[task.key].current(prefix)
         return out
+
+    def _heal(self, key: str, marker: Marker) -> None:
+        """Point the issue's marker at the comment found, so later runs find it with no
+        listing (a crash between the comment POST and the marker PUT left it unset)."""
+        # On failure the comment still carries its own property: the next recover finds it.
+        with suppress(SourceError):
+            self.client.set_marker(key, marker.value())
 
     def _find_comment(self, key: str, indexed: Marker | None) -> tuple[Marker | None, str | None]:
         """Tether's comment on ``key`` as Jira lists it now, and its text."""

@@ -10,6 +10,7 @@ from tether.errors import TetherError
 from tether.sandboxkit import SandboxServer
 
 from . import sandbox_snapshot as snapshot
+from .markup import adf_to_text
 from .sandbox_api import JiraSandboxApi
 from .sandbox_state import World
 from .seed import load, seed_file
@@ -54,6 +55,11 @@ class JiraSandbox(Sandbox):
         if world.flavour == "cloud" and world.me is not None:
             options["email"] = world.me.email
         return options
+
+    def comments(self) -> dict[str, list[str]]:
+        assert self.world is not None, "start the sandbox first"
+        return {key: [adf_to_text(c.body) if isinstance(c.body, dict) else str(c.body)
+                      for c in issue.comments] for key, issue in self.world.issues.items()}
 
     def stop(self) -> None:
         if self.server is not None:

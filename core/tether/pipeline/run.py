@@ -10,7 +10,7 @@ from functools import partial
 
 from ..kpisources import store_measurements
 from ..kpistatus import KpiStatus, kpi_statuses
-from ..model import KPI, CurrentAnnotation, Finding, Mapping, OpKind, Task, WriteOp
+from ..model import KPI, CurrentAnnotation, Finding, Mapping, OpKind, Task, WriteOp, Written
 from ..render import Renderer, mention
 from ..rules.language import Rule
 from ..store import LedgerEntry, Store
@@ -105,7 +105,9 @@ def _run(ws: Workspace, store: Store, result: RunResult, clock: Callable[[], dat
     annotated = [t for t in result.tasks if wb.since is None or t.ref in written
                  or (t.updated is not None and t.updated >= wb.since)]
     result.not_annotated = len(result.tasks) - len(annotated)
-    current = memory.effective(_read_current(ws, annotated, result.interrupted), written)
+    suspect = {f"{e.source}:{e.key}" for e in result.interrupted}
+    suspect |= store.ledger_unsettled_comments()
+    current = memory.effective(_read_current(ws, annotated, suspect, written), written)
     desired = desired_annotations(annotated, result.mappings, result.findings, kpis,
                                   wb.label_prefix, wb.comments, current, comment_style(ws))
     planned = plan(annotated, desired, current, written)
@@ -128,11 +130,12 @@ def _run(ws: Workspace, store: Store, result: RunResult, clock: Callable[[], dat
         store.prune(result.started - timedelta(days=cfg.retention_days))
 
 
-def _read_current(ws: Workspace, tasks: list[Task], interrupted: list[LedgerEntry]
-                  ) -> dict[str, CurrentAnnotation]:
-    """What each task shows now, by ref; items whose last write was cut short are recovered
-    (looked up past any cache), so a comment that landed unseen is edited, not duplicated."""
-    suspect = {f"{e.source}:{e.key}" for e in interrupted}
+def _read_current(ws: Workspace, tasks: list[Task], suspect: set[str],
+                  written: dict[str, Written]) -> dict[str, CurrentAnnotation]:
+    """What each task shows now, by ref. Items whose last write was cut short or failed are
+    recovered (looked up past any cache or index), so a comment that landed unseen is edited,
+    not duplicated; so are items whose comment seems gone, before Tether concludes a person
+    deleted it (a missing index is not a deletion)."""
     by_source: dict[str, list[Task]] = defaultdict(list)
     for task in tasks:
         by_source[task.source].append(task)
@@ -140,12 +143,19 @@ def _read_current(ws: Workspace, tasks: list[Task], interrupted: list[LedgerEntr
     prefix = ws.config.writeback.label_prefix
     for name, group in by_source.items():
         connector = ws.connectors[name]
-        careful = [t for t in group if t.ref in suspect]
         shown = connector.read_annotations([t for t in group if t.ref not in suspect], prefix)
+        careful = [t for t in group if t.ref in suspect or _seems_deleted(
+            written.get(t.ref), shown.get(t.key))]
         if careful:
             shown.update(connector.recover(careful, prefix))
         current.update({f"{name}:{key}": value for key, value in shown.items()})
     return current
+
+
+def _seems_deleted(w: Written | None, shown: CurrentAnnotation | None) -> bool:
+    """Tether kept a comment here and the read shows none, not yet confirmed as deleted."""
+    return (w is not None and w.comment_id is not None and not w.comment_gone
+            and "comment" not in w.held and shown is not None and shown.comment_id is None)
 
 
 def comment_style(ws: Workspace) -> CommentStyle:
