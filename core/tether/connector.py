@@ -27,7 +27,9 @@ class Capabilities:
     labels: bool = True
     comments: bool = True
     comments_editable: bool = True
-    markup: str = "markdown"  # markdown, adf, wiki, text
+    # The markup the connector turns Tether's Markdown into (markdown, adf, wiki, asana,
+    # text); a template named comment.<markup>.md.j2 serves that markup only.
+    markup: str = "markdown"
     mentions: str = "none"  # how a person is mentioned: account_id, username, login, gid, none
     max_label_length: int = 255
 

@@ -33,7 +33,7 @@ class AsanaConnector(Connector):
     options_model = AsanaOptions
     # Bodies arrive as tether.render Markdown; richtext turns them into Asana rich text.
     capabilities = Capabilities(labels=True, comments=True, comments_editable=True,
-                                markup="markdown")
+                                markup="asana", mentions="gid")
     options: AsanaOptions
 
     def __init__(self, name: str, options: Options, base_dir: Path, clock: Clock | None = None):

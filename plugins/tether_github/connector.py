@@ -25,7 +25,7 @@ class GitHubConnector(Connector):
     type_name = "github"
     options_model = GitHubOptions
     capabilities = Capabilities(labels=True, comments=True, comments_editable=True,
-                                markup="markdown", max_label_length=MAX_LABEL)
+                                markup="markdown", mentions="login", max_label_length=MAX_LABEL)
     options: GitHubOptions
 
     def __init__(self, name: str, options: Options, base_dir: Path, clock: Clock | None = None):

@@ -36,6 +36,11 @@ writeback:
   label_prefix: tether
   budget: 1000
 """
+KPIS = """\
+  - id: nps
+    name: Net Promoter Score
+    owner: Dana Lee
+"""
 RULES = """\
 mappings:
   - id: served
@@ -60,14 +65,14 @@ class Tracker:
     """A workspace whose one source ``src`` is the driver's sandbox, synced as a cron job
     would: a fresh connector (a fresh process) every run, on the tracker's own clock."""
 
-    def __init__(self, driver: Driver, tmp_path: Path, n: int = 8):
+    def __init__(self, driver: Driver, tmp_path: Path, n: int = 8, kpis: str = ""):
         self.driver = driver
         self.keys = driver.seed(n)
         self.served = self.keys[: n // 2]
         folder = tmp_path / "ws"
         (folder / "rules").mkdir(parents=True)
         (folder / "none.json").write_text('{"tasks": []}')
-        (folder / "tether.yaml").write_text(CONFIG)
+        (folder / "tether.yaml").write_text(CONFIG.replace(KPIS, kpis or KPIS))
         served = json.dumps(self.served)
         (folder / "rules" / "rules.yaml").write_text(RULES % (served, served))
         self.folder = folder
@@ -184,3 +189,30 @@ def test_under_429s_5xx_and_resets_the_tracker_ends_exactly_as_desired(
     for key in tracker.keys:
         assert sum("Tether" in c for c in driver.comments(key)) <= 1, driver.comments(key)
         assert {x for x in driver.labels(key) if not x.startswith(f"{PREFIX}:")} == foreign[key]
+
+
+def test_a_decision_gate_mentions_the_kpi_owner_and_nothing_else_does(
+        driver: Driver, tmp_path: Path) -> None:
+    handle = driver.mention_handle()
+    anchor = driver.seed(1)[0]
+    day = (driver.now() - timedelta(days=1)).date().isoformat()
+    kpis = f"""\
+  - id: nps
+    name: Net Promoter Score
+    owner: {{name: Dana Lee, src: "{handle}"}}
+    direction: [40, 60]
+    measurements: [{{date: {day}, value: 31}}]
+    anchors: {{src: "{anchor}"}}
+"""
+    tracker = Tracker(driver, tmp_path, kpis=kpis)
+    gate = (Path(__file__).parents[2] / "rules" / "drift" / "gate.yaml").read_text()
+    (tracker.folder / "rules" / "gate.yaml").write_text(gate)
+    first = tracker.run()
+    _ok(first)
+    assert {f.subject for f in first.findings if f.signal == "gate"} == {"kpi:nps"}
+    assert driver.mentioned(anchor) == [handle]
+    for key in tracker.keys:  # routine comments (idle) mention nobody
+        assert driver.mentioned(key) == []
+    before = writes(driver)
+    assert tracker.run().ops == [] and writes(driver) == before
+
