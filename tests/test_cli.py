@@ -49,7 +49,7 @@ def test_sync_then_sync_again_reports_zero_writes(files_only: Path) -> None:
     second = json.loads(run("sync", "--json", "-c", str(files_only)).stdout)
     assert second["writes"] == {"planned": 0, "applied": 0, "failed": 0, "deferred": 0,
                                 "held": 0, "interrupted": 0, "not_annotated": 0,
-                                "failures": []}
+                                "failures": [], "notices": []}
     assert all(f["state"] == "ongoing" for f in second["findings"])
 
 

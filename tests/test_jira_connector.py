@@ -390,6 +390,7 @@ def test_edits_ask_jira_not_to_notify_when_the_token_may(site) -> None:
     results = connector.apply([WriteOp("src", key, OpKind.ADD_LABEL, f"{PREFIX}:x", "t"),
                                comment_op(key, "two", OpKind.UPDATE_COMMENT, made.comment_id)])
     assert all(r.ok for r in results) and connector.notify_mode == "quiet"
+    assert connector.notices() == []
     edits = [parse_qs(r.query) for r in site.server.log if r.method == "PUT"
              and "/properties/" not in r.path]
     # Data Center documents notifyUsers on issue edits only, not on comment edits.
@@ -408,6 +409,8 @@ def test_a_refused_quiet_edit_is_sent_again_once_and_then_never_asked(site) -> N
                                for k in keys[:3]])
     assert all(r.ok for r in results), results
     assert connector.notify_mode == "notifying"
+    [notice] = connector.notices()  # said after the sync, with what to do about it
+    assert "notified watchers" in notice and "project admin" in notice
     answered = [(r.status, parse_qs(r.query)) for r in site.server.log[before:]]
     assert answered == [(403, {"notifyUsers": ["false"]}), (204, {}), (204, {}), (204, {})]
     assert all(f"{PREFIX}:x" in site.labels(k) for k in keys[:3])  # the edits still landed

@@ -175,6 +175,8 @@ def print_result(r: RunResult) -> None:
         if not res.ok:
             err.print(f"[red]failed[/red] {res.op.task} {res.op.kind.value}: {res.error}",
                       soft_wrap=True)
+    for notice in r.notices:
+        out.print(f"[yellow]note[/yellow] {escape(notice)}", soft_wrap=True)
 
 
 def _print_ops(ops: list[WriteOp], later: set[int], held: set[int], titles: dict[str, str]

@@ -64,6 +64,11 @@ class Connector(ABC):
     def read_annotations(self, tasks: Sequence[Task], prefix: str) -> dict[str, CurrentAnnotation]:
         """Return, by task key, the labels under ``prefix`` and Tether's comment of each task."""
 
+    def notices(self) -> list[str]:
+        """What the PMO should know after this connector's writes (e.g. that edits notify
+        watchers because the tracker refused to keep them quiet); none by default."""
+        return []
+
     def recover(self, tasks: Sequence[Task], prefix: str) -> dict[str, CurrentAnnotation]:
         """Like ``read_annotations``, for tasks whose last write was interrupted (a crash or
         a lost response): look past caches and indexes for a comment Tether may have

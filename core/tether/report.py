@@ -54,6 +54,7 @@ def run_document(r: RunResult) -> dict[str, Any]:
             "interrupted": len(r.interrupted),
             "not_annotated": r.not_annotated,
             "failures": failures,
+            "notices": r.notices,
         },
         "held": [
             {"source": o.source, "key": o.key, "kind": o.kind.value, "value": o.value,

@@ -127,6 +127,13 @@ class JiraConnector(Connector):
                 return marker, adf_to_text(body) if body is not None else None
         return None, None
 
+    def notices(self) -> list[str]:
+        if self.notify_mode != "notifying":
+            return []
+        return [f"{self.name}: Tether's edits notified watchers, because Jira refused "
+                "notifyUsers=false: the token's user is not a Jira or project admin. Make it "
+                "a project admin to keep Tether's edits quiet."]
+
     @property
     def notify_mode(self) -> str:
         """Whether this connector's edits notify watchers: "quiet" (sent with

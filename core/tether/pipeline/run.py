@@ -44,6 +44,7 @@ class RunResult:
     interrupted: list[LedgerEntry] = field(default_factory=list)  # writes a crash cut short
     not_annotated: int = 0  # items left alone by writeback.since
     deferred: list[WriteOp] = field(default_factory=list)  # over the write budget
+    notices: list[str] = field(default_factory=list)  # connectors' word on how they wrote
     budget: int = 0
     applied: ApplyReport | None = None
     kpi_statuses: dict[str, KpiStatus] = field(default_factory=dict)  # by KPI id, config order
@@ -127,6 +128,7 @@ def _run(ws: Workspace, store: Store, result: RunResult, clock: Callable[[], dat
         store.save_written(memory.remember(written, desired, current, result.held,
                                            result.applied.results, result.applied.deferred))
         store.patch_labels(memory.label_changes(result.applied.results))
+        result.notices = [n for c in ws.connectors.values() for n in c.notices()]
         store.prune(result.started - timedelta(days=cfg.retention_days))
 
 
