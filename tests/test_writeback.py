@@ -240,3 +240,44 @@ def test_interrupted_writes_are_closed_and_old_history_pruned(tmp_path: Path) ->
         assert store.ledger_for("s:1")[0].status == "interrupted"
         pruned = store.prune(T0 + timedelta(days=100))
         assert pruned["runs"] == 1 and [r.id for r in store.runs()] == [run]
+
+
+def _cli(*args: str):
+    from click.testing import CliRunner
+    from tether.cli import main
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_log_lists_runs_and_one_items_findings_and_writes(files_only: Path) -> None:
+    assert _cli("sync", "-c", str(files_only)).exit_code == 0
+    assert _cli("plan", "-c", str(files_only)).exit_code == 0
+    runs = json.loads(_cli("log", "--json", "-c", str(files_only)).stdout)["runs"]
+    assert [r["mode"] for r in runs] == ["plan", "sync"]
+    assert runs[1]["counts"]["applied"] == runs[1]["counts"]["planned"] > 0
+    assert set(runs[1]["rule_packs"]) == {"drift", "rules"}
+    events = json.loads(_cli("log", "jira:OPS-9", "--json", "-c", str(files_only)).stdout)["events"]
+    assert [e["what"] for e in events] == ["finding raised", "write done", "write done"]
+    assert "untethered" in events[0]["detail"] and "create_comment" in events[2]["detail"]
+    table = _cli("log", "-c", str(files_only)).stdout
+    assert "sync" in table and "plan" in table
+    wrong = _cli("log", "OPS-9", "-c", str(files_only))
+    assert wrong.exit_code != 0 and "SOURCE:KEY" in wrong.output
+
+
+def test_sync_dry_run_plans_exactly_what_plan_does(files_only: Path) -> None:
+    plan_doc = json.loads(_cli("plan", "--json", "-c", str(files_only)).stdout)
+    dry = json.loads(_cli("sync", "--dry-run", "--json", "-c", str(files_only)).stdout)
+    assert dry["ops"] == plan_doc["ops"] and dry["writes"]["applied"] == 0
+    assert not list((files_only / "data").glob("*.tether.json"))
+
+
+def test_history_older_than_the_retention_is_pruned(files_only: Path) -> None:
+    config = files_only / "tether.yaml"
+    config.write_text(config.read_text() + "state:\n  retention_days: 7\n")
+    sync(files_only, lambda: T0)
+    sync(files_only, lambda: T0 + timedelta(days=3))
+    sync(files_only, lambda: T0 + timedelta(days=9))
+    ws = load_workspace(files_only / "tether.yaml")
+    with ws.open_store() as store:
+        assert [r.started for r in store.runs()] == [T0 + timedelta(days=9), T0 + timedelta(days=3)]
+        assert all(e.started >= T0 + timedelta(days=2) for e in store.ledger_for("jira:OPS-9"))
