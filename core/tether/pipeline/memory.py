@@ -24,6 +24,17 @@ def effective(current: dict[str, CurrentAnnotation], written: dict[str, Written]
     return out
 
 
+def hold_key(op: WriteOp) -> str:
+    """How ``Written.held`` names what ``op`` would have put back: "comment" or "label:<x>"."""
+    return "comment" if op.kind in _COMMENT_KINDS else f"label:{op.value}"
+
+
+def new_holds(held: Iterable[WriteOp], written: dict[str, Written]) -> list[WriteOp]:
+    """The held ops not held on the previous run: the overrides to note in the ledger once."""
+    return [op for op in held
+            if op.task not in written or hold_key(op) not in written[op.task].held]
+
+
 def remember(written: dict[str, Written], desired: dict[str, Annotation],
              current: dict[str, CurrentAnnotation], held: Iterable[WriteOp],
              results: Iterable[OpResult], unsent: Iterable[WriteOp]) -> dict[str, Written]:
@@ -37,7 +48,7 @@ def remember(written: dict[str, Written], desired: dict[str, Annotation],
                      if r.op.kind in _COMMENT_KINDS and not r.ok}
     holds: dict[str, set[str]] = defaultdict(set)
     for op in held:
-        holds[op.task].add("comment" if op.kind in _COMMENT_KINDS else f"label:{op.value}")
+        holds[op.task].add(hold_key(op))
     changed = {}
     for ref, want in desired.items():
         w = written.get(ref, Written())

@@ -10,7 +10,7 @@ from functools import partial
 
 from ..kpisources import store_measurements
 from ..kpistatus import KpiStatus, kpi_statuses
-from ..model import KPI, CurrentAnnotation, Finding, Mapping, OpKind, Task, WriteOp, Written
+from ..model import KPI, CurrentAnnotation, Finding, Mapping, Task, WriteOp, Written
 from ..render import Renderer, mention
 from ..rules.language import Rule
 from ..store import LedgerEntry, Store
@@ -120,11 +120,8 @@ def _run(ws: Workspace, store: Store, result: RunResult, clock: Callable[[], dat
         store.record_findings(result.findings, result.started)
         result.applied = apply_ops(result.ops, ws.connectors, store, result.run_id,
                                    wb.budget, wb.source_budget, clock)
-        for op in result.held:  # an override is noted once, when Tether first honours it
-            w = written.get(op.task)
-            what = "comment" if op.kind is OpKind.CREATE_COMMENT else f"label:{op.value}"
-            if w is None or what not in w.held:
-                store.ledger_note(result.run_id, op, "held", op.reason, clock())
+        for op in memory.new_holds(result.held, written):  # noted once, when first honoured
+            store.ledger_note(result.run_id, op, "held", op.reason, clock())
         store.save_written(memory.remember(written, desired, current, result.held,
                                            result.applied.results, result.applied.deferred))
         store.patch_labels(memory.label_changes(result.applied.results))
