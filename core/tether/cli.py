@@ -249,10 +249,14 @@ def config_check(config_path: Path) -> None:
               f"{len(ws.rules.mappings)} mapping rules, {len(ws.rules.signals)} signal rules.")
 
 
+from .cli_doctor import doctor  # noqa: E402  (each command below lives in its own module)
 from .cli_kpi import kpi  # noqa: E402  (the `kpi` group lives in its own module)
-from .cli_log import log  # noqa: E402  (the `log` command lives in its own module)
+from .cli_log import log  # noqa: E402
+from .cli_report import report  # noqa: E402
 from .cli_rules import rules  # noqa: E402  (the `rules` group lives in its own module)
 
 main.add_command(rules)
 main.add_command(kpi)
 main.add_command(log)
+main.add_command(report)
+main.add_command(doctor)
