@@ -250,6 +250,7 @@ def config_check(config_path: Path) -> None:
 
 
 from .cli_doctor import doctor  # noqa: E402  (each command below lives in its own module)
+from .cli_init import init  # noqa: E402
 from .cli_kpi import kpi  # noqa: E402  (the `kpi` group lives in its own module)
 from .cli_log import log  # noqa: E402
 from .cli_report import report  # noqa: E402
@@ -257,6 +258,7 @@ from .cli_rules import rules  # noqa: E402  (the `rules` group lives in its own 
 
 main.add_command(rules)
 main.add_command(kpi)
+main.add_command(init)
 main.add_command(log)
 main.add_command(report)
 main.add_command(doctor)
