@@ -21,6 +21,7 @@ from .errors import InvalidInput, TetherError
 from .model import OpKind, WriteOp
 from .pipeline.run import RunResult, run_pass
 from .plugins import Plugins
+from .progress import pull_progress
 from .report import run_document
 from .workspace import Workspace, load_workspace
 
@@ -61,7 +62,7 @@ def main() -> None:
 
 def _pass(config_path: Path, mode: str, as_json: bool) -> RunResult:
     ws = load_workspace(config_path)
-    with ws.open_store() as store:
+    with ws.open_store() as store, pull_progress(ws.connectors, err, not as_json):
         result = run_pass(ws, store, mode)
     if as_json:
         click.echo(json.dumps(run_document(result), indent=2))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -55,6 +55,14 @@ class Connector(ABC):
         self.options = options
         self.base_dir = base_dir  # the folder of tether.yaml; relative paths resolve here
         self.clock = clock or Clock()  # retries sleep on it, so tests never wait
+        # Told (items so far, total if known) after each page a pull reads; the CLI draws
+        # a progress bar from it.
+        self.progress: Callable[[int, int | None], None] | None = None
+
+    def report_progress(self, done: int, total: int | None = None) -> None:
+        """Say how far a pull has got; connectors call it after each page."""
+        if self.progress is not None:
+            self.progress(done, total)
 
     @abstractmethod
     def pull(self, cursor: str | None) -> PullResult:
