@@ -213,9 +213,20 @@ def _describe(kind: OpKind, value: str) -> str:
 
 
 @main.command()
-def plugins() -> None:
+@json_option
+def plugins(as_json: bool) -> None:
     """List the loaded plugins, where they come from, and what they provide."""
     registry = Plugins()
+    if as_json:
+        click.echo(json.dumps({
+            "schema": "tether.plugins/1",
+            "plugins": [{"name": i.name, "module": i.module, "distribution": i.distribution,
+                         "hooks": list(i.hooks)} for i in registry.describe()],
+            "connectors": sorted(registry.connector_types()),
+            "kpi_sources": sorted(registry.kpi_source_types()),
+            "sandboxes": sorted(registry.sandbox_types()),
+            "rule_packs": [p.name for p in registry.rule_packs()]}, indent=2))
+        return
     table = Table()
     for col in ("plugin", "module", "distribution", "hooks"):
         table.add_column(col)
@@ -243,9 +254,18 @@ def config_schema_cmd() -> None:
 
 @config.command("check")
 @config_option
-def config_check(config_path: Path) -> None:
+@json_option
+def config_check(config_path: Path, as_json: bool) -> None:
     """Check tether.yaml, its KPIs and its rules; pull nothing."""
     ws: Workspace = load_workspace(config_path)
+    if as_json:
+        click.echo(json.dumps({
+            "schema": "tether.config-check/1", "file": str(ws.config.file), "ok": True,
+            "sources": [s.name for s in ws.config.sources],
+            "kpis": [k.id for k in ws.config.kpis],
+            "mapping_rules": len(ws.rules.mappings), "signal_rules": len(ws.rules.signals)},
+            indent=2))
+        return
     out.print(f"{ws.config.file}: OK. {len(ws.config.sources)} sources, {len(ws.config.kpis)} KPIs, "
               f"{len(ws.rules.mappings)} mapping rules, {len(ws.rules.signals)} signal rules.")
 

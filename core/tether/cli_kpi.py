@@ -162,7 +162,9 @@ def _var(k: KPI, st: KpiStatus) -> str:
 @click.argument("value", metavar="VALUE")
 @click.option("--at", "at", type=DATE, default=None,
               help="When it was measured (YYYY-MM-DD or ISO 8601). Default: now.")
-def record_cmd(config_path: Path, kpi_id: str, value: str, at: datetime | None) -> None:
+@json_option
+def record_cmd(config_path: Path, kpi_id: str, value: str, at: datetime | None,
+               as_json: bool) -> None:
     """Add one measured VALUE of KPI to the state store (write -- before a negative value)."""
     ws = load_workspace(config_path)
     ids = [k.id for k in ws.config.kpis]
@@ -185,5 +187,9 @@ def record_cmd(config_path: Path, kpi_id: str, value: str, at: datetime | None) 
                               f"{when.isoformat()}; stored values are never overwritten, so "
                               "record it with another --at")
         count = len(store.measurements(kpi_id))
+    if as_json:
+        click.echo(json.dumps({"schema": "tether.kpi-record/1", "kpi": kpi_id, "value": number,
+                               "at": when.isoformat(), "stored": count}, indent=2))
+        return
     out.print(f"Recorded {kpi_id} = {fmt_number(number)} at {when.isoformat()} "
               f"({count} value{'s' if count != 1 else ''} stored for {kpi_id}).", soft_wrap=True)

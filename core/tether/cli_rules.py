@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 from rich.markup import escape
 
-from .cli import config_option, err, out
+from .cli import config_option, err, json_option, out
 from .errors import TetherError
 from .explain import RuleVerdict, explain_task
 from .pipeline.assess import Assessor
@@ -30,26 +32,36 @@ def rules() -> None:
 
 @rules.command("lint")
 @config_option
+@json_option
 @click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 2).")
-def lint_cmd(config_path: Path, strict: bool) -> None:
+def lint_cmd(config_path: Path, as_json: bool, strict: bool) -> None:
     """Check every rule: load-time errors, rules that never match, contradictory pairs."""
     ws = load_workspace(config_path)
     cfg = ws.config
     issues = lint(ws.rules, list(cfg.kpis), [s.name for s in cfg.sources], cfg.rules.disable,
                   str(cfg.file))
-    out.print(escape(format_lint(issues)), soft_wrap=True)
+    if as_json:
+        click.echo(json.dumps({"schema": "tether.rules-lint/1", "issues": [
+            asdict(i) for i in issues]}, indent=2))
+    else:
+        out.print(escape(format_lint(issues)), soft_wrap=True)
     if any(i.level == "error" for i in issues) or (strict and issues):
         sys.exit(2)
 
 
 @rules.command("test")
 @config_option
-def test_cmd(config_path: Path) -> None:
+@json_option
+def test_cmd(config_path: Path, as_json: bool) -> None:
     """Run the *.test.yaml cases next to the rules; exit 1 when one fails."""
     ws = load_workspace(config_path)
     results = run_rule_tests(ws.rules, list(ws.config.kpis))
-    out.print(escape(format_results(results)), soft_wrap=True)
-    if not results:
+    if as_json:
+        click.echo(json.dumps({"schema": "tether.rules-test/1", "cases": [
+            asdict(r) for r in results]}, indent=2))
+    else:
+        out.print(escape(format_results(results)), soft_wrap=True)
+    if not results and not as_json:
         err.print("No rule tests found: add a *.test.yaml file next to your rules.")
     if any(not r.passed for r in results):
         sys.exit(1)
@@ -57,8 +69,9 @@ def test_cmd(config_path: Path) -> None:
 
 @rules.command("explain")
 @config_option
+@json_option
 @click.argument("ref")
-def explain_cmd(config_path: Path, ref: str) -> None:
+def explain_cmd(config_path: Path, as_json: bool, ref: str) -> None:
     """Show which rules match one item (SOURCE:KEY) and why, condition by condition."""
     ws = load_workspace(config_path)
     source, _, key = ref.partition(":")
@@ -79,9 +92,21 @@ def explain_cmd(config_path: Path, ref: str) -> None:
     finally:
         mapper.close()
         assessor.close()
+    if as_json:
+        click.echo(json.dumps({"schema": "tether.rules-explain/1", "item": task.ref,
+                               "title": task.title, "mappings": _verdicts(maps),
+                               "signals": _verdicts(signals)}, indent=2))
+        return
     out.print(f"[bold]{escape(task.ref)}[/bold]  {escape(task.title)}")
     _print_verdicts("Mapping rules", maps, lambda r: f"-> {r.kpi} (weight {r.weight:g})")
     _print_verdicts("Signal rules", signals, lambda r: f"-> {r.signal} ({r.severity})")
+
+
+def _verdicts(verdicts: list[RuleVerdict]) -> list[dict]:
+    return [{"rule": v.rule.id, "where": v.rule.where, "kpi": v.rule.kpi,
+             "signal": v.rule.signal, "matched": v.matched, "agrees": v.agrees,
+             "conditions": [{"depth": line.depth, "text": line.text, "result": line.result}
+                            for line in v.lines]} for v in verdicts]
 
 
 def _print_verdicts(title: str, verdicts: list[RuleVerdict], target) -> None:
@@ -101,8 +126,17 @@ def _print_verdicts(title: str, verdicts: list[RuleVerdict], target) -> None:
 
 
 @rules.command("fields")
-def fields_cmd() -> None:
+@json_option
+def fields_cmd(as_json: bool) -> None:
     """List the fields and operators rules can use."""
+    if as_json:
+        click.echo(json.dumps({"schema": "tether.rules-fields/1",
+                               "task_fields": {f.name: {"kind": f.kind, "doc": f.doc}
+                                               for f in TASK_FIELDS.values()},
+                               "link_fields": {f.name: {"kind": f.kind, "doc": f.doc}
+                                               for f in DRIFT_FIELDS.values()},
+                               "operators": OPERATOR_DOCS}, indent=2))
+        return
     out.print("[bold]Task fields[/bold] (mapping and signal rules)")
     for f in TASK_FIELDS.values():
         out.print(f"  {f.name:<16} {f.kind:<8} {escape(f.doc)}")
