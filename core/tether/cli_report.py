@@ -1,11 +1,67 @@
-"""`tether report`: being built in this session; replaced by its real module before it lands."""
+"""`tether report`: one file from the config and the state store (no tracker requests):
+KPI status, trends and forecasts, alignment, effort vs weight, findings and runs."""
 
 from __future__ import annotations
 
+import importlib
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
 import click
+from rich.markup import escape
+
+from .cli import config_option, out
+from .cli_kpi import DATE
+from .errors import TetherError
+from .workspace import load_workspace
+
+# Each format (also its file suffix) and the module in tether.reporting that renders it.
+FORMATS = {"html": "html", "json": "jsondoc", "csv": "csvfile", "md": "markdown"}
+DEFAULT_NAME = "tether-report"
 
 
 @click.command()
-def report() -> None:
-    """Not available yet."""
-    raise click.ClickException("tether report is not available in this build yet.")
+@config_option
+@click.option("--format", "fmt", type=click.Choice(list(FORMATS)), default="html",
+              show_default=True, help="html: one self-contained page with charts; json: a stable "
+              "document; csv: the findings; md: for a status e-mail or a wiki.")
+@click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Where to write it ('-' for standard output). Default: "
+              "tether-report.<format> next to tether.yaml.")
+@click.option("--as-of", "as_of", type=DATE, default=None,
+              help="Judge KPIs and findings as of this date (YYYY-MM-DD or ISO 8601), with "
+              "the items as last pulled. Default: now.")
+def report(config_path: Path, fmt: str, output: Path | None, as_of: datetime | None) -> None:
+    """Write a report of KPIs, findings, alignment and runs from the state store; nothing is
+    pulled from or written to any tracker."""
+    # Imported here, not at the top: plotly takes a second to import, and every other
+    # tether command would pay for it at start-up.
+    from .reporting.data import gather
+
+    ws = load_workspace(config_path)
+    to_stdout = output is not None and str(output) == "-"
+    target = output or ws.config.file.parent / f"{DEFAULT_NAME}.{fmt}"
+    if not to_stdout and not target.parent.is_dir():
+        raise TetherError(f"cannot write the report to {target}: the folder {target.parent} "
+                          "does not exist; create it or pass another --output")
+    with ws.open_store() as store:
+        data = gather(ws, store, as_of or datetime.now(UTC))
+    text = importlib.import_module(f".reporting.{FORMATS[fmt]}", __package__).render(data)
+    if to_stdout:
+        sys.stdout.write(text)
+        return
+    try:
+        # newline="": written as rendered, without Windows' newline translation.
+        target.write_text(text, encoding="utf-8", newline="")
+    except OSError as exc:
+        raise TetherError(f"cannot write the report to {target}: {exc.strerror or exc}; "
+                          "pass another --output") from None
+    size = target.stat().st_size
+    out.print(f"Wrote report to {escape(str(target))} ({_size(size)}; {len(data.kpis)} KPIs, "
+              f"{len(data.findings)} findings, as of {data.as_of.date().isoformat()}).",
+              soft_wrap=True)
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{max(1, round(n / 1e3))} kB"
