@@ -126,7 +126,7 @@ def test_plugins_lists_builtins() -> None:
 
 def test_demo_runs_twice_and_writes_nothing_the_second_time(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
-    first = run("demo", "--json")
+    first = run("demo", "--example", "northwind-trackers", "--json")
     assert first.exit_code == 0, first.output
     doc = json.loads(first.stdout)
     assert doc["run"]["pulled"] == {"jira": 24, "github": 12, "asana": 6}
@@ -137,7 +137,7 @@ def test_demo_runs_twice_and_writes_nothing_the_second_time(tmp_path: Path, monk
     assert any(s.startswith("asana:") for s in flagged)
     for name in ("jira", "github", "asana"):
         assert list(Path("tether-demo/.sandbox", name).glob("*.json")), name
-    again = run("demo")
+    again = run("demo", "--example", "northwind-trackers")
     assert again.exit_code == 0, again.output
     assert "Nothing to write" in again.stdout and "sandbox at http://127.0.0.1:" in again.stdout
 

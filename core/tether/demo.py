@@ -5,17 +5,23 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
 from importlib.resources import as_file, files
 from pathlib import Path
 
+import yaml
+
+from .codec import parse_datetime
 from .config import load_config
 from .connector import Sandbox
 from .errors import TetherError
 from .plugins import Plugins
 from .workspace import Workspace, load_workspace
 
-DEMO_EXAMPLE = "northwind-trackers"
+DEMO_EXAMPLE = "cost-save-mirage"
 SEED_DIR = "seed"  # an example's sandbox seeds; everything else is its workspace
+MORNING = time(9, 0, tzinfo=UTC)
+DEMO_FILE = "demo.yaml"  # in SEED_DIR: `today: 2025-06-16`, the date the example is set on
 
 
 @dataclass
@@ -26,6 +32,7 @@ class Demo:
     urls: dict[str, str]
     sandboxes: list[Sandbox] = field(default_factory=list)
     options: dict[str, dict] = field(default_factory=dict)  # per source: what points it here
+    today: datetime | None = None  # the example's fixed "now" (its findings depend on it)
 
     def stop(self) -> None:
         for box in self.sandboxes:
@@ -34,11 +41,16 @@ class Demo:
 
 def start_demo(workdir: Path, plugins: Plugins, example: str = DEMO_EXAMPLE) -> Demo:
     """Copy ``example`` into ``workdir`` (keeping what is there), start a sandbox per source
-    from the example's seeds (or the state a previous run left), and load the workspace."""
-    folder = files("tether.examples") / example
+    from the example's seeds (or the state a previous run left), and load the workspace;
+    ``today`` is the date the example is set on, when it declares one."""
+    shipped = files("tether.examples")
+    folder = shipped / example
     if not folder.is_dir():
-        raise TetherError(f"There is no example called '{example}'; try {DEMO_EXAMPLE}.")
+        names = sorted(p.name for p in shipped.iterdir() if p.is_dir() and p.name[0] != "_")
+        raise TetherError(f"There is no example called '{example}'; the examples are "
+                          f"{', '.join(names)}.")
     with as_file(folder) as source_dir:
+        today = example_today(source_dir / SEED_DIR / DEMO_FILE)
         copy_missing(source_dir, workdir, skip={SEED_DIR})
         config = load_config(workdir, plugins)
         kinds = plugins.sandbox_types()
@@ -59,7 +71,25 @@ def start_demo(workdir: Path, plugins: Plugins, example: str = DEMO_EXAMPLE) -> 
                 box.stop()
             raise
     urls = {name: options.get("url", "") for name, options in overrides.items()}
-    return Demo(workspace, urls, sandboxes, overrides)
+    return Demo(workspace, urls, sandboxes, overrides, today)
+
+
+def example_today(path: Path) -> datetime | None:
+    """The date an example is set on (``today:`` in its ``seed/demo.yaml``); a bare date means
+    09:00 UTC that day. None when the example declares no date."""
+    if not path.is_file():
+        return None
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        value = data.get("today") if isinstance(data, dict) else None
+        if isinstance(value, str) and "T" not in value:
+            value = date.fromisoformat(value.strip())
+        if isinstance(value, date) and not isinstance(value, datetime):
+            value = datetime.combine(value, MORNING)  # a working morning, as the tests pin
+        return parse_datetime(value)
+    except (OSError, ValueError, TypeError, AttributeError, yaml.YAMLError) as exc:
+        raise TetherError(f"{path}: cannot read the example's date (today: YYYY-MM-DD): "
+                          f"{exc}") from None
 
 
 def copy_missing(src: Path, dst: Path, skip: set[str]) -> None:

@@ -27,6 +27,8 @@
             blocked_by: [Another task name]
             age_days: 30                 # created this long ago (default 30)
             idle_days: 10                # last modified this long ago (default: age_days)
+            # or pin both (a dated example): created_at: 2025-05-20T09:00:00Z and
+            # modified_at: 2025-06-13T15:00:00Z (default: created); they win over the above
             comments: [{by: Ada Lovelace, text: "Any news?"}]
 
 Users, fields, tags and tasks are referred to by name; names must then be unique.
@@ -38,7 +40,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from tether.codec import parse_datetime
 
+from .normalise import iso
 from .sandbox_state import AsanaState, Record
 
 NAMES = ("asana.yaml", "asana.yml", "asana.json")
@@ -108,7 +112,9 @@ class Seeder:
     def task(self, project: str, data: dict[str, Any]) -> None:
         st = self.state
         age = float(data.get("age_days", 30))
-        stamp = st.ago(float(data.get("idle_days", age)))
+        created = _moment(data.get("created_at")) or st.ago(age)
+        stamp = _moment(data.get("modified_at")) or (
+            st.ago(float(data["idle_days"])) if "idle_days" in data else created)
         values = {}
         for name, value in (data.get("custom_fields") or {}).items():
             field = self.field(name)
@@ -121,7 +127,7 @@ class Seeder:
             tags=[self.tag(t)["gid"] for t in data.get("tags") or []],
             parent=self.tasks[data["parent"]] if data.get("parent") else None,
             dependencies=[self.tasks[n] for n in data.get("blocked_by") or []],
-            created_at=st.ago(age), modified_at=stamp, gid=_gid(data))
+            created_at=created, modified_at=stamp, gid=_gid(data))
         self.tasks[task["name"]] = task["gid"]
         for comment in data.get("comments") or []:
             author = self.user(comment.get("by")) or st.me
@@ -162,6 +168,12 @@ class Seeder:
         if field["kind"] == "people":
             return [self.user(v) for v in value]
         return str(value) if field["kind"] in ("text", "date") else value
+
+
+def _moment(value: Any) -> str | None:
+    """A pinned timestamp (ISO text or a YAML datetime) in Asana's form; None when absent."""
+    moment = parse_datetime(value)
+    return iso(moment) if moment else None
 
 
 def _gid(data: dict[str, Any]) -> str | None:
