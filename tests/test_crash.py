@@ -25,7 +25,7 @@ SYNC = [sys.executable, "-c", "from tether.cli import main; main()", "sync", "-c
 def _start(workdir: Path) -> Demo:
     """The three-tracker demo example on fresh sandboxes, its tether.yaml pointed at them so
     a separate process can sync it."""
-    demo = start_demo(workdir, Plugins())
+    demo = start_demo(workdir, Plugins(), "northwind-trackers")  # kill points chosen for it
     config = workdir / "tether.yaml"
     data = yaml.safe_load(config.read_text())
     for source in data["sources"]:
