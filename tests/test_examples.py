@@ -105,12 +105,8 @@ def test_the_first_sync_writes_everything_it_plans(runs: Runs) -> None:
     assert applied.applied == len(runs.first.ops) == FIRST_WRITES[_name(runs)]
 
 
-def test_a_second_demo_writes_nothing(runs: Runs, request: pytest.FixtureRequest) -> None:
-    if _name(runs) == "oss-roadmap":
-        # Each sandbox start picks a new port, so every item's url changes; the pull then
-        # takes Tether's own comment on #411 for activity and "stalled" clears. Fix in
-        # core (memory._same ignoring url) or the sandboxes (stable web URLs).
-        request.applymarker(pytest.mark.xfail(strict=True, reason="url carries the port"))
+def test_a_second_demo_writes_nothing(runs: Runs) -> None:
+    # Each sandbox start picks a new port, so every item's url changes: not activity.
     assert [f"{op.kind} {op.task}" for op in runs.restarted.ops] == []
     assert {(f.signal, f.subject) for f in runs.restarted.findings} == EXPECTED[_name(runs)]
 

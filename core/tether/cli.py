@@ -100,15 +100,19 @@ def sync(config_path: Path, as_json: bool, dry_run: bool) -> None:
 @json_option
 def demo(workdir: Path, example: str, keep_running: bool, as_json: bool) -> None:
     """Run a real sync on sandbox trackers seeded with an example: no credentials needed."""
+    from .cli_report import write_report
+
     running = start_demo(workdir, Plugins(), example)
     try:
-        with running.workspace.open_store() as store:
-            result = run_pass(running.workspace, store, "sync")
-        if as_json:
-            click.echo(json.dumps(run_document(result), indent=2))
-        else:
-            print_result(result)
-            _demo_hints(workdir, running)
+        ws = running.workspace
+        with ws.open_store() as store, pull_progress(ws.connectors, err, not as_json):
+            result = run_pass(ws, store, "sync", running.now)
+            if as_json:
+                click.echo(json.dumps(run_document(result), indent=2))
+            else:
+                print_result(result)
+                write_report(ws, store, "html", workdir / "tether-report.html", running.now())
+                _demo_hints(workdir, running, result)
         if keep_running:
             err.print("Sandboxes are serving; press Ctrl-C to stop.")
             threading.Event().wait()
@@ -118,14 +122,22 @@ def demo(workdir: Path, example: str, keep_running: bool, as_json: bool) -> None
         running.stop()
 
 
-def _demo_hints(workdir: Path, running: Demo) -> None:
-    out.print(f"\nThe demo workspace is [bold]{workdir}/[/bold] (tether.yaml, KPIs, rules).")
+def _demo_hints(workdir: Path, running: Demo, result: RunResult) -> None:
+    if running.today:
+        out.print(f"The example is set on {running.today.date().isoformat()}: the demo judges "
+                  "it as of that day.")
+    out.print(f"\nThe demo workspace is [bold]{workdir}/[/bold] (tether.yaml, KPIs, rules); "
+              f"open {workdir}/tether-report.html in a browser for the report.")
     for name, url in running.urls.items():
         out.print(f"  {name}: sandbox at {url} (state kept in {workdir}/.sandbox/{name}/)")
     out.print("Run `tether demo` again: it writes nothing, because nothing changed. "
-              "`tether demo --keep-running` leaves the sandboxes up to browse.")
-    out.print(f"Then try `tether rules explain -c {workdir} jira:OPS-3` or "
-              f"`tether rules test -c {workdir}`.", soft_wrap=True)
+              "`tether demo --keep-running` leaves the sandboxes up, to browse their JSON "
+              "(for example the URLs above plus /rest/api/3/search/jql?jql=, "
+              "/repos/<owner>/<repo>/issues, /tasks?project=<gid>).", soft_wrap=True)
+    item = next((f.subject for f in sorted(result.findings, key=lambda f: -f.value_at_risk)
+                 if not f.subject.startswith("kpi:")), "<source>:<key>")
+    out.print(f"Then try `tether rules explain -c {workdir} {item}`, `tether log -c {workdir} "
+              f"{item}` or `tether rules test -c {workdir}`.", soft_wrap=True)
 
 
 def print_result(r: RunResult) -> None:
@@ -137,13 +149,13 @@ def print_result(r: RunResult) -> None:
               f"{len(r.findings)} findings, {len(r.new_findings)} new, {len(r.cleared)} cleared.")
     if r.findings:
         titles = {t.ref: t.title for t in r.tasks}
-        table = Table(title="Findings", title_justify="left")
-        for col in ("signal", "item", "title", "severity", "reason"):
-            table.add_column(col, overflow="fold")
+        table = Table(title="Findings, by value at risk", title_justify="left")
+        for col in ("at risk", "signal", "item", "title", "severity", "reason"):
+            table.add_column(col, overflow="fold", justify="right" if col == "at risk" else "left")
         ranked = sorted(r.findings, key=lambda f: (-f.value_at_risk, natural(f.subject)))
         for f in ranked:
-            table.add_row(f.signal, f.subject, escape(titles.get(f.subject, "")), f.severity,
-                          escape(f.reason))
+            table.add_row(_money(f.value_at_risk), f.signal, f.subject,
+                          escape(titles.get(f.subject, "")), f.severity, escape(f.reason))
         out.print(table)
     if r.interrupted:
         out.print(f"{len(r.interrupted)} writes of an earlier run were cut short; their items "
@@ -196,6 +208,16 @@ def _print_ops(ops: list[WriteOp], later: set[int], held: set[int], titles: dict
                         "  [yellow]next run[/yellow]" if id(op) in later else "")
                 out.print(f"      {_describe(op.kind, op.value)}  [dim]({escape(op.reason)})"
                           f"[/dim]{mark}", soft_wrap=True)
+
+
+def _money(value: float) -> str:
+    """A value at risk, short: 2.5M, 690k, 0 as a dash."""
+    if not value:
+        return "-"
+    for size, suffix in ((1e6, "M"), (1e3, "k")):
+        if abs(value) >= size:
+            return f"{value / size:.1f}{suffix}".replace(".0" + suffix, suffix)
+    return f"{value:.0f}" if abs(value) >= 1 else "<1"
 
 
 def natural(text: str) -> list:

@@ -7,6 +7,7 @@ import importlib
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.markup import escape
@@ -14,7 +15,8 @@ from rich.markup import escape
 from .cli import config_option, out
 from .cli_kpi import DATE
 from .errors import TetherError
-from .workspace import load_workspace
+from .store import Store
+from .workspace import Workspace, load_workspace
 
 # Each format (also its file suffix) and the module in tether.reporting that renders it.
 FORMATS = {"html": "html", "json": "jsondoc", "csv": "csvfile", "md": "markdown"}
@@ -35,22 +37,32 @@ DEFAULT_NAME = "tether-report"
 def report(config_path: Path, fmt: str, output: Path | None, as_of: datetime | None) -> None:
     """Write a report of KPIs, findings, alignment and runs from the state store; nothing is
     pulled from or written to any tracker."""
+    ws = load_workspace(config_path)
+    with ws.open_store() as store:
+        if output is not None and str(output) == "-":
+            sys.stdout.write(render_report(ws, store, fmt, as_of or datetime.now(UTC))[0])
+        else:
+            write_report(ws, store, fmt, output, as_of or datetime.now(UTC))
+
+
+def render_report(ws: Workspace, store: Store, fmt: str, as_of: datetime) -> tuple[str, Any]:
+    """The report in ``fmt`` as of ``as_of``, and the data it shows."""
     # Imported here, not at the top: plotly takes a second to import, and every other
     # tether command would pay for it at start-up.
     from .reporting.data import gather
 
-    ws = load_workspace(config_path)
-    to_stdout = output is not None and str(output) == "-"
+    data = gather(ws, store, as_of)
+    return importlib.import_module(f".reporting.{FORMATS[fmt]}", __package__).render(data), data
+
+
+def write_report(ws: Workspace, store: Store, fmt: str, output: Path | None,
+                 as_of: datetime) -> Path:
+    """Write the report to ``output`` (default: next to tether.yaml), say where, return it."""
     target = output or ws.config.file.parent / f"{DEFAULT_NAME}.{fmt}"
-    if not to_stdout and not target.parent.is_dir():
+    if not target.parent.is_dir():
         raise TetherError(f"cannot write the report to {target}: the folder {target.parent} "
                           "does not exist; create it or pass another --output")
-    with ws.open_store() as store:
-        data = gather(ws, store, as_of or datetime.now(UTC))
-    text = importlib.import_module(f".reporting.{FORMATS[fmt]}", __package__).render(data)
-    if to_stdout:
-        sys.stdout.write(text)
-        return
+    text, data = render_report(ws, store, fmt, as_of)
     try:
         # newline="": written as rendered, without Windows' newline translation.
         target.write_text(text, encoding="utf-8", newline="")
@@ -61,6 +73,7 @@ def report(config_path: Path, fmt: str, output: Path | None, as_of: datetime | N
     out.print(f"Wrote report to {escape(str(target))} ({_size(size)}; {len(data.kpis)} KPIs, "
               f"{len(data.findings)} findings, as of {data.as_of.date().isoformat()}).",
               soft_wrap=True)
+    return target
 
 
 def _size(n: int) -> str:

@@ -80,8 +80,11 @@ def explain_cmd(config_path: Path, as_json: bool, ref: str) -> None:
         raise TetherError(f"'{ref}' is not SOURCE:KEY with a configured source ({known}); "
                           "for example jira:OPS-3.")
     with ws.open_store() as store:
-        # Explain the item as it is now.
-        pull_source(ws.connectors[source], store, ws.config.writeback.label_prefix)
+        try:  # explain the item as it is now...
+            pull_source(ws.connectors[source], store, ws.config.writeback.label_prefix)
+        except TetherError as exc:  # ...or, with the tracker out of reach, as last pulled
+            err.print(f"[yellow]note[/yellow] {escape(str(exc))}", soft_wrap=True)
+            err.print(f"Explaining {escape(ref)} as it was last pulled.")
         task = next((t for t in store.load_tasks(source) if t.key == key), None)
     if task is None:
         raise TetherError(f"No item '{key}' in source '{source}'. Check the key, or re-export.")

@@ -34,6 +34,10 @@ class Demo:
     options: dict[str, dict] = field(default_factory=dict)  # per source: what points it here
     today: datetime | None = None  # the example's fixed "now" (its findings depend on it)
 
+    def now(self) -> datetime:
+        """The demo's clock: the example's date when it has one, else the real time."""
+        return self.today or datetime.now(UTC)
+
     def stop(self) -> None:
         for box in self.sandboxes:
             box.stop()

@@ -25,7 +25,7 @@ WRITES = ("POST", "PUT", "PATCH", "DELETE")
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp) / "demo"
-        demo = start_demo(workdir, Plugins())
+        demo = start_demo(workdir, Plugins(), "northwind-trackers")
         try:
             boxes = {box.type_name: box.server for box in demo.sandboxes}  # type: ignore[attr-defined]
             print(f"{'run':<28} {'planned':>7} {'applied':>7} {'held':>4}  "

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from ..model import Annotation, CurrentAnnotation, OpKind, OpResult, Task, WriteOp, Written
+from ..store import LedgerEntry
 
 _COMMENT_KINDS = (OpKind.CREATE_COMMENT, OpKind.UPDATE_COMMENT)
 
@@ -75,6 +76,14 @@ def remember(written: dict[str, Written], desired: dict[str, Annotation],
     return changed
 
 
+def maybe_written(entries: Iterable[LedgerEntry], written: dict[str, Written]
+                  ) -> dict[str, Written]:
+    """Records for items whose write was cut short: it may have landed, so the next pull
+    learns the ``updated`` stamp it left (see mask_own_edits) instead of calling it activity."""
+    refs = {f"{e.source}:{e.key}" for e in entries}
+    return {ref: replace(written.get(ref, Written()), unmasked=True) for ref in refs}
+
+
 def label_changes(results: Iterable[OpResult]) -> dict[str, tuple[set[str], set[str]]]:
     """By task ref, the labels Tether's successful ops added and removed."""
     out: dict[str, tuple[set[str], set[str]]] = defaultdict(lambda: (set(), set()))
@@ -108,9 +117,10 @@ def mask_own_edits(tasks: list[Task], before: dict[str, Task], written: dict[str
 
 
 def _same(old: Task, new: Task, prefix: str) -> bool:
-    """Equal apart from ``updated`` and Tether's namespace labels (custom fields and raw
-    payloads never count: a label mode may keep Tether's labels in a custom field)."""
+    """Equal apart from ``updated``, ``url`` (a site's address is no activity) and Tether's
+    namespace labels (custom fields and raw payloads never count: a label mode may keep
+    Tether's labels in a custom field)."""
     def core(t: Task) -> Task:
-        return replace(t, updated=None, labels=tuple(sorted(
+        return replace(t, updated=None, url="", labels=tuple(sorted(
             x for x in t.labels if not x.startswith(f"{prefix}:"))))
     return core(old) == core(new)

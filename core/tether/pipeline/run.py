@@ -75,6 +75,8 @@ def _run(ws: Workspace, store: Store, result: RunResult, clock: Callable[[], dat
     wb = cfg.writeback
     if result.mode == "sync":  # writes a crash cut short: their items are re-read with care
         result.interrupted = store.ledger_interrupt(result.started)
+        # They may have landed and bumped `updated`: the pull must not take that for activity.
+        store.save_written(memory.maybe_written(result.interrupted, store.load_written()))
     for name, connector in ws.connectors.items():
         result.pulled[name] = pull_source(connector, store, wb.label_prefix)
     result.tasks = [t for t in store.load_tasks() if t.source in ws.connectors]
