@@ -35,6 +35,17 @@ class Capabilities:
 
 
 @dataclass(frozen=True)
+class Check:
+    """One line of `tether doctor`: ``ok`` True passed, False failed (``fix`` says what to
+    do), None could not tell or was skipped (``detail`` says why)."""
+
+    name: str
+    ok: bool | None
+    detail: str
+    fix: str = ""
+
+
+@dataclass(frozen=True)
 class PullResult:
     """Tasks pulled in one pass. ``complete`` means these are all the source's tasks."""
 
@@ -71,6 +82,12 @@ class Connector(ABC):
     @abstractmethod
     def read_annotations(self, tasks: Sequence[Task], prefix: str) -> dict[str, CurrentAnnotation]:
         """Return, by task key, the labels under ``prefix`` and Tether's comment of each task."""
+
+    def diagnose(self) -> list[Check]:
+        """Read-only checks of this source (token, auth, read and write access, rate-limit
+        headroom), each with a fix when it fails; never writes to the tracker."""
+        return [Check("self-check", None, f"the {self.type_name} connector cannot check "
+                      "itself; run `tether plan` to try it")]
 
     def notices(self) -> list[str]:
         """What the PMO should know after this connector's writes (e.g. that edits notify

@@ -82,6 +82,11 @@ class AsanaClient:
         except (AsanaHTTPError, requests.RequestException) as exc:
             raise source_error(exc, where, self.token_env, self.base_url) from None
 
+    def fetch(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """GET ``path`` with retries; failures propagate as raised (AsanaHTTPError, or the
+        network's), for callers that tell them apart (the doctor)."""
+        return with_retries(lambda: self.send("GET", path, params), transient, self.clock)
+
     def call(self, method: str, path: str, where: Where, params: dict[str, Any] | None = None,
              data: dict[str, Any] | None = None) -> dict[str, Any]:
         """``send`` with retries."""

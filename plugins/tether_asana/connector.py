@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from tether.clock import Clock
-from tether.connector import Capabilities, Connector, Options, PullResult
+from tether.connector import Capabilities, Check, Connector, Options, PullResult
 from tether.errors import SourceError
 from tether.model import CurrentAnnotation, OpKind, OpResult, Task, WriteOp
 from tether.watermark import Watermark
 
+from . import doctor
 from .client import AsanaClient
 from .comments import Comments
 from .failures import AsanaHTTPError, Where
@@ -71,6 +72,11 @@ class AsanaConnector(Connector):
         pulled = [to_task(item, self.name, self.options) for item in items.values()]
         tasks = [task for task in pulled if mark.is_new(task)]
         return PullResult(tasks, mark.advance(pulled).encode(), complete=since is None)
+
+    def diagnose(self) -> list[Check]:
+        """Token, sign-in, each project's readability and the token user's access level in
+        it, from read-only requests (see tether_asana.doctor); writes nothing."""
+        return doctor.diagnose(self.options, self.client)
 
     # -- read --------------------------------------------------------------------------------
 

@@ -11,8 +11,9 @@ from html import escape
 from typing import Any
 
 from tether.codec import parse_datetime
-from tether.sandboxkit import Request, Response, SandboxApi, route
+from tether.sandboxkit import Request, Response, route
 
+from .sandbox_access import AccessRoutes
 from .sandbox_html import story_text
 from .sandbox_state import AsanaState, Record, StateError
 from .sandbox_views import Views, opt_fields, paginate
@@ -65,8 +66,9 @@ def error(status: int, message: str, headers: dict[str, str] | None = None) -> R
     return reply(status, {"errors": [{"message": message, "help": HELP}]}, headers)
 
 
-class AsanaApi(SandboxApi):
-    """Serves one AsanaState; ``rate_limit`` requests per minute per token (paid tier: 1,500)."""
+class AsanaApi(AccessRoutes):
+    """Serves one AsanaState; ``rate_limit`` requests per minute per token (paid tier: 1,500).
+    Each request acts as its token's user, within that user's project access levels."""
 
     name = "asana"
 
@@ -81,7 +83,8 @@ class AsanaApi(SandboxApi):
     # -- the service's framing ---------------------------------------------------------------
 
     def dispatch(self, req: Request) -> Response:
-        try:
+        owner = self.state.me
+        try:  # authenticate() makes the token's user "me" for this request only
             response = super().dispatch(req)
         except StateError as exc:
             response = error(exc.status, exc.message)
@@ -91,6 +94,8 @@ class AsanaApi(SandboxApi):
             body = {"errors": [{"message": f"Server Error: {exc!r}", "help": HELP,
                                 "phrase": "sandbox squid stumbles softly"}]}
             response = reply(500, body)
+        finally:
+            self.state.me = owner
         if req.method != "GET" and response.status < 300 and self.on_change:
             self.on_change()
         return response
@@ -98,8 +103,9 @@ class AsanaApi(SandboxApi):
     def authenticate(self, req: Request) -> Response | None:
         header = req.headers.get("Authorization") or ""
         token = header[7:].strip() if header.startswith("Bearer ") else ""
-        if token not in self.state.tokens:
+        if token not in self.state.tokens or self.state.tokens[token] not in self.state.users:
             return error(401, "Not Authorized")
+        self.state.me = self.state.tokens[token]
         return self._limit(token)
 
     def _limit(self, token: str) -> Response | None:
@@ -130,9 +136,6 @@ class AsanaApi(SandboxApi):
         return error(404, "No matching route for request")
 
     # -- helpers -------------------------------------------------------------------------------
-
-    def views(self, req: Request) -> Views:
-        return Views(self.state, req.base_url)
 
     @staticmethod
     def _find(kind: str, raw: str | None, table: dict[str, Record]) -> Record:
@@ -179,7 +182,7 @@ class AsanaApi(SandboxApi):
         if len(scopes) + bool(assignee or workspace) != 1 or bool(assignee) != bool(workspace):
             raise StateError(400, SCOPE_MESSAGE)
         if scopes == ["project"]:
-            items = st.project_tasks(self._find("project", req.arg("project"), st.projects)["gid"])
+            items = st.project_tasks(self._project(str(req.arg("project")))["gid"])
         elif scopes == ["tag"]:
             tag = self._find("tag", req.arg("tag"), st.tags)["gid"]
             items = [t for t in st.tasks.values() if tag in t["tags"]]
@@ -199,7 +202,7 @@ class AsanaApi(SandboxApi):
 
     @route("GET", A + r"/projects/" + G + r"/tasks")
     def get_project_tasks(self, req: Request) -> Response:
-        project = self._find("project", req.params["gid"], self.state.projects)
+        project = self._project(req.params["gid"])
         items = _completed_since(self.state.project_tasks(project["gid"]),
                                  req.arg("completed_since"))
         return self._task_list(req, items)
@@ -213,6 +216,7 @@ class AsanaApi(SandboxApi):
     @route("GET", A + r"/tasks/" + G)
     def get_task(self, req: Request) -> Response:
         task = self._find("task", req.params["gid"], self.state.tasks)
+        self._allowed(task)
         fields = opt_fields(req.args("opt_fields"), TASK_FIELDS)
         return reply(200, {"data": self.views(req).task(task, fields)})
 
@@ -220,6 +224,7 @@ class AsanaApi(SandboxApi):
     def put_task(self, req: Request) -> Response:
         st = self.state
         task = self._find("task", req.params["gid"], st.tasks)
+        self._allowed(task, "editor")
         data = self._data(req)
         fields = opt_fields(req.args("opt_fields"), TASK_FIELDS)
         changes: list[Callable[[], None]] = []
@@ -295,6 +300,7 @@ class AsanaApi(SandboxApi):
     @route("POST", A + r"/tasks/" + G + r"/(?P<verb>addTag|removeTag)")
     def tag_task(self, req: Request) -> Response:
         task = self._find("task", req.params["gid"], self.state.tasks)
+        self._allowed(task, "editor")
         tag = self._find("tag", self._data(req).get("tag"), self.state.tags)
         if req.params["verb"] == "addTag":
             self.state.add_tag_to(task, tag, self.state.me)
@@ -305,6 +311,7 @@ class AsanaApi(SandboxApi):
     @route("POST", A + r"/tasks/" + G + r"/(?P<verb>addFollowers|removeFollowers)")
     def follow_task(self, req: Request) -> Response:
         task = self._find("task", req.params["gid"], self.state.tasks)
+        self._allowed(task, "commenter")
         raw = self._data(req).get("followers")
         if not isinstance(raw, list) or not raw:
             raise StateError(400, "followers: Missing input")
@@ -323,6 +330,7 @@ class AsanaApi(SandboxApi):
     @route("GET", A + r"/tasks/" + G + r"/stories")
     def get_stories(self, req: Request) -> Response:
         task = self._find("task", req.params["gid"], self.state.tasks)
+        self._allowed(task)
         fields = opt_fields(req.args("opt_fields"), STORY_FIELDS)
         views = self.views(req)
         items = sorted((self.state.stories[g] for g in task["stories"]),
@@ -332,6 +340,7 @@ class AsanaApi(SandboxApi):
     @route("POST", A + r"/tasks/" + G + r"/stories")
     def post_story(self, req: Request) -> Response:
         task = self._find("task", req.params["gid"], self.state.tasks)
+        self._allowed(task, "commenter")
         data = self._data(req)
         text, html_text = _story_body(data, required=True, users=self.state.users)
         story = self.state.comment(task, self.state.me, text, html_text)
@@ -368,6 +377,8 @@ class AsanaApi(SandboxApi):
             raise StateError(400, "story: Only comment stories can be edited or deleted")
         if story["created_by"] != self.state.me:
             raise StateError(403, "Forbidden")
+        if story["task"] in self.state.tasks:
+            self._allowed(self.state.tasks[story["task"]], "commenter")
         return story
 
     # -- tags --------------------------------------------------------------------------------

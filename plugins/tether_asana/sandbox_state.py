@@ -19,6 +19,7 @@ from tether.clock import Clock
 from .normalise import iso
 
 FIELD_KINDS = ("number", "text", "enum", "multi_enum", "date", "people")
+ACCESS_LEVELS = ("viewer", "commenter", "editor", "admin")  # a project member's, ascending
 Record = dict[str, Any]
 
 
@@ -32,7 +33,8 @@ class StateError(ValueError):
 
 
 class AsanaState:
-    """Everything the sandbox serves; ``me`` is the user the token "good" belongs to."""
+    """Everything the sandbox serves; ``me`` is the user the token "good" belongs to (while
+    a request runs: the user of the token it came with)."""
 
     def __init__(self, clock: Clock | None = None, workspace: str = "Sandbox workspace"):
         self.clock = clock or Clock()
@@ -77,13 +79,26 @@ class AsanaState:
         self.users[user["gid"]] = user
         return user
 
+    def add_token(self, token: str, user: str) -> None:
+        """Another token the sandbox accepts, acting as ``user`` (a gid)."""
+        if user not in self.users:
+            raise ValueError(f"no user {user}")
+        self.tokens[token] = user
+
     def add_project(self, name: str, sections: list[str] | None = None,
                     fields: list[str] | None = None, gid: str | None = None) -> Record:
-        """A project with its sections (Asana gives every project at least one)."""
+        """A project with its sections (Asana gives every project at least one). Every
+        workspace user is an editor of it until ``share`` or ``others`` says otherwise."""
         project = {"gid": self.gid(gid), "name": name, "created_at": self.now(),
                    "sections": [{"gid": self.gid(), "name": s}
                                 for s in (sections or ["Untitled section"])],
-                   "fields": list(fields or [])}
+                   "fields": list(fields or []),
+                   # user gid -> access level, for users with their own membership
+                   "members": {},
+                   # the level of every other workspace user (None: no access), the sandbox's
+                   # stand-in for a project shared with the whole workspace
+                   "others": "editor",
+                   "membership_gids": {}}
         self.projects[project["gid"]] = project
         return project
 
@@ -243,6 +258,39 @@ class AsanaState:
         task["stories"].remove(story["gid"])
         del self.stories[story["gid"]]
         task["modified_at"] = self.now()  # "story is trashed on a task" bumps modified_at
+
+    # -- access --------------------------------------------------------------------------
+
+    def share(self, project: str, user: str, level: str | None) -> None:
+        """Make ``user`` a member of ``project`` at ``level`` (viewer, commenter, editor,
+        admin), or take its own membership away (None)."""
+        if level is not None and level not in ACCESS_LEVELS:
+            raise ValueError(f"access level must be one of {', '.join(ACCESS_LEVELS)}")
+        members = self.projects[project].setdefault("members", {})
+        if level is None:
+            members.pop(user, None)
+        else:
+            members[user] = level
+
+    def access(self, project: str, user: str | None = None) -> str | None:
+        """``user``'s (default: the caller's) access level in ``project``; None: no access."""
+        proj = self.projects[project]
+        who = user or self.me
+        members = proj.get("members") or {}
+        return members[who] if who in members else proj.get("others", "editor")
+
+    def task_access(self, task: Record) -> str | None:
+        """The caller's best access level over the projects ``task`` is in."""
+        levels = [self.access(m["project"]) for m in task["memberships"]]
+        known = [lvl for lvl in levels if lvl is not None]
+        return max(known, key=ACCESS_LEVELS.index) if known else None
+
+    def membership_gid(self, project: str, user: str) -> str:
+        """The gid of ``user``'s membership of ``project``, given on first use."""
+        gids = self.projects[project].setdefault("membership_gids", {})
+        if user not in gids:
+            gids[user] = self.gid()
+        return str(gids[user])
 
     # -- queries ---------------------------------------------------------------------------
 

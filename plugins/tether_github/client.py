@@ -108,6 +108,14 @@ class GitHubClient:
             raise source_error(exc, where, subject, self.options.token_env, self.options.url,
                                self.clock) from None
 
+    def fetch(self, path: str) -> tuple[dict[str, Any], Any]:
+        """GET ``path``: (headers, JSON body), retrying transient failures but never waiting
+        for a spent rate limit; failures propagate as PyGithub raised them (the doctor tells
+        them apart)."""
+        gh = self.github()
+        return with_retries(lambda: gh.requester.requestJsonAndCheck("GET", path),
+                            lambda exc: transient(exc, self.clock, 0.0), self.clock, self.policy)
+
     def pages(self, path: str, params: dict[str, str], where: str,
               subject: str) -> Iterator[list[dict[str, Any]]]:
         """Every page of the list at ``path`` as raw payloads, following Link headers.

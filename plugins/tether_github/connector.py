@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from tether.clock import Clock
-from tether.connector import Capabilities, Connector, Options, PullResult
+from tether.connector import Capabilities, Check, Connector, Options, PullResult
 from tether.model import CurrentAnnotation, OpResult, Task, WriteOp
 from tether.watermark import Watermark
 
+from . import doctor
 from .annotations import MAX_LABEL, Annotator
 from .client import GitHubClient
 from .normalise import is_pull_request, task_key, to_task
@@ -62,6 +63,11 @@ class GitHubConnector(Connector):
         subject = f"{repo} not found; check options.repos (and that the token can see it)"
         for page in self.client.pages(f"/repos/{repo}/issues", params, repo, subject):
             yield from page
+
+    def diagnose(self) -> list[Check]:
+        """Token, sign-in, each repository's read and write access and the rate limit, from
+        read-only requests (see tether_github.doctor); writes nothing."""
+        return doctor.diagnose(self.options, self.client, self.clock)
 
     def read_annotations(self, tasks: Sequence[Task], prefix: str) -> dict[str, CurrentAnnotation]:
         """Labels from the payloads; Tether's comment listed only where comments exist."""

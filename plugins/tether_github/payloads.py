@@ -12,7 +12,27 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from .world import Comment, Issue, Label, Milestone, Repo, User, World, node_id
+from .world import ROLES, Comment, Issue, Label, Milestone, Repo, User, World, node_id
+
+# The templated URLs of a repository payload, in the order real payloads list them.
+_REPO_URLS = (
+    ("archive_url", "/{archive_format}{/ref}"), ("assignees_url", "/assignees{/user}"),
+    ("blobs_url", "/git/blobs{/sha}"), ("branches_url", "/branches{/branch}"),
+    ("collaborators_url", "/collaborators{/collaborator}"),
+    ("comments_url", "/comments{/number}"), ("commits_url", "/commits{/sha}"),
+    ("compare_url", "/compare/{base}...{head}"), ("contents_url", "/contents/{+path}"),
+    ("contributors_url", "/contributors"), ("deployments_url", "/deployments"),
+    ("downloads_url", "/downloads"), ("events_url", "/events"), ("forks_url", "/forks"),
+    ("git_commits_url", "/git/commits{/sha}"), ("git_refs_url", "/git/refs{/sha}"),
+    ("git_tags_url", "/git/tags{/sha}"))
+_REPO_URLS_AFTER_GIT = (
+    ("issue_comment_url", "/issues/comments{/number}"),
+    ("issue_events_url", "/issues/events{/number}"), ("issues_url", "/issues{/number}"),
+    ("keys_url", "/keys{/key_id}"), ("labels_url", "/labels{/name}"),
+    ("languages_url", "/languages"), ("merges_url", "/merges"),
+    ("milestones_url", "/milestones{/number}"),
+    ("notifications_url", "/notifications{?since,all,participating}"),
+    ("pulls_url", "/pulls{/number}"), ("releases_url", "/releases{/id}"))
 
 
 def stamp(value: datetime | None) -> str | None:
@@ -50,6 +70,63 @@ class Renderer:
             "received_events_url": f"{base}/received_events",
             "type": "User", "user_view_type": "public", "site_admin": False,
         }
+
+    def me(self, login: str) -> dict[str, Any]:
+        """GET /user: the token's user, with its public profile (private-user shape)."""
+        user = self.world.user(login)
+        out = self.user(user) or {}
+        repos = [r for r in self.world.repos.values() if r.owner == login]
+        return {**out, "name": user.name, "company": None, "blog": "", "location": None,
+                "email": None, "hireable": None, "bio": None, "twitter_username": None,
+                "notification_email": None, "public_repos": 0, "public_gists": 0,
+                "followers": 0, "following": 0, "created_at": "2020-01-01T00:00:00Z",
+                "updated_at": "2020-01-01T00:00:00Z", "private_gists": 0,
+                "total_private_repos": len(repos), "owned_private_repos": len(repos),
+                "disk_usage": 0, "collaborators": 0, "two_factor_authentication": True,
+                "plan": {"name": "pro", "space": 976562499, "private_repos": 9999,
+                         "collaborators": 0}}
+
+    def repository(self, repo: Repo, login: str) -> dict[str, Any]:
+        """GET /repos/{owner}/{repo} (full-repository shape); ``permissions`` are what
+        ``login``'s repository role allows, as GitHub reports the authenticated user's."""
+        url = f"{self.api}/repos/{repo.full_name}"
+        web = f"{self.web}/{repo.full_name}"
+        host = self.web.split("://", 1)[-1]
+        items = list(repo.issues.values())
+        created = min((i.created for i in items), default=self.world.now())
+        updated = max((i.updated for i in items), default=created)
+        opened = sum(1 for i in items if i.state == "open")
+        rank = ROLES.index(repo.role(login))
+        out: dict[str, Any] = {
+            "id": repo.id, "node_id": node_id("Repository", repo.id), "name": repo.name,
+            "full_name": repo.full_name, "owner": self.user(repo.owner), "private": True,
+            "html_url": web, "description": None, "fork": False, "url": url}
+        out.update({key: url + suffix for key, suffix in _REPO_URLS})
+        out["git_url"] = f"git://{host}/{repo.full_name}.git"
+        out.update({key: url + suffix for key, suffix in _REPO_URLS_AFTER_GIT})
+        out.update({
+            "ssh_url": f"git@{host}:{repo.full_name}.git", "stargazers_url": f"{url}/stargazers",
+            "statuses_url": f"{url}/statuses/{{sha}}", "subscribers_url": f"{url}/subscribers",
+            "subscription_url": f"{url}/subscription", "tags_url": f"{url}/tags",
+            "teams_url": f"{url}/teams", "trees_url": f"{url}/git/trees{{/sha}}",
+            "clone_url": f"{web}.git", "mirror_url": None, "hooks_url": f"{url}/hooks",
+            "svn_url": web, "homepage": None, "language": None, "forks_count": 0,
+            "stargazers_count": 0, "watchers_count": 0, "size": 0, "default_branch": "main",
+            "open_issues_count": opened, "is_template": False, "topics": [],
+            "has_issues": True, "has_projects": True, "has_wiki": False, "has_pages": False,
+            "has_downloads": True, "has_discussions": False, "archived": False,
+            "disabled": False, "visibility": "private", "pushed_at": stamp(updated),
+            "created_at": stamp(created), "updated_at": stamp(updated),
+            "permissions": {"admin": rank >= 4, "maintain": rank >= 3, "push": rank >= 2,
+                            "triage": rank >= 1, "pull": True}})
+        if rank >= 2:  # merge settings show only to callers who may write contents
+            out.update({"allow_rebase_merge": True, "temp_clone_token": None,
+                        "allow_squash_merge": True, "allow_auto_merge": False,
+                        "delete_branch_on_merge": False, "allow_merge_commit": True})
+        out.update({"allow_forking": False, "web_commit_signoff_required": False,
+                    "subscribers_count": 0, "network_count": 0, "license": None, "forks": 0,
+                    "open_issues": opened, "watchers": 0})
+        return out
 
     def label(self, repo: Repo, label: Label) -> dict[str, Any]:
         """A label object."""

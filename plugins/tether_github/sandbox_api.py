@@ -125,7 +125,8 @@ class GitHubApi(GitHubRoutes):
         resp.headers.update(COMMON)
         resp.headers["x-github-api-version-selected"] = self._version
         resp.headers["x-github-request-id"] = f"{number:04X}:{number:05X}:{number:07X}:0000000"
-        if self._caller is not None:
+        if self._caller is not None and not self._caller.fine_grained:
+            # Only classic tokens have OAuth scopes to show; fine-grained ones get none.
             resp.headers["x-oauth-scopes"] = ", ".join(self._caller.scopes)
             resp.headers["x-accepted-oauth-scopes"] = "repo" if "/repos" in req.path else ""
 

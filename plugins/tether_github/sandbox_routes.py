@@ -49,7 +49,9 @@ class GitHubRoutes(SandboxApi):
             repo = self.world.repo_by_id(int(req.params["rid"]))
         else:
             repo = self.world.repo(f"{req.params['owner']}/{req.params['repo']}")
-        if repo is None or self._caller is None:  # sandbox repositories are private
+        # Sandbox repositories are private: hidden from anonymous callers and from classic
+        # tokens without the repo scope, as GitHub hides private ones (404, not 403).
+        if repo is None or self._caller is None or not self._caller.sees_private():
             raise Abort(error(404, "Not Found", doc))
         return repo
 
@@ -61,10 +63,17 @@ class GitHubRoutes(SandboxApi):
             raise Abort(error(404, "Not Found", doc))
         return repo, issue
 
-    def _writable(self, doc: str) -> None:
-        """403 unless the caller's token may write."""
+    def _writable(self, doc: str, repo: Repo | None = None, role: str = "read",
+                  action: str = "") -> None:
+        """403 unless the caller's token may write and its user's role on ``repo`` is at
+        least ``role`` (labelling needs triage, creating labels write; GitHub's roles)."""
         if self._caller is None or not self._caller.write:
             raise Abort(error(403, "Resource not accessible by personal access token", doc))
+        if repo is not None and not repo.allows(self._caller.login, role):
+            # GitHub's wording for too low a role, as in "Must have push access to view
+            # repository collaborators."; these exact sentences are ours.
+            access = "push" if role == "write" else role
+            raise Abort(error(403, f"Must have {access} access to {action}.", doc))
 
     def _body(self, req: Request, doc: str) -> Any:
         """The JSON body; 400 Problems parsing JSON if it is not JSON."""
@@ -114,6 +123,24 @@ class GitHubRoutes(SandboxApi):
         except ValueError:
             raise Abort(invalid(doc, {"resource": resource, "field": "since",
                                       "code": "invalid", "value": raw})) from None
+
+    # -- the caller and its repositories ---------------------------------------------------
+
+    @route("GET", r"/user")
+    def authenticated_user(self, req: Request) -> Response:
+        """GET /user: who the token belongs to; 401 Requires authentication without one."""
+        if self._caller is None:
+            raise Abort(error(401, "Requires authentication",
+                              "https://docs.github.com/rest/users/users"
+                              "#get-the-authenticated-user"))
+        return gh_json(200, self._render.me(self._caller.login))
+
+    @route("GET", REPO)
+    @route("GET", REPO_ID)
+    def get_repository(self, req: Request) -> Response:
+        """GET a repository, with the caller's ``permissions`` on it."""
+        repo = self._repo(req, "https://docs.github.com/rest/repos/repos#get-a-repository")
+        return gh_json(200, self._render.repository(repo, self._caller.login))  # type: ignore
 
     # -- issues ----------------------------------------------------------------------------
 
@@ -199,6 +226,8 @@ class GitHubRoutes(SandboxApi):
         data = self._body(req, doc)
         if not isinstance(data, dict):
             raise Abort(error(400, "Problems parsing JSON", doc))
+        if "labels" in data:
+            self._writable(doc, repo, "triage", "label issues")
         changes = {k: data[k] for k in ("title", "body", "state", "state_reason", "assignees")
                    if k in data}
         if changes.get("state") not in (None, "open", "closed"):
@@ -244,7 +273,7 @@ class GitHubRoutes(SandboxApi):
         """POST labels onto an issue (missing ones created grey): 200, all its labels."""
         doc = DOC + "labels#add-labels-to-an-issue"
         repo, issue = self._issue(req, doc)
-        self._writable(doc)
+        self._writable(doc, repo, "triage", "label issues")
         self.world.add_labels(repo, issue, self._label_names(self._body(req, doc), doc))
         return gh_json(200, self._render.issue_labels(repo, issue))
 
@@ -253,7 +282,7 @@ class GitHubRoutes(SandboxApi):
         """PUT: replace an issue's labels."""
         doc = DOC + "labels#set-labels-for-an-issue"
         repo, issue = self._issue(req, doc)
-        self._writable(doc)
+        self._writable(doc, repo, "triage", "label issues")
         names = self._label_names(self._body(req, doc), doc, allow_empty=True)
         issue.labels = []
         self.world.add_labels(repo, issue, names)
@@ -265,7 +294,7 @@ class GitHubRoutes(SandboxApi):
         """DELETE all of an issue's labels: 204."""
         doc = DOC + "labels#remove-all-labels-from-an-issue"
         repo, issue = self._issue(req, doc)
-        self._writable(doc)
+        self._writable(doc, repo, "triage", "label issues")
         issue.labels = []
         self.world.touch(issue)
         return Response(204)
@@ -275,7 +304,7 @@ class GitHubRoutes(SandboxApi):
         """DELETE one label: 200 with the rest, 404 'Label does not exist'."""
         doc = DOC + "labels#remove-a-label-from-an-issue"
         repo, issue = self._issue(req, doc)
-        self._writable(doc)
+        self._writable(doc, repo, "triage", "label issues")
         if not self.world.remove_label(repo, issue, unquote(req.params["name"])):
             raise Abort(error(404, "Label does not exist", doc))
         return gh_json(200, self._render.issue_labels(repo, issue))
@@ -293,7 +322,7 @@ class GitHubRoutes(SandboxApi):
         """POST a label: 201, or 422 (already_exists is case-insensitive)."""
         doc = DOC + "labels#create-a-label"
         repo = self._repo(req, doc)
-        self._writable(doc)
+        self._writable(doc, repo, "write", "create labels")
         data = self._body(req, doc)
         if not isinstance(data, dict) or not isinstance(data.get("name"), str) \
                 or not data["name"].strip():

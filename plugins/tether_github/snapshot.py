@@ -51,11 +51,12 @@ def load(data: dict[str, Any], world: World) -> bool:
     if data.get("version") != VERSION:
         raise ValueError(f"not a version {VERSION} GitHub sandbox snapshot")
     world.users = {u["login"]: User(**u) for u in data["users"]}
-    world.tokens = {t: Token(v["login"], tuple(v["scopes"]), v["write"])
+    world.tokens = {t: Token(v["login"], tuple(v["scopes"]), v["write"],
+                             bool(v.get("fine_grained", not v["write"])))
                     for t, v in data["tokens"].items()}
     world.repos = {}
     for raw in data["repos"]:
-        repo = Repo(raw["id"], raw["owner"], raw["name"])
+        repo = Repo(raw["id"], raw["owner"], raw["name"], roles=dict(raw.get("roles") or {}))
         repo.labels = {k: Label(**v) for k, v in raw["labels"].items()}
         repo.milestones = {int(k): Milestone(**_dated(v)) for k, v in raw["milestones"].items()}
         repo.issues = {int(k): Issue(**_dated(v)) for k, v in raw["issues"].items()}

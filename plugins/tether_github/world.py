@@ -95,6 +95,9 @@ class Issue:
     comments: list[int] = field(default_factory=list)  # comment ids, oldest first
 
 
+ROLES = ("read", "triage", "write", "maintain", "admin")  # GitHub's repository roles, ascending
+
+
 @dataclass
 class Repo:
     """A repository and its labels, milestones and issues."""
@@ -105,20 +108,39 @@ class Repo:
     labels: dict[str, Label] = field(default_factory=dict)  # lower-cased name -> label
     issues: dict[int, Issue] = field(default_factory=dict)
     milestones: dict[int, Milestone] = field(default_factory=dict)
+    # login -> role (ROLES); the owner is admin and anyone else unlisted has write.
+    roles: dict[str, str] = field(default_factory=dict)
 
     @property
     def full_name(self) -> str:
         """owner/name."""
         return f"{self.owner}/{self.name}"
 
+    def role(self, login: str) -> str:
+        """``login``'s role here."""
+        return self.roles.get(login) or ("admin" if login == self.owner else "write")
+
+    def allows(self, login: str, role: str) -> bool:
+        """Whether ``login``'s role is ``role`` or above."""
+        return ROLES.index(self.role(login)) >= ROLES.index(role)
+
 
 @dataclass(frozen=True)
 class Token:
-    """What a token may do: who it is, its classic OAuth scopes, and whether it may write."""
+    """What a token may do: who it is, and what it was granted. A classic token has OAuth
+    ``scopes``, which GitHub shows in X-OAuth-Scopes; a fine-grained one shows none, and
+    ``write`` says whether it has Issues: read and write. Either acts within its user's
+    role on each repository."""
 
     login: str
     scopes: tuple[str, ...] = ("repo",)
     write: bool = True
+    fine_grained: bool = False
+
+    def sees_private(self) -> bool:
+        """Whether the token may see private repositories (every sandbox one is private):
+        fine-grained tokens name their repositories; classic ones need the repo scope."""
+        return self.fine_grained or "repo" in self.scopes
 
 
 class World:
@@ -153,10 +175,19 @@ class World:
         return self.users[login]
 
     def add_token(self, token: str, login: str, scopes: tuple[str, ...] = ("repo",),
-                  write: bool = True) -> None:
-        """Accept ``token`` as ``login``'s."""
+                  write: bool = True, fine_grained: bool | None = None) -> None:
+        """Accept ``token`` as ``login``'s. A token that may not write is fine-grained unless
+        said otherwise: a classic token with the repo scope may do all its user may."""
         self.user(login)
-        self.tokens[token] = Token(login, scopes, write)
+        kind = (not write) if fine_grained is None else fine_grained
+        self.tokens[token] = Token(login, tuple(scopes), write, kind)
+
+    def grant(self, repo: Repo, login: str, role: str) -> None:
+        """Give ``login`` the repository role ``role`` (read, triage, write, maintain, admin)."""
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+        self.user(login)
+        repo.roles[login] = role
 
     # -- repositories ----------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any, TypeVar
 
+import requests
 from jira import JIRA
 from jira.exceptions import JIRAError
 from tether.clock import Clock
@@ -35,6 +36,14 @@ CLOUD_PAGE = 5000  # /search/jql's documented maximum; Jira returns fewer when f
 DC_PAGE = 1000  # Data Center clamps to jira.search.views.default.max (1000 unless changed)
 MAX_PAGES = 10_000  # a guard against a server that never says "last page"
 EPIC_LINK_TYPE = "com.pyxis.greenhopper.jira:gh-epic-link"
+
+
+class FlavourMismatch(SourceError):
+    """The site is Cloud and options say Data Center, or the other way round."""
+
+    def __init__(self, message: str, want: str):
+        super().__init__(message)
+        self.want = want  # the flavour the site reports: "cloud" or "datacenter"
 
 
 class JiraClient:
@@ -77,6 +86,17 @@ class JiraClient:
 
     def jira(self) -> JIRA:
         """The connected library client (GET serverInfo on first use, flavour checked)."""
+        try:
+            return self.connect()
+        except SourceError:
+            raise
+        except Exception as exc:
+            raise SourceError(describe(exc, Context(self.options))) from None
+
+    def connect(self) -> JIRA:
+        """Like ``jira``, but a failure to connect propagates as the library raised it
+        (after retries), for callers that tell 401 from a network error (the doctor);
+        FlavourMismatch when the site is not of the configured flavour."""
         token = self.token()
         if self._jira is not None and token == self._token:
             return self._jira
@@ -87,20 +107,25 @@ class JiraClient:
         auth: dict[str, Any] = ({"basic_auth": (opts.email, token)} if opts.flavour == "cloud"
                                 else {"token_auth": token})
         # get_server_info=True: the library routes searches by serverInfo's deploymentType.
-        client = self.call(partial(
+        client = self.retrying(partial(
             JIRA, opts.base_url, options={"rest_api_version": opts.api_version,
                                           "check_update": False},
-            get_server_info=True, max_retries=0, timeout=opts.timeout, logging=False, **auth),
-            Context(opts))
+            get_server_info=True, max_retries=0, timeout=opts.timeout, logging=False, **auth))
         deployment = client.deploymentType or "Server"
         if (deployment == "Cloud") != (opts.flavour == "cloud"):
             client.close()
             want = "cloud" if deployment == "Cloud" else "datacenter"
-            raise SourceError(
+            raise FlavourMismatch(
                 f"Jira at {opts.base_url} reports deploymentType '{deployment}' but "
-                f"options.flavour is '{opts.flavour}'; set flavour: {want}")
+                f"options.flavour is '{opts.flavour}'; set flavour: {want}", want)
         self._jira = client
         return client
+
+    def get(self, path: str, params: dict[str, str] | None = None) -> requests.Response:
+        """GET ``path`` under this site's REST API through the library's session, with
+        retries; the response (headers included), or the library's error as raised."""
+        session = self.connect()._session  # private: the library's helpers drop headers
+        return self.retrying(partial(session.get, self._url(path), params=params))
 
     def _url(self, path: str) -> str:
         return f"{self.jira().server_url}/rest/api/{self.options.api_version}/{path}"

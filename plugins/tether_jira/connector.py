@@ -8,12 +8,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from tether.clock import Clock
-from tether.connector import Capabilities, Connector, Options, PullResult
+from tether.connector import Capabilities, Check, Connector, Options, PullResult
 from tether.errors import SourceError
 from tether.model import CurrentAnnotation, OpResult, Task, WriteOp
 from tether.watermark import Watermark
 
-from . import jql
+from . import doctor, jql
 from .annotations import Marker, Shown
 from .client import JiraClient, comment_marker
 from .markup import adf_to_text
@@ -126,6 +126,11 @@ class JiraConnector(Connector):
                 body = comment.get("body")
                 return marker, adf_to_text(body) if body is not None else None
         return None, None
+
+    def diagnose(self) -> list[Check]:
+        """Token, sign-in, each project's read and write permissions, rate limit and quiet
+        edits, from read-only requests (see tether_jira.doctor); writes nothing."""
+        return doctor.diagnose(self.options, self.client)
 
     def notices(self) -> list[str]:
         if self.notify_mode != "notifying":

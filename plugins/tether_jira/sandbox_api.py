@@ -2,18 +2,20 @@
 
 Cloud serves REST v2 and v3 with the enhanced search ``/search/jql`` (token paging, no
 total) and answers the removed ``/search`` with 410; Data Center serves v2 only, with
-``/search`` paged by ``startAt`` and a server-side cap on ``maxResults``."""
+``/search`` paged by ``startAt`` and a server-side cap on ``maxResults``. ``mypermissions``
+answers what the caller may do (Tether's doctor asks it instead of trying a write)."""
 
 from __future__ import annotations
 
 from .sandbox_http import RateLimit
 from .sandbox_issues import NOT_ADF, IssueRoutes, adf_problem
+from .sandbox_permissions import PermissionRoutes
 from .sandbox_search import REMOVED_SEARCH, UNBOUNDED, SearchRoutes
 
 __all__ = ["NOT_ADF", "REMOVED_SEARCH", "UNBOUNDED", "JiraSandboxApi", "RateLimit", "adf_problem"]
 
 
-class JiraSandboxApi(SearchRoutes, IssueRoutes):
+class JiraSandboxApi(SearchRoutes, IssueRoutes, PermissionRoutes):
     """One fake Jira site over HTTP: ``JiraSandboxApi(world, rate_limit=None)``."""
 
     name = "jira"

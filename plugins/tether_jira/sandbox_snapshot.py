@@ -29,7 +29,9 @@ def _plain(obj: Any) -> Any:
         return obj.isoformat()
     if isinstance(obj, dict):
         return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple | set | frozenset):
+    if isinstance(obj, set | frozenset):
+        return sorted(_plain(v) for v in obj)  # sorted, so snapshots diff cleanly
+    if isinstance(obj, list | tuple):
         return [_plain(v) for v in obj]
     return obj
 
@@ -47,7 +49,7 @@ def dump(world: World, rate_limit: RateLimit | None = None) -> dict[str, Any]:
         "rate_limit": None if rate_limit is None else {
             "capacity": rate_limit.capacity, "fill_rate": rate_limit.fill_rate,
             "interval": rate_limit.interval},
-        "users": [dataclasses.asdict(u) for u in world.users.values()],
+        "users": [_plain(dataclasses.asdict(u)) for u in world.users.values()],
         "me": world.me.account_id if world.me else None,
         "tokens": dict(world.tokens),
         "projects": [_plain(dataclasses.asdict(p)) for p in world.projects.values()],
@@ -67,7 +69,7 @@ def load(data: dict[str, Any]) -> tuple[World, RateLimit | None]:
     clock = FakeClock(parse_datetime(data["now"])) if data.get("now") else Clock()
     world = World(data["flavour"], str(data["token"]), clock, data.get("time_zone", "UTC"))
     world.limits = Limits(**data["limits"])
-    world.users = {u["account_id"]: User(**u) for u in data["users"]}
+    world.users = {u["account_id"]: _user(u) for u in data["users"]}
     world.me = world.users[data["me"]] if data.get("me") else None
     world.tokens = {str(t): str(a) for t, a in (data.get("tokens") or {}).items()}
     world.projects = {}
@@ -88,6 +90,11 @@ def load(data: dict[str, Any]) -> tuple[World, RateLimit | None]:
     world._ids.update({k: int(v) for k, v in data["ids"].items()})
     rate = RateLimit(**data["rate_limit"]) if data.get("rate_limit") else None
     return world, rate
+
+
+def _user(raw: dict[str, Any]) -> User:
+    cap = raw.get("permissions")
+    return User(**{**raw, "permissions": None if cap is None else frozenset(cap)})
 
 
 def save(world: World, rate_limit: RateLimit | None, path: Path) -> None:

@@ -42,8 +42,12 @@ class User:
     email: str
     time_zone: str = "UTC"
     active: bool = True
-    # Administers Jira or the projects: may edit without notifying watchers (notifyUsers=false).
+    # Administers the projects: may edit without notifying watchers (notifyUsers=false), and
+    # mypermissions grants it ADMINISTER_PROJECTS (the sandbox models no Jira admins).
     admin: bool = True
+    # What this user may do at most, in every project (None: whatever each project grants),
+    # e.g. {"BROWSE_PROJECTS"} for a read-only account.
+    permissions: frozenset[str] | None = None
 
 
 @dataclass
@@ -227,8 +231,11 @@ class World:
     # -- set-up ---------------------------------------------------------------------------
 
     def add_user(self, account_id: str, name: str, display_name: str, email: str,
-                 time_zone: str = "UTC", me: bool = False, admin: bool = True) -> User:
-        user = User(account_id, name, display_name, email, time_zone, admin=admin)
+                 time_zone: str = "UTC", me: bool = False, admin: bool = True,
+                 permissions: frozenset[str] | None = None) -> User:
+        """A user; ``permissions`` caps what it may do in every project (None: no cap)."""
+        user = User(account_id, name, display_name, email, time_zone, admin=admin,
+                    permissions=None if permissions is None else frozenset(permissions))
         self.users[account_id] = user
         if me or self.me is None:
             self.me = user
@@ -341,8 +348,13 @@ class World:
         raise SandboxError(404, [f"Can not find a comment for the id: {comment_id}."])
 
     def can(self, project: str, permission: str) -> bool:
+        """Whether the token's user (while a request runs: its caller) has ``permission``
+        in ``project``: the project grants it and the user's own cap allows it."""
         proj = self.projects.get(project)
-        return proj is not None and permission in proj.permissions
+        if proj is None or permission not in proj.permissions:
+            return False
+        cap = self.me.permissions if self.me is not None else None
+        return cap is None or permission in cap
 
     def visible(self) -> list[Issue]:
         return [i for i in self.issues.values() if self.can(i.project, "BROWSE_PROJECTS")]
