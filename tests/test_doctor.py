@@ -90,7 +90,7 @@ def test_jira_non_admin_edits_will_notify_watchers(jira: JiraDriver) -> None:
     checks = by_name(ravi(jira, read_only=False).diagnose())
     assert checks[f"write access: {PROJECT}"].ok is True
     quiet = checks["quiet edits"]
-    assert quiet.ok is False and "will notify watchers" in quiet.detail
+    assert quiet.ok is None and "will notify watchers" in quiet.detail  # a warning, not a failure
     assert "project admin of OPS" in quiet.fix
     assert all(r.method == "GET" for r in jira.server.log)  # found out without an edit
 

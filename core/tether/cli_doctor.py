@@ -59,5 +59,6 @@ def _group(title: str, checks: list[Check]) -> None:
     for check in checks:
         out.print(f"  {MARKS[check.ok]} {escape(check.name)}: {escape(check.detail)}",
                   soft_wrap=True)
-        if check.ok is False and check.fix:
-            out.print(f"      Fix: {escape(check.fix)}", soft_wrap=True)
+        if check.ok is not True and check.fix:
+            out.print(f"      {'Fix' if check.ok is False else 'To do'}: {escape(check.fix)}",
+                      soft_wrap=True)

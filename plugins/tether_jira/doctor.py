@@ -224,7 +224,8 @@ def _quiet(options: JiraOptions, grants: dict[str, dict[str, bool]], who: str) -
     where = words(list(grants))
     if plain:
         listed = words(plain)
-        return Check(QUIET, False, f"{who} administers neither Jira nor {listed}: Jira "
+        # Not a failure: syncs work, they only notify watchers.
+        return Check(QUIET, None, f"{who} administers neither Jira nor {listed}: Jira "
                      "refuses notifyUsers=false, so Tether's edits will notify watchers",
                      f"Make the token's user a project admin of {listed} (Project settings → "
                      "People, role Administrators) to keep Tether's edits quiet.")
