@@ -15,7 +15,7 @@ from tether.model import CurrentAnnotation, OpKind, OpResult, Task, WriteOp
 from tether.watermark import Watermark
 
 from . import doctor
-from .client import AsanaClient
+from .client import PAGE, AsanaClient
 from .comments import Comments
 from .failures import AsanaHTTPError, Where
 from .labels import FieldLabels, TagLabels
@@ -67,6 +67,8 @@ class AsanaConnector(Connector):
             for item in self.client.pages("/tasks", {"project": project, **params},
                                           self._project_where(project)):
                 items.setdefault(item["gid"], item)  # a task can be in two of the projects
+                if len(items) % PAGE == 0:
+                    self.report_progress(len(items))
         for item in items.values():
             self.labels.learn(item)
         pulled = [to_task(item, self.name, self.options) for item in items.values()]

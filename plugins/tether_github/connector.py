@@ -14,7 +14,7 @@ from tether.watermark import Watermark
 
 from . import doctor
 from .annotations import MAX_LABEL, Annotator
-from .client import GitHubClient
+from .client import PER_PAGE, GitHubClient
 from .normalise import is_pull_request, task_key, to_task
 from .options import GitHubOptions
 
@@ -53,6 +53,8 @@ class GitHubConnector(Connector):
                                                   item.get("labels") or []])
                 task = to_task(self.name, repo, item)
                 pulled.append(task)  # pull requests left out still move the mark
+                if len(pulled) % PER_PAGE == 0:
+                    self.report_progress(len(pulled))
                 if mark.is_new(task) and (self.options.include_pull_requests
                                           or not is_pull_request(item)):
                     tasks.append(task)

@@ -63,6 +63,7 @@ class JiraConnector(Connector):
                 if shown is not None:
                     self._shown[task.key] = shown
                     self._written.pop(task.key, None)  # the pull already shows that write
+            self.report_progress(len(pulled))
         tasks = [t for t in pulled.values() if mark.is_new(t)]
         return PullResult(tasks, mark.advance(pulled.values()).encode(),
                           complete=since is None)

@@ -15,7 +15,12 @@ PREFIX = "tether"
 
 def test_full_pull_uses_the_fewest_requests(driver: Driver) -> None:
     keys = driver.seed(1000)
-    result = driver.connector().pull(None)
+    connector = driver.connector()
+    seen: list[int] = []
+    connector.progress = lambda done, total: seen.append(done)  # what draws the progress bar
+    result = connector.pull(None)
+    assert seen == sorted(seen) and seen[-1] == 1000
+    assert len(seen) >= min(2, driver.pages(1000))  # a bar moves on every page
     assert sorted(t.key for t in result.tasks) == sorted(keys)
     assert result.complete and result.cursor
     assert len(driver.server.log) == driver.pages(1000) + driver.setup_calls, \
