@@ -19,6 +19,7 @@ from .kpis import parse_when
 from .kpisources import store_measurements
 from .kpistatus import KpiStatus, fmt_number, kpi_statuses
 from .model import KPI, Measurement
+from .reporting.formatting import at_risk
 from .workspace import load_workspace
 
 SCHEMA = "tether.kpi-status/1"
@@ -90,7 +91,7 @@ def status_cmd(config_path: Path, as_json: bool, at: datetime | None) -> None:
         cells = [escape(k.id), escape(k.owner or "-"),
                  f"[{style}]{st.status}[/{style}]" if style else st.status,
                  escape(_value_target(k, st)), _pct(st.attainment), _forecast(k, st),
-                 escape(_var(k, st)), escape(st.reason)]
+                 escape(at_risk(st, k)), escape(st.reason)]
         table.add_row(*(cells if wide else [c for i, c in enumerate(cells) if i not in (1, 7)]))
     out.print(table)
     if not wide:
@@ -145,15 +146,6 @@ def _forecast(k: KPI, st: KpiStatus) -> str:
     if st.forecast is None:
         return "-"
     return f"{_unit(k, st.forecast)} ({_pct(st.forecast_attainment)})"
-
-
-def _var(k: KPI, st: KpiStatus) -> str:
-    if st.value_at_risk is None:
-        return "-"
-    if k.stake is not None:
-        money = f"{st.value_at_risk:,.0f}"
-        return f"{k.currency} {money}" if k.currency else money
-    return f"{st.value_at_risk:.2f} (weight {fmt_number(k.weight)})"
 
 
 @kpi.command("record")
