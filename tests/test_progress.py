@@ -1,5 +1,5 @@
-"""Pull progress bars: drawn per source on a terminal for pulls of more than a page,
-never when output is piped or JSON is asked for."""
+"""Terminal output: pull progress bars drawn per source on a terminal for pulls of more
+than a page, never when output is piped or JSON is asked for; NO_COLOR honoured."""
 
 from __future__ import annotations
 
@@ -52,3 +52,23 @@ def test_a_one_page_pull_draws_nothing() -> None:
 def test_nothing_is_drawn_off_a_terminal_or_for_json() -> None:
     assert _draw(5, terminal=False) == ""
     assert _draw(5, terminal=True, enabled=False) == ""
+
+
+def test_no_color_turns_colours_off(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "tether.yaml").write_text("version: 1\nsourcez: []\n")
+    command = [sys.executable, "-c", "from tether.cli import main; main()", "config", "check",
+               "-c", str(tmp_path)]
+
+    def stderr(**env: str) -> str:
+        run = subprocess.run(command, capture_output=True, text=True, timeout=60,
+                             env={**os.environ, "FORCE_COLOR": "1", **env})
+        assert run.returncode == 2
+        return run.stderr
+
+    assert "\x1b[31m" in stderr()  # red "error" where colour is forced
+    plain = stderr(NO_COLOR="1")
+    assert "\x1b[" not in plain and "did you mean 'sources'" in plain
