@@ -26,7 +26,10 @@ def test_the_command_prints_one_json_document(command: tuple[str, ...], files_on
     assert document["schema"].startswith("tether.")
 
 
-@pytest.mark.parametrize("command", [("plugins",), ("rules", "fields")], ids=" ".join)
-def test_commands_without_a_workspace_print_json_too(command: tuple[str, ...]) -> None:
+@pytest.mark.parametrize("command", [("plugins",), ("rules", "fields"),
+                                     ("init", "--github", "acme/portal")], ids=" ".join)
+def test_commands_without_a_workspace_print_json_too(command: tuple[str, ...],
+                                                     tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(main, [*command, "--json"], catch_exceptions=False)
     assert result.exit_code == 0 and json.loads(result.stdout)["schema"].startswith("tether.")

@@ -3,6 +3,7 @@ trackers named, with every secret left to the environment."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,7 +12,7 @@ from urllib.parse import urlparse
 import click
 import jinja2
 
-from .cli import out
+from .cli import json_option, out
 
 FILES = {"tether.yaml": "tether.yaml.j2", "kpis.yaml": "kpis.yaml.j2",
          "rules/mapping.yaml": "mapping.yaml.j2", "rules/mapping.test.yaml": "mapping.test.yaml.j2"}
@@ -32,9 +33,10 @@ _PROJECT_KEY = re.compile(r"[A-Z][A-Z0-9_]+")
 @click.option("--asana", "asana_projects", multiple=True, metavar="PROJECT",
               help="An Asana project gid; repeat for more.")
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
+@json_option
 def init(folder: Path, jira_url: str | None, jira_projects: tuple[str, ...],
          repos: tuple[str, ...], github_url: str | None, asana_projects: tuple[str, ...],
-         force: bool) -> None:
+         force: bool, as_json: bool) -> None:
     """Write a commented starter tether.yaml, KPI file and rule pack into FOLDER."""
     if not (jira_url or repos or asana_projects):
         raise click.UsageError("Name at least one tracker: --jira URL, --github ORG/REPO or "
@@ -54,13 +56,17 @@ def init(folder: Path, jira_url: str | None, jira_projects: tuple[str, ...],
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(env.get_template(template).render(
             **context, today=today.isoformat(), year=today.year).rstrip() + "\n", encoding="utf-8")
-    out.print(f"Wrote {', '.join(FILES)} in {folder}.")
     needed = [v for v, on in (("JIRA_TOKEN", context["jira"]), ("GITHUB_TOKEN", repos),
                               ("ASANA_TOKEN", asana_projects)) if on]
     if context["jira"] and context["jira"]["flavour"] == "cloud":
         needed.append("JIRA_EMAIL")
     if asana_projects:
         needed.append("ASANA_WORKSPACE")
+    if as_json:
+        click.echo(json.dumps({"schema": "tether.init/1", "folder": str(folder),
+                               "files": list(FILES), "environment": needed}, indent=2))
+        return
+    out.print(f"Wrote {', '.join(FILES)} in {folder}.")
     out.print(f"Next: export {', '.join(needed)}; edit kpis.yaml and rules/mapping.yaml; "
               f"then run `tether doctor -c {folder}` and `tether plan -c {folder}`.",
               soft_wrap=True)
