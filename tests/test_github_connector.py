@@ -132,6 +132,23 @@ def test_pull_and_annotation_reads_never_get_single_items(hub: Hub) -> None:
         f"/repos/{REPO}/issues/{t.raw['number']}/comments" for t in tasks if t.raw["comments"]]
 
 
+def test_comments_are_not_listed_where_tether_knows_it_never_wrote_one(hub: Hub) -> None:
+    generate(hub.world, hub.repo, 40, hub.clock.now() - timedelta(days=9))
+    connector = hub.connector()
+    tasks = connector.pull(None).tasks
+    commented = [t for t in tasks if t.raw["comments"] > 0]
+    mine, others = commented[0], commented[1:]
+    # The state store: Tether kept a comment on `mine`, and none on every other item.
+    connector.known_comments = {t.key: None for t in tasks} | {mine.key: "1"}
+    before = len(hub.server.log)
+    connector.read_annotations(tasks, "tether")
+    listed = [path for method, path, _ in hub.log()[before:] if method == "GET"]
+    assert listed == [f"/repos/{REPO}/issues/{mine.raw['number']}/comments"] and others
+    # Recovery trusts no such memory: every item's comments are listed.
+    connector.recover(tasks, "tether")
+    assert len([1 for m, p, _ in hub.log()[before:] if p.endswith("/comments")]) == 1 + len(tasks)
+
+
 def test_incremental_pull_asks_since_the_cursor_minus_two_minutes(hub: Hub) -> None:
     first = hub.issue("Old", updated=hub.clock.now() - timedelta(hours=1))
     connector = hub.connector()

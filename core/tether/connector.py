@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -69,6 +69,10 @@ class Connector(ABC):
         # Told (items so far, total if known) after each page a pull reads; the CLI draws
         # a progress bar from it.
         self.progress: Callable[[int, int | None], None] | None = None
+        # By key, the comment Tether last knew on an item (None: it never wrote one there),
+        # from the state store, set before each read; a connector may skip looking for a
+        # comment where this suffices. Never trusted for a write: a create still checks.
+        self.known_comments: Mapping[str, str | None] = {}
 
     def report_progress(self, done: int, total: int | None = None) -> None:
         """Say how far a pull has got; connectors call it after each page."""

@@ -11,7 +11,7 @@ pass over the same payloads sees its writes.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from github import Github
@@ -86,11 +86,13 @@ class Annotator:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def read(self, tasks: Sequence[Task], prefix: str,
-             recovering: bool = False) -> dict[str, CurrentAnnotation]:
+    def read(self, tasks: Sequence[Task], prefix: str, recovering: bool = False,
+             known: Mapping[str, str | None] | None = None) -> dict[str, CurrentAnnotation]:
         """By key: labels under ``prefix`` and Tether's comment, listed where the payload
-        counts comments; ``recovering`` lists them for every task and trusts no memory of
-        this connector's writes, since an interrupted write may have landed unseen."""
+        counts comments, unless ``known`` says Tether never wrote one there; ``recovering``
+        lists them for every task and trusts no memory, since an interrupted write may have
+        landed unseen."""
+        known = {} if recovering or known is None else known
         self.client.check_token()
         out = {}
         for task in tasks:
@@ -100,7 +102,8 @@ class Annotator:
             wrote = self.written.get(task.key, Written())
             names = (names | wrote.added) - wrote.removed
             found = None if recovering else wrote.comment
-            if found is None and (recovering or self._has_comments(task)):
+            never = task.key in known and known[task.key] is None
+            if found is None and (recovering or (self._has_comments(task) and not never)):
                 try:
                     found = self._find_comment(repo, number)
                 except NotFound:

@@ -72,8 +72,9 @@ class GitHubConnector(Connector):
         return doctor.diagnose(self.options, self.client, self.clock)
 
     def read_annotations(self, tasks: Sequence[Task], prefix: str) -> dict[str, CurrentAnnotation]:
-        """Labels from the payloads; Tether's comment listed only where comments exist."""
-        return self.annotator.read(tasks, prefix)
+        """Labels from the payloads; Tether's comment listed only where comments exist and
+        Tether may have written one (``known_comments``)."""
+        return self.annotator.read(tasks, prefix, known=self.known_comments)
 
     def recover(self, tasks: Sequence[Task], prefix: str) -> dict[str, CurrentAnnotation]:
         """As read_annotations, but comments are listed for every task: a payload pulled

@@ -144,6 +144,8 @@ def _read_current(ws: Workspace, tasks: list[Task], suspect: set[str],
     prefix = ws.config.writeback.label_prefix
     for name, group in by_source.items():
         connector = ws.connectors[name]
+        connector.known_comments = {t.key: written[t.ref].comment_id for t in group
+                                    if t.ref in written}
         shown = connector.read_annotations([t for t in group if t.ref not in suspect], prefix)
         careful = [t for t in group if t.ref in suspect or _seems_deleted(
             written.get(t.ref), shown.get(t.key))]
