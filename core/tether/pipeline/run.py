@@ -10,7 +10,7 @@ from functools import partial
 
 from ..kpisources import store_measurements
 from ..kpistatus import KpiStatus, kpi_statuses
-from ..model import KPI, CurrentAnnotation, Finding, Mapping, Task, WriteOp, Written
+from ..model import KPI, CurrentAnnotation, Finding, Mapping, Measurement, Task, WriteOp, Written
 from ..render import Renderer, mention
 from ..rules.language import Rule
 from ..store import LedgerEntry, Store
@@ -81,25 +81,12 @@ def _run(ws: Workspace, store: Store, result: RunResult, clock: Callable[[], dat
         result.pulled[name] = pull_source(connector, store, wb.label_prefix)
     result.tasks = [t for t in store.load_tasks() if t.source in ws.connectors]
     store_measurements(cfg, ws.plugins, store)  # inline values, then each KPI source
-    measurements = store.measurements()
-    result.kpi_statuses = kpi_statuses(cfg.kpis, measurements, result.started, cfg.status)
     kpis = {k.id: k for k in cfg.kpis}
-
-    mapper, assessor = Mapper(ws.rules.mappings), Assessor(ws.rules.signals)
-    try:
-        result.mappings = mapper.map(result.tasks, result.started)
-        result.findings = assessor.assess(result.tasks, result.mappings, cfg.kpis, result.started,
-                                          result.kpi_statuses, measurements)
-    finally:
-        mapper.close()
-        assessor.close()
-
     open_before = store.open_findings()
     before = {_finding_key(f.signal, f.subject, f.rule_id) for f in open_before}
     first_seen = {_finding_key(f.signal, f.subject, f.rule_id): f.first_seen for f in open_before}
-    rules = {r.id: r for r in ws.rules.signals}
-    result.findings = [with_reminder(f, rules.get(f.rule_id), first_seen, result.started)
-                       for f in result.findings]
+    result.kpi_statuses, result.mappings, result.findings = judge(
+        ws, result.tasks, store.measurements(), first_seen, result.started)
     now_keys = [_finding_key(f.signal, f.subject, f.rule_id) for f in result.findings]
     result.new_findings = {k for k in now_keys if k not in before}
     result.cleared = sorted(before - set(now_keys))
@@ -179,6 +166,25 @@ def comment_style(ws: Workspace) -> CommentStyle:
 def _owner_token(kpi: KPI, source: str, source_type: str) -> str | None:
     handle = kpi.handle(source, source_type)
     return mention(handle) if handle else None
+
+
+def judge(ws: Workspace, tasks: list[Task], measurements: list[Measurement],
+          first_seen: dict[tuple[str, str, str], datetime], now: datetime
+          ) -> tuple[dict[str, KpiStatus], list[Mapping], list[Finding]]:
+    """Stages 2 and 3 as of ``now``: each KPI's status, the mappings, and the findings with
+    their reminders (``first_seen`` by (signal, subject, rule id) of the open ones)."""
+    cfg = ws.config
+    statuses = kpi_statuses(cfg.kpis, measurements, now, cfg.status)
+    mapper, assessor = Mapper(ws.rules.mappings), Assessor(ws.rules.signals)
+    try:
+        mappings = mapper.map(tasks, now)
+        findings = assessor.assess(tasks, mappings, cfg.kpis, now, statuses, measurements)
+    finally:
+        mapper.close()
+        assessor.close()
+    rules = {r.id: r for r in ws.rules.signals}
+    return statuses, mappings, [with_reminder(f, rules.get(f.rule_id), first_seen, now)
+                                for f in findings]
 
 
 def with_reminder(finding: Finding, rule: Rule | None,

@@ -10,11 +10,9 @@ from pathlib import Path
 
 from ..cli import natural
 from ..errors import TetherError
-from ..kpistatus import KpiStatus, kpi_statuses
+from ..kpistatus import KpiStatus
 from ..model import KPI, Finding, Mapping, Measurement, Task
-from ..pipeline.assess import Assessor
-from ..pipeline.map import Mapper
-from ..pipeline.run import with_reminder
+from ..pipeline.run import judge
 from ..rules.signals import kpi_facts
 from ..store import RunRecord, Store
 from ..workspace import Workspace
@@ -105,17 +103,8 @@ def gather(ws: Workspace, store: Store, as_of: datetime) -> ReportData:
     as_of = as_of.astimezone(UTC)
     tasks = [t for t in store.load_tasks() if t.source in ws.connectors]
     measurements = _measurements(cfg.kpis, store.measurements())
-    statuses = kpi_statuses(cfg.kpis, measurements, as_of, cfg.status)
-    mapper, assessor = Mapper(ws.rules.mappings), Assessor(ws.rules.signals)
-    try:
-        mappings = mapper.map(tasks, as_of)
-        findings = assessor.assess(tasks, mappings, cfg.kpis, as_of, statuses, measurements)
-    finally:
-        mapper.close()
-        assessor.close()
     first_seen = {(f.signal, f.subject, f.rule_id): f.first_seen for f in store.open_findings()}
-    rules = {r.id: r for r in ws.rules.signals}
-    findings = [with_reminder(f, rules.get(f.rule_id), first_seen, as_of) for f in findings]
+    statuses, mappings, findings = judge(ws, tasks, measurements, first_seen, as_of)
     by_ref = {t.ref: t for t in tasks}
     cards = [_card(k, statuses[k.id], measurements, as_of, by_ref) for k in cfg.kpis]
     open_refs = {t.ref for t in tasks if t.status_category != "done"}
