@@ -18,7 +18,7 @@ from tether.codec import parse_datetime
 from tether.errors import SourceError
 from tether.model import Annotation, Finding, OpKind, WriteOp
 from tether.pipeline.plan import desired_annotations, plan_ops
-from tether.render import MARKER, digest, mention, render_comment
+from tether.render import MARKER, Renderer, digest, mention
 from tether.sandboxkit import Fault, LoggedRequest
 from tether.watermark import Watermark
 from tether_asana import AsanaConnector, AsanaOptions, AsanaSandbox
@@ -274,7 +274,7 @@ def test_editing_a_story_a_person_deleted_reports_it_gone_and_writes_nothing(wor
 def test_quoted_text_cannot_inject_rich_text(world: World) -> None:
     task = world.task()
     reason = 'Title "</body><a href=\'http://evil\'>x</a>" by @ada **bold** <script>'
-    body = render_comment([Finding("untethered", "warning", "src:1", reason, "r1", 0.0)], [], {})
+    body = Renderer().comment([Finding("untethered", "warning", "src:1", reason, "r1", 0.0)], [], {})
     [made] = world.connector().apply([WriteOp("src", task["gid"], OpKind.CREATE_COMMENT, body,
                                               "t")])
     html = world.state.stories[made.comment_id]["html_text"]

@@ -160,17 +160,3 @@ class Renderer:
 
 def _kpi_view(kpi: KPI) -> KpiView:
     return KpiView(kpi.id, kpi.name, kpi.owner)
-
-
-_DEFAULT = Renderer()
-
-
-def render_comment(findings: Iterable[Finding], mappings: Iterable[Mapping],
-                   kpis: dict[str, KPI]) -> str:
-    """Tether's comment from the built-in template, in Markdown."""
-    return _DEFAULT.comment(findings, mappings, kpis)
-
-
-def render_resolved() -> str:
-    """The built-in resolved note, in Markdown."""
-    return _DEFAULT.resolved()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from driver import Driver, writes
 from tether.model import KPI, Finding, Mapping, OpKind, WriteOp
-from tether.render import MARKER, mention, render_comment
+from tether.render import MARKER, Renderer, mention
 from tether.sandboxkit import LoggedRequest
 
 PREFIX = "tether"
@@ -91,7 +91,7 @@ def test_quoted_tracker_text_cannot_inject_mentions_links_or_markup(driver: Driv
     finding = Finding("untethered", "warning", f"src:{key}", f"Item '{hostile}' serves no KPI.",
                       "untethered", advice=f"Ask {hostile} to link it.")
     kpi = KPI(id="nps", name=hostile)
-    body = render_comment([finding], [Mapping(f"src:{key}", "nps", "r", 1.0, "")], {"nps": kpi})
+    body = Renderer().comment([finding], [Mapping(f"src:{key}", "nps", "r", 1.0, "")], {"nps": kpi})
     [result] = connector.apply([WriteOp("src", key, OpKind.CREATE_COMMENT, body, "t")])
     assert result.ok, result.error
     assert driver.mentioned(key) == []
