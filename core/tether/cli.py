@@ -100,8 +100,6 @@ def sync(config_path: Path, as_json: bool, dry_run: bool) -> None:
 @json_option
 def demo(workdir: Path, example: str, keep_running: bool, as_json: bool) -> None:
     """Run a real sync on sandbox trackers seeded with an example: no credentials needed."""
-    from .cli_report import write_report
-
     running = start_demo(workdir, Plugins(), example)
     try:
         ws = running.workspace
@@ -296,7 +294,7 @@ from .cli_doctor import doctor  # noqa: E402  (each command below lives in its o
 from .cli_init import init  # noqa: E402
 from .cli_kpi import kpi  # noqa: E402  (the `kpi` group lives in its own module)
 from .cli_log import log  # noqa: E402
-from .cli_report import report  # noqa: E402
+from .cli_report import report, write_report  # noqa: E402
 from .cli_rules import rules  # noqa: E402  (the `rules` group lives in its own module)
 
 main.add_command(rules)
