@@ -24,7 +24,7 @@ def test_open_effort_is_split_by_rule_weight_and_counted_once() -> None:
     assert facts["a"]["effort_share"] == pytest.approx(0.4)
     assert facts["a"]["weight_share"] == pytest.approx(0.75)
     assert facts["a"]["share_gap"] == pytest.approx(-0.35) and facts["a"]["effort_pct"] == 40
-    assert facts["old"]["weight_share"] == 0 and facts["old"]["open_items"] == 0
+    assert facts["old"]["weight_share"] == 0 and facts["old"]["open_effort"] == 0
 
 
 def test_no_open_work_means_zero_shares_not_an_error() -> None:

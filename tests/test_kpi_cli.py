@@ -108,7 +108,8 @@ def test_status_json_is_a_stable_document(ws: Path) -> None:
         "id", "name", "owner", "objective", "unit", "direction", "band", "baseline", "target",
         "deadline", "weight", "stake", "currency", "status", "lifecycle", "value", "at",
         "attainment", "expected", "pace", "slope_per_day", "forecast", "forecast_at",
-        "forecast_attainment", "shortfall", "value_at_risk", "in_band", "trend", "points",
+        "forecast_attainment", "shortfall", "value_at_risk", "in_band", "ahead", "trend",
+        "noise_per_day", "points",
         "reason"}
     assert (opex["owner"], opex["value"], opex["target"], opex["points"]) == (
         "Dana Whitfield", 3.0, 10.0, 4)

@@ -28,6 +28,8 @@ from pydantic_core import PydanticCustomError
 from . import connector, model
 from .errors import InvalidInput, Problem
 from .kpistatus import Thresholds
+from .rules.entities import EntityKeys
+from .rules.signals import Judgement
 from .yamlsrc import Doc, PathKey, load_file
 
 if TYPE_CHECKING:
@@ -109,6 +111,7 @@ class Config:
     state_url: str
     status: Thresholds = Thresholds()
     retention_days: int = 180
+    judgement: Judgement = Judgement()
 
 
 # -- the file's shape --------------------------------------------------------------------------
@@ -129,6 +132,7 @@ class TopModel(_Section):
     writeback: Any = None
     state: Any = None
     status: Any = None
+    judgement: Any = None
 
 
 class SourceModel(_Section):
@@ -232,6 +236,34 @@ class StatusModel(_Section):
         "the planned change over the KPI's window is flat.")
     horizon_days: Whole = Field(_DEFAULT.horizon_days, ge=1, description="Band KPIs without a "
                                 "deadline are forecast this many days ahead.")
+    noise_t: Number = Field(_DEFAULT.noise_t, ge=0, allow_inf_nan=False, description="A slope "
+                            "within this many standard errors of zero (from the series' own "
+                            "scatter) is flat.")
+
+
+_KEYS = EntityKeys()
+
+
+class EntitiesModel(_Section):
+    """What makes two items touch the same thing (conflict and guardrail signals)."""
+
+    labels: list[Annotated[str, Field(min_length=1)]] = Field(
+        list(_KEYS.labels), description="Label or tag patterns naming an entity, like "
+        "`segment:*` or `customer:*` (`*` any text; compared without case).")
+    components: bool = Field(_KEYS.components, description="Items sharing a component touch "
+                             "the same thing.")
+    fields: list[Annotated[str, Field(min_length=1)]] = Field(
+        list(_KEYS.fields), description="Custom fields naming an entity (compared without case).")
+    links: bool = Field(_KEYS.links, description="Linked items touch the same thing.")
+
+
+class JudgementModel(_Section):
+    """Settings of the portfolio aggregates behind the drift signals."""
+
+    window_days: Whole = Field(Judgement().window_days, ge=7, description="no_impact's trailing "
+                               "window in days, ending lag_days before now.")
+    entities: EntitiesModel = Field(EntitiesModel(), description="Entity keys that conflict and "
+                                    "guardrail join items on.")
 
 
 class KpiFileModel(_Section):
@@ -518,9 +550,11 @@ def load_config(path: Path, plugins: Plugins, env: Mapping[str, str] | None = No
     if state is not None and state.url is not None:
         _check_url(check, state.url)
     thresholds = _status(check, data.get("status"))
+    judgement = check.validate(JudgementModel, ("judgement",), _section(data, "judgement", {}))
     templates = _templates(check, wb.templates, base_dir) if wb is not None else None
 
-    if problems or wb is None or state is None or rules is None or thresholds is None:
+    if problems or wb is None or state is None or rules is None or thresholds is None \
+            or judgement is None:
         main = str(path)
         raise InvalidInput(sorted(problems, key=lambda p: (p.file != main, p.file, p.line,
                                                            p.column)))
@@ -533,6 +567,10 @@ def load_config(path: Path, plugins: Plugins, env: Mapping[str, str] | None = No
         state_url=state.url or f"sqlite:///{(base_dir / '.tether' / 'state.db').as_posix()}",
         status=thresholds or Thresholds(),
         retention_days=state.retention_days,
+        judgement=Judgement(EntityKeys(tuple(judgement.entities.labels),
+                                       judgement.entities.components,
+                                       tuple(judgement.entities.fields), judgement.entities.links),
+                            judgement.window_days),
     )
 
 

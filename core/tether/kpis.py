@@ -147,6 +147,10 @@ class KpiModel(BaseModel):
     lifecycle: Lifecycle = Field("active", description="Only active KPIs attract work.")
     lifecycle_changed: When | None = Field(
         None, description="When the lifecycle last changed (e.g. the day it was retired).")
+    achieved_on: When | None = Field(
+        None, description="When the target was reached, for a KPI achieved and later retired.")
+    retired_on: When | None = Field(
+        None, description="When the KPI was retired, dropped or missed.")
     lag_days: Whole = Field(0, ge=0, description="Days work takes to show in the number.")
     tolerance: Number | None = Field(
         None, gt=0, allow_inf_nan=False, description="Allowed distance (in the KPI's unit) "
@@ -176,6 +180,7 @@ class KpiModel(BaseModel):
             interim=tuple(sorted((Checkpoint(c.date, c.value) for c in self.interim),
                                  key=lambda c: c.at)),
             stake=self.stake, currency=self.currency, lifecycle_changed=self.lifecycle_changed,
+            achieved_on=self.achieved_on, retired_on=self.retired_on,
             lag_days=self.lag_days, tolerance=self.tolerance,
             guardrails=tuple(Guardrail(g.kpi, g.floor, g.ceiling) for g in self.guardrails),
             tradeoffs=tuple(self.tradeoffs), anchors=dict(self.anchors),

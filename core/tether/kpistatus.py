@@ -50,6 +50,9 @@ class Thresholds:
     - ``flat_share`` 0.05: a trend that would move the value less than 5% of the planned
       change (band KPIs: of the band's width) over the KPI's whole window is flat, neither
       improving nor worsening. Tether's choice, so noise is not read as a direction.
+    - ``noise_t`` 2.0: a slope within this many standard errors of zero is flat too, the
+      standard error taken from the series' own scatter around the fitted line (robust:
+      1.4826 x the median absolute residual), widened to Student's t for small samples.
     - ``horizon_days`` 28: band KPIs without a deadline are forecast four weeks ahead.
       Tether's choice (one monthly review).
     """
@@ -62,6 +65,7 @@ class Thresholds:
     window: int = 8
     tolerance_share: float = 0.10
     flat_share: float = 0.05
+    noise_t: float = 2.0
     horizon_days: int = 28
 
 
@@ -84,8 +88,11 @@ class KpiStatus:
     forecast_attainment: float | None  # S3: attainment of ``forecast``
     shortfall: float | None  # 0..1: the share of the planned change the forecast misses
     value_at_risk: float | None  # (stake, else weight) x shortfall; 0 when closed or paused
-    in_band: bool | None  # S4: within the tolerance band around the expected path
+    in_band: bool | None  # S4: not behind the expected path (band KPIs: not outside the band)
+    # by more than the tolerance; being ahead keeps a directional KPI in its band
+    ahead: bool | None  # a directional KPI ahead of its path by more than the tolerance
     trend: str | None  # improving, worsening or flat, in the KPI's direction
+    noise_per_day: float | None  # the slope's standard error: slopes within noise are flat
     points: int  # measurements the status is based on
     reason: str  # one plain line with the numbers
 
@@ -149,7 +156,8 @@ class _Judge:
                  th: Thresholds):
         self.kpi, self.th = kpi, th
         lifecycle = kpi.lifecycle
-        changed = _utc(kpi.lifecycle_changed) if kpi.lifecycle_changed else None
+        closed = kpi.closed_on or kpi.lifecycle_changed
+        changed = _utc(closed) if closed else None
         if lifecycle != "active" and changed is not None and now < changed:
             lifecycle = "active"  # judged before it changed: it was still being pursued
         self.lifecycle = lifecycle
@@ -227,8 +235,10 @@ class _Judge:
             return None
         recent = self.series[-max(self.th.window, self.th.min_points):]
         origin = recent[0][0]
-        slope, intercept = theil_sen([(_days(origin, at), v) for at, v in recent])
+        points = [(_days(origin, at), v) for at, v in recent]
+        slope, intercept = theil_sen(points)
         self.line = (origin, slope, intercept)
+        self.noise = slope_noise(points, slope, intercept)
         return slope, self.predict(horizon)
 
     def predict(self, at: datetime) -> float:
@@ -243,7 +253,13 @@ class _Judge:
                 return c
         return None
 
+    def within_noise(self, slope: float) -> bool:
+        """The slope is indistinguishable from zero given the series' own scatter."""
+        return abs(slope) <= self.th.noise_t * self.noise
+
     def trend(self, slope: float) -> str:
+        if self.within_noise(slope):
+            return "flat"
         if self.band:
             low, high = self.band
             span = max(self.th.horizon_days, 1)
@@ -287,8 +303,11 @@ class _Judge:
         if v is not None and self.band:
             low, high = self.band
             in_band = low - (tol or 0.0) <= v <= high + (tol or 0.0)
-        elif v is not None and E is not None and tol is not None:
-            in_band = abs(v - E) <= tol
+        ahead: bool | None = None
+        if v is not None and E is not None and tol is not None and not self.band:
+            # Out of band only on the wrong side: far ahead of the path needs no decision.
+            in_band = (E - v) * self.sign <= tol
+            ahead = (v - E) * self.sign > tol
         fit = self.fit()
         slope, forecast = fit if fit else (None, None)
         trend = self.trend(slope) if slope is not None else None
@@ -298,7 +317,8 @@ class _Judge:
             attainment=A, expected=E, pace=pace, slope_per_day=slope, forecast=forecast,
             forecast_at=self.horizon() if fit else None, forecast_attainment=fa,
             shortfall=None if fa is None else min(1.0, max(0.0, 1.0 - fa)),
-            in_band=in_band, trend=trend, points=len(self.series))
+            in_band=in_band, ahead=ahead, trend=trend,
+            noise_per_day=self.noise if fit else None, points=len(self.series))
 
         def done(status: str, reason: str, var: float | None = 0.0, **extra: Any) -> KpiStatus:
             # var=None: at risk is (stake or weight) x shortfall for a judged status, else None.
@@ -366,7 +386,7 @@ class _Judge:
             low, high = self.band
             where = f"inside [{self._n(low)}, {self._n(high)}]" if (
                 low <= forecast <= high) else f"outside [{self._n(low)}, {self._n(high)}]"
-            fc = (f"forecast {self._v(forecast)} by {horizon.date()}, {where}")
+            fc = f"forecast {self._v(forecast)} by {horizon.date()}, {where}{self._noise(trend, slope)}"
             if not in_band and trend == "worsening":
                 verdicts.append(("off_track", f"off track: {self._v(self.value)} is outside "
                                  f"[{self._n(low)}, {self._n(high)}] and moving away; {fc}"))
@@ -377,7 +397,7 @@ class _Judge:
             on = f"on track: {self._v(self.value)} within [{self._n(low)}, {self._n(high)}]; {fc}"
         else:
             fc = (f"forecast {self._n(forecast)} of {self._v(self.tgt)} by {horizon.date()} "
-                  f"({fa:.0%} of the planned change)")
+                  f"({self._share(fa, forecast, 'the planned change')})")
             goal = self.next_interim()
             if goal is not None:
                 # A phased plan is judged against its next interim target: a straight trend
@@ -386,15 +406,17 @@ class _Judge:
                 at = _utc(goal.at)
                 fa = (self.predict(at) - self.b) / (goal.value - self.b)
                 fc = (f"forecast {self._n(self.predict(at))} of the interim target "
-                      f"{self._v(goal.value)} by {at.date()} ({fa:.0%} of the change planned "
-                      "by then)")
+                      f"{self._v(goal.value)} by {at.date()} "
+                      f"({self._share(fa, self.predict(at), 'the change planned by then')})")
+            fc += self._noise(trend, slope)
             if trend == "worsening":
                 verdicts.append(("off_track", f"off track: moving the wrong way "
                                  f"({self._n(slope * 7, signed=True)}{self._unit()} a week); {fc}"))
             verdicts += _forecast_lines(fa, fc, th)
             if pace is not None:
-                behind = (f"{self._v(self.value)} is {pace:.0%} of the expected pace "
-                          f"(expected {self._v(E)} by now{self._lag()})")
+                where = (f"is {pace:.0%} of the expected pace" if pace >= 0
+                         else "has moved away from the target")
+                behind = f"{self._v(self.value)} {where} (expected {self._v(E)} by now{self._lag()})"
                 if pace < th.pace_off_track_below:
                     verdicts.append(("off_track", f"off track: {behind}, below the "
                                      f"{th.pace_off_track_below:.0%} line"))
@@ -426,6 +448,23 @@ class _Judge:
     def _v(self, x: float | None) -> str:
         return f"{fmt_number(x)}{self._unit()}" if x is not None else "(none)"
 
+    def _share(self, attained: float, value: float, of: str) -> str:
+        """``attained`` as a share of ``of``; a value on the wrong side of the baseline says
+        how far it moved away instead of a negative percentage."""
+        if attained >= 0 or self.b is None:
+            return f"{attained:.0%} of {of}"
+        away = self._v(abs(value - self.b))
+        if of == "the planned change" and value == self.value:
+            return f"moved away from the target by {away}"
+        return f"{away} further from the target than the baseline"
+
+    def _noise(self, trend: str | None, slope: float) -> str:
+        """Says when a slope was read as flat because it is within the series' noise."""
+        if trend != "flat" or not self.within_noise(slope) or slope == 0:
+            return ""
+        return (f"; flat: {self._n(slope * 7, signed=True)}{self._unit()} a week is within the "
+                f"series' noise (±{self._n(self.th.noise_t * self.noise * 7)})")
+
     def _date(self, at: datetime | None) -> str:
         return at.date().isoformat() if at else "(unknown)"
 
@@ -440,11 +479,33 @@ class _Judge:
             text += f", target {self._v(self.tgt)}"
             A = self.attainment(self.value)
             if A is not None:
-                text += f" ({A:.0%} of the planned change)"
+                text += f" ({self._share(A, self.value, 'the planned change')})"
         elif self.band:
             low, high = self.band
             text += f", band [{self._n(low)}, {self._n(high)}]"
         return text
+
+
+# Two-sided 95% Student's t by degrees of freedom, so four points are not read as a trend
+# with the confidence of forty; over 30 the normal 1.96 is close enough.
+_T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26,
+        10: 2.23, 12: 2.18, 15: 2.13, 20: 2.09, 30: 2.04}
+
+
+def slope_noise(points: Sequence[tuple[float, float]], slope: float, intercept: float) -> float:
+    """The fitted slope's standard error from the scatter of the points around the line,
+    scaled by t/1.96 for small samples: a robust spread (1.4826 x median absolute residual,
+    the normal-consistent MAD) over sqrt(sum (x - mean x)^2), as for least squares."""
+    n = len(points)
+    residuals = [y - (intercept + slope * x) for x, y in points]
+    spread = 1.4826 * median(abs(r) for r in residuals)
+    mean_x = sum(x for x, _ in points) / n
+    sxx = sum((x - mean_x) ** 2 for x, _ in points)
+    if sxx <= 0 or n < 3:
+        return 0.0
+    df = n - 2
+    t = next((v for k, v in sorted(_T95.items(), reverse=True) if df >= k), _T95[1])
+    return spread / math.sqrt(sxx) * t / 1.96
 
 
 def fmt_number(x: float | None, signed: bool = False) -> str:

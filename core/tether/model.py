@@ -106,6 +106,8 @@ class KPI:
     stake: float | None = None  # money at stake, in ``currency``
     currency: str | None = None
     lifecycle_changed: datetime | None = None
+    achieved_on: datetime | None = None  # when the target was reached, if it was
+    retired_on: datetime | None = None  # when it was taken out of the portfolio, if it was
     lag_days: int = 0  # how long work takes to show in the number
     tolerance: float | None = None  # +/- around the expected path; None = the status default
     guardrails: tuple[Guardrail, ...] = ()
@@ -116,6 +118,13 @@ class KPI:
     @property
     def is_active(self) -> bool:
         return self.lifecycle == "active"
+
+    @property
+    def closed_on(self) -> datetime | None:
+        """When a closed KPI closed: the earliest of the dates it carries (achieved, then
+        retired, is closed from the day it was achieved)."""
+        dates = [d for d in (self.lifecycle_changed, self.achieved_on, self.retired_on) if d]
+        return min(dates) if dates and not self.is_active else None
 
     @property
     def is_band(self) -> bool:

@@ -18,7 +18,7 @@ from ..model import KPI, Finding, Mapping, Measurement, Task
 from ..rules.compiler import compile_rules
 from ..rules.engine import RuleEngine
 from ..rules.language import Rule
-from ..rules.signals import DRIFT_FIELDS, kpi_facts, link_facts
+from ..rules.signals import DRIFT_FIELDS, Judgement, kpi_facts, link_facts
 from .map import task_values
 
 
@@ -47,8 +47,9 @@ class Assessor:
     """Drift signal rules compiled once (task rules and KPI rules apart); ``assess`` is a
     plain function of its inputs."""
 
-    def __init__(self, rules: list[Rule]):
+    def __init__(self, rules: list[Rule], judgement: Judgement | None = None):
         self.rules = rules
+        self.judgement = judgement or Judgement()
         task_rules = [r for r in rules if r.subject == "task"]
         self.task_engine = RuleEngine(compile_rules(task_rules, "drift"))
         self.kpi_engine = RuleEngine(compile_rules(
@@ -61,17 +62,26 @@ class Assessor:
                now: datetime, statuses: dict[str, KpiStatus] | None = None,
                measurements: Iterable[Measurement] = ()) -> list[Finding]:
         """Findings for every task, then every KPI, a signal rule matched, in rule order."""
+        values, per_kpi = self.facts(tasks, mappings, kpis, now, statuses, measurements)
+        findings = _findings(self.task_engine.match(values.items()), values)
+        findings += _findings(self.kpi_engine.match(per_kpi.items()), per_kpi)
+        return with_value_at_risk(findings, values, statuses or {})
+
+    def facts(self, tasks: Iterable[Task], mappings: Iterable[Mapping], kpis: Iterable[KPI],
+              now: datetime, statuses: dict[str, KpiStatus] | None = None,
+              measurements: Iterable[Measurement] = ()
+              ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+        """What the signal rules see, computed over the whole portfolio: field values by task
+        ref, and by ``kpi:<id>``. ``rules explain`` shows these very values."""
         tasks, mappings, kpis = list(tasks), list(mappings), list(kpis)
-        links = link_facts(tasks, mappings, {k.id: k for k in kpis}, statuses)
+        links = link_facts(tasks, mappings, {k.id: k for k in kpis}, statuses, self.judgement)
         task_names = self.names - DRIFT_FIELDS.keys()
         values: dict[str, dict[str, Any]] = {
             task.ref: {**task_values(task, task_names, now), **links[task.ref]} for task in tasks}
-        findings = _findings(self.task_engine.match(values.items()), values)
         per_kpi = {f"kpi:{kpi}": facts
-                   for kpi, facts in kpi_facts(kpis, tasks, mappings, statuses,
-                                               measurements, now).items()}
-        findings += _findings(self.kpi_engine.match(per_kpi.items()), per_kpi)
-        return with_value_at_risk(findings, links, statuses or {})
+                   for kpi, facts in kpi_facts(kpis, tasks, mappings, statuses, measurements,
+                                               now, self.judgement).items()}
+        return values, per_kpi
 
     def close(self) -> None:
         self.task_engine.close()

@@ -175,7 +175,7 @@ def judge(ws: Workspace, tasks: list[Task], measurements: list[Measurement],
     their reminders (``first_seen`` by (signal, subject, rule id) of the open ones)."""
     cfg = ws.config
     statuses = kpi_statuses(cfg.kpis, measurements, now, cfg.status)
-    mapper, assessor = Mapper(ws.rules.mappings), Assessor(ws.rules.signals)
+    mapper, assessor = Mapper(ws.rules.mappings), Assessor(ws.rules.signals, cfg.judgement)
     try:
         mappings = mapper.map(tasks, now)
         findings = assessor.assess(tasks, mappings, cfg.kpis, now, statuses, measurements)
