@@ -526,3 +526,28 @@ def test_kpi_is_not_a_source_name(tmp_path):
     with pytest.raises(InvalidInput) as info:
         load_config(tmp_path / "tether.yaml", Plugins())
     assert [(p.line, p.key) for p in info.value.problems] == [(2, "sources[0].name")]
+
+
+def test_judgement_settings_load_and_bad_ones_are_located(tmp_path: Path,
+                                                          plugins: Plugins) -> None:
+    path = write(tmp_path, MINIMAL + """
+judgement:
+  window_days: 60
+  entities: {labels: ["team:*"], components: false, fields: [client], links: false}
+""")
+    judgement = load_config(path, plugins, {}).judgement
+    assert judgement.window_days == 60
+    keys = judgement.entities
+    assert (keys.labels, keys.components, keys.fields, keys.links) == (
+        ("team:*",), False, ("client",), False)
+    assert load_config(write(tmp_path, MINIMAL), plugins, {}).judgement.entities.labels[0] \
+        == "customer:*"
+    path = write(tmp_path, MINIMAL + """
+judgement:
+  window_days: 3
+  entities: {labels: segment, lables: []}
+""")
+    found = {p.key: (p.line, p.message) for p in problems(path, plugins)}
+    assert found["judgement.window_days"][0] == 7 and "≥ 7" in found["judgement.window_days"][1]
+    assert found["judgement.entities.labels"] == (8, "must be a list")
+    assert "did you mean 'labels'" in found["judgement.entities.lables"][1]
