@@ -146,5 +146,5 @@ def test_demo_of_the_files_example(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     result = run("demo", "--example", "files-only", "--dir", "fo")
     assert result.exit_code == 0, result.output
-    assert "Wrote 41 of 41" in result.stdout
+    assert "Wrote 35 of 35" in result.stdout
     assert Path("fo/data/jira-export.csv.tether.json").exists()

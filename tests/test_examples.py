@@ -50,8 +50,8 @@ EXPECTED: dict[str, set[tuple[str, str]]] = {
             "jira:PLAT-10", "github:109")),
     },
 }
-FIRST_WRITES = {"cost-save-mirage": 47, "oss-roadmap": 34, "northwind-trackers": 49,
-                "files-only": 41}
+FIRST_WRITES = {"cost-save-mirage": 38, "oss-roadmap": 23, "northwind-trackers": 42,
+                "files-only": 35}
 
 
 @dataclass

@@ -57,6 +57,11 @@ def _not_bool(value: Any) -> Any:
     return value
 
 
+def _yaml_off(value: Any) -> Any:
+    # YAML reads a bare `off` as false.
+    return "off" if value is False else value
+
+
 Whole = Annotated[int, BeforeValidator(_not_bool)]
 Number = Annotated[float, BeforeValidator(_not_bool)]
 NAME_HINT = Hint("lowercase letters, digits, '-' or '_', starting with a letter or digit")
@@ -86,6 +91,9 @@ class RulesConfig:
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
+KpiLabels = Literal["open", "all", "off"]
+
+
 @dataclass(frozen=True)
 class WritebackConfig:
     label_prefix: str
@@ -95,6 +103,7 @@ class WritebackConfig:
     source_budget: int | None
     since: datetime | None = None  # adoption: leave items last updated before this alone
     templates: Path | None = None  # a folder of comment templates overriding the built-in ones
+    kpi_labels: KpiLabels = "open"  # which items carry a <prefix>:kpi:<id> label per linked KPI
 
 
 @dataclass(frozen=True)
@@ -192,6 +201,9 @@ class WritebackModel(_Section):
     templates: str | None = Field(
         None, description="Folder of comment templates (comment.md.j2, resolved.md.j2, or "
         "comment.<markup>.md.j2 for one markup), relative to tether.yaml.")
+    kpi_labels: Annotated[KpiLabels, BeforeValidator(_yaml_off)] = Field(
+        "open", description="Which items carry a <prefix>:kpi:<id> label per linked KPI: open "
+        "items, all items (closed ones keep the label but never get a new one), or off.")
 
 
 class StateModel(_Section):
@@ -563,7 +575,8 @@ def load_config(path: Path, plugins: Plugins, env: Mapping[str, str] | None = No
         kpi_sources=tuple(kpi_sources), rules=rules,
         writeback=WritebackConfig(
             wb.label_prefix, wb.comments, wb.mentions, wb.budget, wb.source_budget,
-            datetime.combine(wb.since, time(), UTC) if wb.since else None, templates),
+            datetime.combine(wb.since, time(), UTC) if wb.since else None, templates,
+            wb.kpi_labels),
         state_url=state.url or f"sqlite:///{(base_dir / '.tether' / 'state.db').as_posix()}",
         status=thresholds or Thresholds(),
         retention_days=state.retention_days,

@@ -6,9 +6,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..model import KPI, Annotation, CurrentAnnotation, Finding, Mapping, OpKind, Task, WriteOp, Written
 from ..render import Renderer, digest
+
+if TYPE_CHECKING:
+    from ..config import KpiLabels
 
 MentionFor = Callable[[KPI], str | None]
 
@@ -45,8 +49,12 @@ def verdict(labels: Iterable[str], findings: Iterable[Finding]) -> str:
 def desired_annotations(tasks: Iterable[Task], mappings: Iterable[Mapping],
                         findings: Iterable[Finding], kpis: dict[str, KPI], prefix: str,
                         comments: bool, current: dict[str, CurrentAnnotation],
-                        style: CommentStyle | None = None) -> dict[str, Annotation]:
-    """What each task should show: a label per KPI and per labelled signal, one comment."""
+                        style: CommentStyle | None = None, kpi_labels: KpiLabels = "open"
+                        ) -> dict[str, Annotation]:
+    """What each task should show: a label per KPI (on the items ``kpi_labels`` names) and
+    per labelled signal, one comment. A closed item gets nothing new: what Tether wrote there
+    is only cleared or resolved, unless it is the anchor of a KPI with findings (it stands
+    for the KPI, not for work)."""
     style = style or CommentStyle()
     maps: dict[str, list[Mapping]] = defaultdict(list)
     for m in mappings:
@@ -59,17 +67,26 @@ def desired_annotations(tasks: Iterable[Task], mappings: Iterable[Mapping],
     out = {}
     for task in tasks:
         ref = task.ref
+        have = current.get(ref, CurrentAnnotation())
+        closed = task.status_category == "done"
         why: dict[str, list[str]] = defaultdict(list)
-        for m in maps[ref]:
-            why[label(prefix, "kpi", m.kpi)].append(m.rule_id)
+        if kpi_labels == "all" or (kpi_labels == "open" and not closed):
+            for m in maps[ref]:
+                why[label(prefix, "kpi", m.kpi)].append(m.rule_id)
         for f in found[ref]:
             if f.label:
                 why[label(prefix, f.label)].append(f.rule_id)
         comment = None
         if comments and found[ref]:
             comment = style.comment(task, found[ref], maps[ref], kpis)
-        elif comments and ref in current and current[ref].comment_id is not None:
+        elif comments and have.comment_id is not None:
             comment = style.resolved(task)  # findings cleared: say so, keep the history
+        if closed and all(f.subject == ref for f in found[ref]):  # no KPI finding anchored here
+            # Closed work is left alone: Tether removes its labels and resolves its comment
+            # there, but adds and edits nothing.
+            why = {name: ids for name, ids in why.items() if name in have.labels}
+            if found[ref]:
+                comment = None
         reasons = {name: "rule " + ", ".join(sorted(set(ids))) for name, ids in why.items()}
         signals = sorted({f.signal for f in found[ref]})
         comment_why = "findings: " + ", ".join(signals) if signals else "findings cleared"

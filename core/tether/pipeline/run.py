@@ -99,7 +99,8 @@ def _run(ws: Workspace, store: Store, result: RunResult, clock: Callable[[], dat
     suspect |= store.ledger_unsettled_comments()
     current = memory.effective(_read_current(ws, annotated, suspect, written), written)
     desired = desired_annotations(annotated, result.mappings, result.findings, kpis,
-                                  wb.label_prefix, wb.comments, current, comment_style(ws))
+                                  wb.label_prefix, wb.comments, current, comment_style(ws),
+                                  wb.kpi_labels)
     planned = plan(annotated, desired, current, written)
     result.ops, result.held, result.budget = planned.ops, planned.held, wb.budget
     result.deferred = within_budget(result.ops, wb.budget, wb.source_budget)[1]
