@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import io
 import math
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
@@ -16,7 +17,7 @@ from .config import Checker, Hint, Number, Whole, duplicates, unknown_key
 from .connector import KpiSource, Options
 from .errors import InvalidInput, Problem
 from .model import KPI, Checkpoint, Guardrail, Measurement
-from .yamlsrc import PathKey
+from .yamlsrc import PathKey, read_text
 
 KPI_ID = r"^[a-z0-9][a-z0-9_.-]*$"
 Lifecycle = Literal["active", "paused", "achieved", "missed", "dropped", "retired"]
@@ -343,13 +344,12 @@ class CsvKpiSource(KpiSource):
         """Every row as a Measurement (UTC); raises InvalidInput locating each bad row."""
         assert isinstance(self.options, CsvOptions)
         file = self.base_dir / self.options.path
-        try:
-            # utf-8-sig: spreadsheets often save a byte-order mark before the header.
-            with file.open(encoding="utf-8-sig", newline="") as fh:
-                return _read(csv.DictReader(fh), str(file))
-        except OSError as exc:
-            message = f"cannot read KPI values: {exc.strerror}; check the path under kpi_sources"
-            raise InvalidInput([Problem(str(file), 1, 1, "", message)]) from None
+        if not file.is_file():
+            message = "cannot read KPI values: no such file; check the path under kpi_sources"
+            raise InvalidInput([Problem(str(file), 1, 1, "", message)])
+        # utf-8-sig: spreadsheets often save a byte-order mark before the header.
+        text = read_text(file, "utf-8-sig")
+        return _read(csv.DictReader(io.StringIO(text, newline="")), str(file))
 
 
 def _read(reader: csv.DictReader[str], file: str) -> list[Measurement]:

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import jinja2
 
-from .errors import Problem
+from .errors import InvalidInput, Problem
 from .model import KPI, Finding, Mapping
+from .yamlsrc import read_text
 
 MARKER = "<!-- tether:comment -->"
 # Every character CommonMark could read as markup here: emphasis, code, links, HTML, entity
@@ -108,7 +109,9 @@ def check_templates(folder: Path) -> list[Problem]:
     problems = []
     for path in sorted(folder.glob("*.j2")):
         try:
-            env.parse(path.read_text(encoding="utf-8"), path.name, str(path))
+            env.parse(read_text(path), path.name, str(path))
+        except InvalidInput as exc:
+            problems += exc.problems
         except jinja2.TemplateSyntaxError as exc:
             problems.append(Problem(str(path), exc.lineno or 1, 1, "", f"template error: "
                                     f"{exc.message}; fix the template or remove it to use "

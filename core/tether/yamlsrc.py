@@ -60,13 +60,26 @@ def load_text(text: str, file: str) -> Doc:
     return doc
 
 
-def load_file(path: Path) -> Doc:
-    """Read and parse one YAML file; a missing file is a located problem too."""
+def read_text(path: Path, encoding: str = "utf-8") -> str:
+    """The file's text; a missing file or bytes that are not UTF-8 are located problems (the
+    line and column of the first bad byte), never a traceback."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise InvalidInput([Problem(str(path), 1, 1, "", f"cannot read file: {exc.strerror}")]) from None
-    return load_text(text, str(path))
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
+        raise InvalidInput([Problem(str(path), data.count(b"\n", 0, exc.start) + 1,
+                                    exc.start - line_start + 1, "",
+                                    f"byte 0x{data[exc.start]:02x} is not UTF-8 text; save the "
+                                    "file as UTF-8")]) from None
+
+
+def load_file(path: Path) -> Doc:
+    """Read and parse one YAML file; a missing or undecodable file is a located problem too."""
+    return load_text(read_text(path), str(path))
 
 
 def _build(node: yaml.Node, path: PathKey, doc: Doc, loader: yaml.SafeLoader,

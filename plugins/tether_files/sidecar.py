@@ -26,11 +26,13 @@ class Sidecar:
 
     def load(self) -> Items:
         """The items, ``{}`` when there is no sidecar yet; InvalidInput if it is damaged."""
+        fix = "fix it, or delete it and Tether writes its labels and comments again"
         try:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return {}
-        fix = "fix it, or delete it and Tether writes its labels and comments again"
+        except UnicodeDecodeError:
+            raise InvalidInput([Problem(str(self.path), 1, 1, "", f"not UTF-8 text; {fix}")]) from None
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:

@@ -10,7 +10,7 @@ from typing import Any
 from ..errors import InvalidInput, Problem
 from ..model import KPI
 from ..rulepack import RulePackRef, content_hash, is_test_file, yaml_files
-from ..yamlsrc import load_text
+from ..yamlsrc import load_text, read_text
 from .fields import TASK_CATALOG, Catalog
 from .language import Rule, RuleParser
 from .signals import SIGNAL_CATALOGS
@@ -52,7 +52,7 @@ def load_rulebook(packs: Iterable[RulePackRef], kpis: Iterable[KPI],
                                 if is_test_file(p)]
         for f in files:
             try:
-                doc = load_text(f.read_text(encoding="utf-8"), str(f))
+                doc = load_text(read_text(f), str(f))
             except InvalidInput as exc:
                 problems += exc.problems
                 continue
