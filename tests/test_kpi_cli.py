@@ -132,7 +132,7 @@ def test_status_table_is_sorted_by_value_at_risk(ws: Path, monkeypatch) -> None:
     order = [table.index(f"│ {kpi} ") for kpi in ("opex-reduction", "onboarding-time",
                                                     "legacy-migration", "nps", "uptime")]
     assert order == sorted(order)
-    assert "USD" in table and "4,010,000" in table and "off_track" in table
+    assert "USD" in table and "4,010,000" in table and "off track" in table
     # 80 columns: each KPI's owner and reason are listed under the table.
     assert ("opex-reduction (Dana Whitfield): off track: forecast 5.99 of 10.0 $M by 2025-12-31 "
             "(60% of the planned change), below the 75% line") in reasons

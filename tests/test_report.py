@@ -251,8 +251,11 @@ def test_csv_report_lists_findings_by_value_at_risk(synced: Synced, tmp_path: Pa
     text = written(synced.config, "csv", tmp_path / "r.csv")
     rows = list(csv.DictReader(io.StringIO(text)))
     assert list(rows[0]) == ["signal", "severity", "subject", "title", "url", "value_at_risk",
-                             "reason", "advice", "rule_id", "first_seen"]
+                             "value_at_risk_unit", "reason", "advice", "rule_id", "first_seen"]
     assert {(r["signal"], r["subject"]) for r in rows} == found(synced.result)
+    # The example's KPIs with a stake put dollars at risk; the others, priority weight.
+    units = {r["subject"]: r["value_at_risk_unit"] for r in rows}
+    assert units["kpi:on-time-delivery"] == "USD" and units["jira:PROC-7"] == ""
     at_risk = [float(r["value_at_risk"]) for r in rows]
     assert at_risk == sorted(at_risk, reverse=True)
     urls = {t.ref: t.url for t in synced.result.tasks}

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from tether.model import KPI
+from tether.plugins import Plugins
 from tether.rulepack import RulePackRef
 from tether.rules.lint import LintIssue, format_lint, lint
 from tether.rules.loader import RuleBook, load_rulebook
@@ -179,6 +180,20 @@ def test_a_mapping_to_an_inactive_kpi_is_a_warning(tmp_path: Path) -> None:
     issues, path = run(tmp_path, one_rule("{type: Bug}").replace("kpi: a", "kpi: old"))
     assert [(i.level, i.rule_id, i.where) for i in issues] == [("warning", "r1", f"{path}:2")]
     assert "retired" in issues[0].message and "drift" in issues[0].message
+    # Such work is a zombie once it changes past the grace period, untethered only if idle.
+    assert ("flags open work it matches as `zombie` once it changes more than 7 days after the "
+            "KPI closed (as `untethered` if idle since before the close)") in issues[0].message
+
+
+def test_the_warning_quotes_the_zombie_grace_the_workspace_tunes(tmp_path: Path) -> None:
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    (folder / "r.yaml").write_text(one_rule("{type: Bug}").replace("kpi: a", "kpi: old"))
+    drift = [p for p in Plugins().rule_packs() if p.name == "drift"]
+    book = load_rulebook([*drift, RulePackRef("t", folder)], KPIS,
+                         params={"zombie": {"grace_days": 14}})
+    [issue] = [i for i in lint(book, KPIS, SOURCES, frozenset()) if i.rule_id == "r1"]
+    assert "more than 14 days after the KPI closed" in issue.message
 
 
 def test_a_disabled_id_that_names_no_rule_is_a_warning(tmp_path: Path) -> None:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import re
 import sys
+import textwrap
 import threading
 from collections import defaultdict
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +21,13 @@ from rich.table import Table
 from . import __version__
 from .demo import DEMO_EXAMPLE, Demo, start_demo
 from .errors import InvalidInput, TetherError
-from .model import OpKind, WriteOp
+from .kpis import parse_when
+from .model import KPI, Finding, OpKind, WriteOp
 from .pipeline.run import RunResult, run_pass
 from .plugins import Plugins
 from .progress import pull_progress
 from .report import run_document
+from .reporting.formatting import finding_units, risk
 from .workspace import Workspace, load_workspace
 
 out = Console(highlight=False)
@@ -52,6 +57,35 @@ config_option = click.option("--config", "-c", "config_path", type=click.Path(pa
                              envvar="TETHER_CONFIG", default=Path("tether.yaml"),
                              show_default=True, help=CONFIG_HELP)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON document.")
+# Below this many columns (a pipe or a log is 80) the findings are listed one block each:
+# a table that narrow wraps each reason one word per line.
+FINDINGS_TABLE_WIDTH = 120
+
+
+class DateParam(click.ParamType):
+    """A date (midnight UTC) or an ISO 8601 timestamp, as an aware UTC datetime."""
+
+    name = "DATE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+                ) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        at = parse_when(value)
+        if at is None:
+            self.fail(f"'{value}' is not a date; use YYYY-MM-DD or an ISO 8601 timestamp",
+                      param, ctx)
+        return at
+
+
+DATE = DateParam()
+
+
+def as_of_option(items: str = "as last pulled"):
+    """``--as-of DATE``, worded alike on every command that judges (report, plan, sync, ...)."""
+    return click.option("--as-of", "as_of", type=DATE, default=None,
+                        help="Judge KPIs and findings as of this date (YYYY-MM-DD or ISO 8601), "
+                        f"with the items {items}. Default: now.")
 
 
 @click.group(cls=TetherGroup)
@@ -60,34 +94,50 @@ def main() -> None:
     """Tether tracker work to strategic KPIs and flag where it drifts."""
 
 
-def _pass(config_path: Path, mode: str, as_json: bool) -> RunResult:
+def _pass(config_path: Path, mode: str, as_json: bool, as_of: datetime | None) -> RunResult:
     ws = load_workspace(config_path)
+    if as_of is not None and mode == "sync" and as_of > datetime.now(UTC):
+        raise TetherError(f"--as-of {as_of.date().isoformat()} is in the future: a sync records "
+                          "its findings and prunes history as of that date. Use `tether plan "
+                          "--as-of` to look ahead; nothing was pulled or written.")
+    clock = (lambda: as_of) if as_of is not None else (lambda: datetime.now(UTC))
     with ws.open_store() as store, pull_progress(ws.connectors, err, not as_json):
-        result = run_pass(ws, store, mode)
+        result = run_pass(ws, store, mode, clock)
     if as_json:
-        click.echo(json.dumps(run_document(result), indent=2))
+        click.echo(json.dumps(pass_document(result), indent=2))
     else:
-        print_result(result)
+        if as_of is not None:
+            out.print(f"Judged as of {as_of.isoformat(timespec='minutes')}.")
+        print_result(result, ws.config.kpis)
     if result.status != "ok":
         sys.exit(1)
     return result
 
 
+def pass_document(result: RunResult) -> dict[str, Any]:
+    """The run document, with the moment the pass judged as of (``run.as_of``)."""
+    document = run_document(result)
+    document["run"]["as_of"] = result.started.isoformat()
+    return document
+
+
 @main.command()
 @config_option
 @json_option
-def plan(config_path: Path, as_json: bool) -> None:
+@as_of_option("as pulled now")
+def plan(config_path: Path, as_json: bool, as_of: datetime | None) -> None:
     """Show the writes a sync would make. Writes nothing to any tracker."""
-    _pass(config_path, "plan", as_json)
+    _pass(config_path, "plan", as_json, as_of)
 
 
 @main.command()
 @config_option
 @json_option
 @click.option("--dry-run", is_flag=True, help="Same as `tether plan`: write nothing.")
-def sync(config_path: Path, as_json: bool, dry_run: bool) -> None:
+@as_of_option("as pulled now")
+def sync(config_path: Path, as_json: bool, dry_run: bool, as_of: datetime | None) -> None:
     """Pull, map, assess, and write labels and comments back to the trackers."""
-    _pass(config_path, "plan" if dry_run else "sync", as_json)
+    _pass(config_path, "plan" if dry_run else "sync", as_json, as_of)
 
 
 @main.command()
@@ -106,9 +156,9 @@ def demo(workdir: Path, example: str, keep_running: bool, as_json: bool) -> None
         with ws.open_store() as store, pull_progress(ws.connectors, err, not as_json):
             result = run_pass(ws, store, "sync", running.now)
             if as_json:
-                click.echo(json.dumps(run_document(result), indent=2))
+                click.echo(json.dumps(pass_document(result), indent=2))
             else:
-                print_result(result)
+                print_result(result, ws.config.kpis)
                 write_report(ws, store, "html", workdir / "tether-report.html", running.now())
                 _demo_hints(workdir, running, result)
         if keep_running:
@@ -138,7 +188,7 @@ def _demo_hints(workdir: Path, running: Demo, result: RunResult) -> None:
               f"{item}` or `tether rules test -c {workdir}`.", soft_wrap=True)
 
 
-def print_result(r: RunResult) -> None:
+def print_result(r: RunResult, kpis: Iterable[KPI] = ()) -> None:
     """The human view of a pass: what was pulled, what was found, what is (or was) written."""
     pulled = ", ".join(f"{name} {n}" for name, n in r.pulled.items())
     out.print(f"Pulled {sum(r.pulled.values())} items ({pulled}).")
@@ -147,14 +197,16 @@ def print_result(r: RunResult) -> None:
               f"{len(r.findings)} findings, {len(r.new_findings)} new, {len(r.cleared)} cleared.")
     if r.findings:
         titles = {t.ref: t.title for t in r.tasks}
-        table = Table(title="Findings, by value at risk", title_justify="left")
-        for col in ("at risk", "signal", "item", "title", "severity", "reason"):
-            table.add_column(col, overflow="fold", justify="right" if col == "at risk" else "left")
+        units = finding_units(r.findings, r.mappings, kpis, r.kpi_statuses)
         ranked = sorted(r.findings, key=lambda f: (-f.value_at_risk, natural(f.subject)))
-        for f in ranked:
-            table.add_row(_money(f.value_at_risk), f.signal, f.subject,
-                          escape(titles.get(f.subject, "")), f.severity, escape(f.reason))
-        out.print(table)
+        rows = [(f, risk(f.value_at_risk, units.get(f.subject, ""))) for f in ranked]
+        if out.width >= FINDINGS_TABLE_WIDTH:
+            _findings_table(rows, titles)
+        else:
+            _findings_blocks(rows, titles)
+        if any(u for u in units.values()):
+            out.print("[dim]Value at risk: money in the KPI's currency (stake x shortfall); "
+                      "wt = priority weight x shortfall, for KPIs without a stake.[/dim]")
     if r.interrupted:
         out.print(f"{len(r.interrupted)} writes of an earlier run were cut short; their items "
                   "were re-read from the trackers, so nothing is written twice.")
@@ -208,14 +260,44 @@ def _print_ops(ops: list[WriteOp], later: set[int], held: set[int], titles: dict
                           f"[/dim]{mark}", soft_wrap=True)
 
 
-def _money(value: float) -> str:
-    """A value at risk, short: 2.5M, 690k, 0 as a dash."""
-    if not value:
-        return "-"
-    for size, suffix in ((1e6, "M"), (1e3, "k")):
-        if abs(value) >= size:
-            return f"{value / size:.1f}{suffix}".replace(".0" + suffix, suffix)
-    return f"{value:.0f}" if abs(value) >= 1 else "<1"
+def _findings_table(rows: list[tuple[Finding, str]], titles: dict[str, str]) -> None:
+    table = Table(title="Findings, by value at risk", title_justify="left")
+    for col in ("at risk", "signal", "item", "title", "severity", "reason"):
+        table.add_column(col, overflow="fold", justify="right" if col == "at risk" else "left",
+                         no_wrap=col in ("at risk", "signal", "severity"),
+                         ratio=3 if col == "reason" else None)
+    for f, at_risk in rows:
+        table.add_row(at_risk, f.signal, f.subject, escape(titles.get(f.subject, "")),
+                      f.severity, escape(f.reason))
+    out.print(table)
+
+
+_SEVERITY_STYLE = {"critical": "red", "warning": "yellow", "info": "cyan"}
+
+
+def _findings_blocks(rows: list[tuple[Finding, str]], titles: dict[str, str]) -> None:
+    """One finding per block, for a narrow terminal or a log: severity, signal, item and value
+    at risk on one line, the title, reason and advice indented below it."""
+    out.print("[bold]Findings, by value at risk[/bold]")
+    width = max(out.width, 40)
+    for f, at_risk in rows:
+        style = _SEVERITY_STYLE.get(f.severity)
+        severity = f"{escape(f.severity):<8}"
+        head = (f"{f'[{style}]{severity}[/{style}]' if style else severity}  "
+                f"[bold]{escape(f.signal)}[/bold]  {escape(f.subject)}")
+        out.print("\n" + head + (f"  {at_risk} at risk" if at_risk != "-" else ""), soft_wrap=True)
+        lines = [f"[dim]{escape(line)}[/dim]" for line in _indented(titles.get(f.subject, ""), width)]
+        lines += [escape(line) for line in _indented(f.reason, width)]
+        if f.advice:
+            lines += [escape(line) for line in _indented(f"What to do: {f.advice}", width)]
+        for line in lines:
+            out.print(line, soft_wrap=True)
+
+
+def _indented(text: str, width: int) -> list[str]:
+    return textwrap.wrap(text, width, initial_indent="    ", subsequent_indent="    ",
+                         break_long_words=False, break_on_hyphens=False)
+
 
 
 def natural(text: str) -> list:

@@ -13,13 +13,12 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from .cli import config_option, json_option, natural, out
+from .cli import DATE, config_option, json_option, natural, out
 from .errors import TetherError
-from .kpis import parse_when
 from .kpisources import store_measurements
 from .kpistatus import KpiStatus, fmt_number, kpi_statuses
 from .model import KPI, Measurement
-from .reporting.formatting import at_risk
+from .reporting.formatting import at_risk, attainment, status_label
 from .workspace import load_workspace
 
 SCHEMA = "tether.kpi-status/1"
@@ -30,23 +29,6 @@ _SEVERITY = {"off_track": 0, "at_risk": 1, "unknown": 2, "on_track": 3, "achieve
              "paused": 5, "retired": 6}
 
 
-class DateParam(click.ParamType):
-    """A date (midnight UTC) or an ISO 8601 timestamp, as an aware UTC datetime."""
-
-    name = "DATE"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None
-                ) -> datetime:
-        if isinstance(value, datetime):
-            return value
-        at = parse_when(value)
-        if at is None:
-            self.fail(f"'{value}' is not a date; use YYYY-MM-DD or an ISO 8601 timestamp",
-                      param, ctx)
-        return at
-
-
-DATE = DateParam()
 
 
 @click.group()
@@ -80,7 +62,7 @@ def status_cmd(config_path: Path, as_json: bool, at: datetime | None) -> None:
     table = Table(title=f"KPI status at {now.isoformat(timespec='minutes')}",
                   title_justify="left")
     columns = [("KPI", False), ("owner", True), ("status", False), ("value / target", True),
-               ("attain.", False), ("forecast", True), ("value at risk", True), ("reason", True)]
+               ("attain.", True), ("forecast", True), ("value at risk", True), ("reason", True)]
     for col, wrap in columns if wide else [c for c in columns if c[0] not in ("owner", "reason")]:
         table.add_column(col, overflow="fold", no_wrap=not wrap,
                          ratio=3 if col == "reason" else None)
@@ -89,8 +71,9 @@ def status_cmd(config_path: Path, as_json: bool, at: datetime | None) -> None:
         k = kpis[st.kpi]
         style = _STYLE.get(st.status, "")
         cells = [escape(k.id), escape(k.owner or "-"),
-                 f"[{style}]{st.status}[/{style}]" if style else st.status,
-                 escape(_value_target(k, st)), _pct(st.attainment), _forecast(k, st),
+                 f"[{style}]{status_label(st.status)}[/{style}]" if style
+                 else status_label(st.status),
+                 escape(_value_target(k, st)), attainment(st.attainment), _forecast(k, st),
                  escape(at_risk(st, k)), escape(st.reason)]
         table.add_row(*(cells if wide else [c for i, c in enumerate(cells) if i not in (1, 7)]))
     out.print(table)
@@ -138,14 +121,10 @@ def _value_target(k: KPI, st: KpiStatus) -> str:
     return f"{_unit(k, st.value)} / {_unit(k, k.target)}"
 
 
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{x:.0%}"
-
-
 def _forecast(k: KPI, st: KpiStatus) -> str:
     if st.forecast is None:
         return "-"
-    return f"{_unit(k, st.forecast)} ({_pct(st.forecast_attainment)})"
+    return f"{_unit(k, st.forecast)} ({attainment(st.forecast_attainment)})"
 
 
 @kpi.command("record")

@@ -12,8 +12,7 @@ from typing import Any
 import click
 from rich.markup import escape
 
-from .cli import config_option, out
-from .cli_kpi import DATE
+from .cli import as_of_option, config_option, out
 from .errors import TetherError
 from .store import Store
 from .workspace import Workspace, load_workspace
@@ -31,9 +30,7 @@ DEFAULT_NAME = "tether-report"
 @click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Where to write it ('-' for standard output). Default: "
               "tether-report.<format> next to tether.yaml.")
-@click.option("--as-of", "as_of", type=DATE, default=None,
-              help="Judge KPIs and findings as of this date (YYYY-MM-DD or ISO 8601), with "
-              "the items as last pulled. Default: now.")
+@as_of_option()
 def report(config_path: Path, fmt: str, output: Path | None, as_of: datetime | None) -> None:
     """Write a report of KPIs, findings, alignment and runs from the state store; nothing is
     pulled from or written to any tracker."""

@@ -1,4 +1,4 @@
-"""`tether rules ...`: the admin's tools to lint, test and explain mapping and drift rules."""
+"""`tether rules ...`: the admin's tools to lint, test, explain and diff mapping and drift rules."""
 
 from __future__ import annotations
 
@@ -7,27 +7,30 @@ import sys
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.markup import escape
 
-from .cli import config_option, err, json_option, out
+from .cli import as_of_option, config_option, err, json_option, out
 from .errors import TetherError
-from .explain import RuleVerdict, explain_task
-from .pipeline.assess import Assessor
-from .pipeline.map import Mapper
+from .explain import RuleVerdict, explain_subject
+from .kpisources import store_measurements
+from .model import Finding, Mapping
 from .pipeline.pull import pull_source
+from .reporting.formatting import status_label
 from .rules.fields import TASK_FIELDS
 from .rules.language import OPERATOR_DOCS
 from .rules.lint import format_lint, lint
 from .rules.signals import DRIFT_FIELDS
 from .rules.testing import format_results, run_rule_tests
+from .rulesdiff import ADDED, CHANGED, REMOVED, Change, RulesDiff, diff_rules, proposed_rules
 from .workspace import load_workspace
 
 
 @click.group()
 def rules() -> None:
-    """Lint, test and explain mapping and drift rules."""
+    """Lint, test, explain and diff mapping and drift rules."""
 
 
 @rules.command("lint")
@@ -70,39 +73,78 @@ def test_cmd(config_path: Path, as_json: bool) -> None:
 @rules.command("explain")
 @config_option
 @json_option
-@click.argument("ref")
-def explain_cmd(config_path: Path, as_json: bool, ref: str) -> None:
-    """Show which rules match one item (SOURCE:KEY) and why, condition by condition."""
+@as_of_option("as pulled now (as last pulled when a tracker is out of reach)")
+@click.argument("ref", metavar="SOURCE:KEY|kpi:ID")
+def explain_cmd(config_path: Path, as_json: bool, ref: str, as_of: datetime | None) -> None:
+    """Show which rules match one item (SOURCE:KEY) or KPI (kpi:ID) and why, condition by
+    condition. The whole portfolio is judged as `tether plan` judges it; nothing is written."""
     ws = load_workspace(config_path)
     source, _, key = ref.partition(":")
-    if source not in ws.connectors or not key:
+    is_kpi = source == "kpi" and source not in ws.connectors
+    if is_kpi and key not in {k.id for k in ws.config.kpis}:
+        known = ", ".join(k.id for k in ws.config.kpis) or "none configured"
+        raise TetherError(f"'{ref}' names no KPI; the KPIs are {known}.")
+    if not is_kpi and (source not in ws.connectors or not key):
         known = ", ".join(ws.connectors)
-        raise TetherError(f"'{ref}' is not SOURCE:KEY with a configured source ({known}); "
-                          "for example jira:OPS-3.")
+        raise TetherError(f"'{ref}' is not SOURCE:KEY with a configured source ({known}) or "
+                          "kpi:ID; for example jira:OPS-3.")
+    now = as_of or datetime.now(UTC)
     with ws.open_store() as store:
-        try:  # explain the item as it is now...
-            pull_source(ws.connectors[source], store, ws.config.writeback.label_prefix)
-        except TetherError as exc:  # ...or, with the tracker out of reach, as last pulled
+        for name, connector in ws.connectors.items():
+            try:  # explain the portfolio as it is now...
+                pull_source(connector, store, ws.config.writeback.label_prefix)
+            except TetherError as exc:  # ...or, with a tracker out of reach, as last pulled
+                err.print(f"[yellow]note[/yellow] {escape(str(exc))}", soft_wrap=True)
+                err.print(f"Judging {escape(name)}'s items as they were last pulled.")
+        try:  # KPI values as a pass reads them...
+            store_measurements(ws.config, ws.plugins, store)
+        except TetherError as exc:  # ...or, with a KPI source out of reach, as last read
             err.print(f"[yellow]note[/yellow] {escape(str(exc))}", soft_wrap=True)
-            err.print(f"Explaining {escape(ref)} as it was last pulled.")
-        task = next((t for t in store.load_tasks(source) if t.key == key), None)
-    if task is None:
+            err.print("Judging the KPIs on the values read before.")
+        tasks = [t for t in store.load_tasks() if t.source in ws.connectors]
+        measurements = store.measurements()
+        first_seen = {(f.signal, f.subject, f.rule_id): f.first_seen
+                      for f in store.open_findings()}
+    if not is_kpi and not any(t.ref == ref for t in tasks):
         raise TetherError(f"No item '{key}' in source '{source}'. Check the key, or re-export.")
-    mapper, assessor = Mapper(ws.rules.mappings), Assessor(ws.rules.signals)
-    try:
-        maps, signals = explain_task(task, mapper, assessor, list(ws.config.kpis),
-                                     datetime.now(UTC))
-    finally:
-        mapper.close()
-        assessor.close()
+    ex = explain_subject(ws, ref, tasks, measurements, now, first_seen)
     if as_json:
-        click.echo(json.dumps({"schema": "tether.rules-explain/1", "item": task.ref,
-                               "title": task.title, "mappings": _verdicts(maps),
-                               "signals": _verdicts(signals)}, indent=2))
+        click.echo(json.dumps({
+            "schema": "tether.rules-explain/1", "item": ex.subject, "title": ex.title,
+            "as_of": ex.as_of.isoformat(), "mappings": _verdicts(ex.mappings),
+            "signals": _verdicts(ex.signals),
+            "findings": [{"signal": f.signal, "severity": f.severity, "rule_id": f.rule_id,
+                          "reason": f.reason, "advice": f.advice,
+                          "value_at_risk": f.value_at_risk} for f in ex.findings],
+            "facts": ex.facts, "status": ex.status.to_dict() if ex.status else None},
+            indent=2, default=_json_value))
         return
-    out.print(f"[bold]{escape(task.ref)}[/bold]  {escape(task.title)}")
-    _print_verdicts("Mapping rules", maps, lambda r: f"-> {r.kpi} (weight {r.weight:g})")
-    _print_verdicts("Signal rules", signals, lambda r: f"-> {r.signal} ({r.severity})")
+    out.print(f"[bold]{escape(ex.subject)}[/bold]  {escape(ex.title)}")
+    out.print(f"[dim]Judged with the whole portfolio ({ex.items} items) as of "
+              f"{ex.as_of.isoformat(timespec='minutes')}, as `tether plan` judges it.[/dim]",
+              soft_wrap=True)
+    if ex.status is not None:
+        label, reason = status_label(ex.status.status), ex.status.reason
+        text = reason if reason.startswith(label) else f"{label}. {reason}"
+        out.print(f"Status: {escape(text)}", soft_wrap=True)
+    if ex.findings:
+        for f in ex.findings:
+            out.print(f"Finding: [bold]{escape(f.signal)}[/bold] ({f.severity}): "
+                      f"{escape(f.reason)}", soft_wrap=True)
+    else:
+        out.print("Findings: none.")
+    if not is_kpi:
+        _print_verdicts("Mapping rules", ex.mappings, lambda r: f"-> {r.kpi} (weight {r.weight:g})")
+    _print_verdicts("Signal rules", ex.signals, lambda r: f"-> {r.signal} ({r.severity})")
+
+
+def _json_value(value: Any) -> Any:
+    """Fact values JSON cannot hold as they are: dates as ISO 8601, the rest as text."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, set | frozenset | tuple):
+        return sorted(value, key=str)
+    return str(value)
 
 
 def _verdicts(verdicts: list[RuleVerdict]) -> list[dict]:
@@ -126,6 +168,101 @@ def _print_verdicts(title: str, verdicts: list[RuleVerdict], target) -> None:
             for line in v.lines:
                 ok = "[green]yes[/green]" if line.result else "[red]no[/red] "
                 out.print(f"      {'  ' * line.depth}{ok} {escape(line.text)}", soft_wrap=True)
+
+
+@rules.command("diff")
+@config_option
+@json_option
+@click.option("--against", "against", type=click.Path(path_type=Path), required=True,
+              help="The proposed rules: a folder of rule files that takes the place of the "
+              "workspace's own packs, or a workspace folder whose tether.yaml names its packs.")
+@as_of_option()
+@click.option("--exit-code", "exit_code", is_flag=True,
+              help="Exit 1 when anything would change (like `git diff --exit-code`), for a CI "
+              "check on a pull request to the rules.")
+def diff_cmd(config_path: Path, as_json: bool, against: Path, as_of: datetime | None,
+             exit_code: bool) -> None:
+    """Show which mappings and findings a rule change would add or remove, per item, judging
+    the whole portfolio as last pulled. Asks no tracker, writes nothing, records no run."""
+    ws = load_workspace(config_path)
+    proposed = proposed_rules(ws, against)
+    with ws.open_store() as store:
+        d = diff_rules(ws, store, proposed, against, as_of or datetime.now(UTC))
+    counts = d.counts()
+    if as_json:
+        click.echo(json.dumps({
+            "schema": "tether.rules-diff/1", "as_of": d.as_of.isoformat(),
+            "against": str(d.against), "items": d.items,
+            "packs": {"current": d.current, "proposed": d.proposed},
+            "subjects": [{"subject": s.subject, "title": s.title,
+                          "changes": [_change_doc(c) for c in s.changes]} for s in d.subjects],
+            "summary": {**counts, "changed": d.changed}}, indent=2))
+    else:
+        _print_diff(d, counts)
+    if exit_code and d.changed:
+        sys.exit(1)
+
+
+def _change_doc(c: Change) -> dict[str, Any]:
+    if c.mapping is not None:
+        doc: dict[str, Any] = {"change": c.mark, "kind": "mapping", "kpi": c.mapping.kpi,
+                               "rule_id": c.mapping.rule_id, "weight": c.mapping.weight}
+        if isinstance(c.before, Mapping):
+            doc["weight_before"] = c.before.weight
+        return doc
+    f = c.finding
+    assert f is not None
+    doc = {"change": c.mark, "kind": "finding", "signal": f.signal, "severity": f.severity,
+           "rule_id": f.rule_id, "reason": f.reason, "advice": f.advice}
+    if isinstance(c.before, Finding):
+        doc["before"] = {"severity": c.before.severity, "reason": c.before.reason,
+                         "advice": c.before.advice}
+    return doc
+
+
+_MARK_STYLE = {ADDED: "green", REMOVED: "red", CHANGED: "yellow"}
+
+
+def _print_diff(d: RulesDiff, counts: dict[str, int]) -> None:
+    def packs(p: dict[str, str]) -> str:
+        return ", ".join(f"{name} {digest[:8]}" for name, digest in sorted(p.items())) or "none"
+
+    out.print(f"Rules diff on the last pull ({d.items} items), judged as of "
+              f"{d.as_of.isoformat(timespec='minutes')}: the workspace's rules ({packs(d.current)})"
+              f" against {escape(str(d.against))} ({packs(d.proposed)}).", soft_wrap=True)
+    if not d.changed:
+        out.print("No difference: the proposed rules map and flag every item as the current "
+                  "ones do.", soft_wrap=True)
+        return
+    for s in d.subjects:
+        out.print(f"\n[bold]{escape(s.subject)}[/bold]  [dim]{escape(s.title)}[/dim]",
+                  soft_wrap=True)
+        for c in s.changes:
+            style = _MARK_STYLE[c.mark]
+            out.print(f"  [{style}]{c.mark} {escape(_describe_change(c))}[/{style}]",
+                      soft_wrap=True)
+    n = counts
+    on = " and ".join(f"{k} {word}{'s' if k != 1 else ''}" for k, word in (
+        (n["items_changed"], "item"), (n["kpis_changed"], "KPI")) if k)
+    out.print(f"\nMappings: {n['mappings_added']} added, {n['mappings_removed']} removed, "
+              f"{n['mappings_changed']} reweighted; findings: {n['findings_added']} added, "
+              f"{n['findings_removed']} removed, {n['findings_changed']} reworded; on {on}. "
+              "Nothing was written.", soft_wrap=True)
+
+
+def _describe_change(c: Change) -> str:
+    if c.mapping is not None:
+        m = c.mapping
+        text = f"serves {m.kpi} (rule {m.rule_id}, weight {m.weight:g})"
+        if isinstance(c.before, Mapping):
+            text += f", was weight {c.before.weight:g}"
+        return text
+    f = c.finding
+    assert f is not None
+    text = f"{f.signal} ({f.severity}, rule {f.rule_id}): {f.reason}"
+    if isinstance(c.before, Finding):
+        text += f"  [was {c.before.severity}: {c.before.reason}]"
+    return text
 
 
 @rules.command("fields")

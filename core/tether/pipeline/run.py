@@ -7,12 +7,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from typing import Any
 
 from ..kpisources import store_measurements
 from ..kpistatus import KpiStatus, kpi_statuses
 from ..model import KPI, CurrentAnnotation, Finding, Mapping, Measurement, Task, WriteOp, Written
 from ..render import Renderer, mention
 from ..rules.language import Rule
+from ..rules.loader import RuleBook
 from ..store import LedgerEntry, Store
 from ..workspace import Workspace
 from . import memory
@@ -169,23 +171,46 @@ def _owner_token(kpi: KPI, source: str, source_type: str) -> str | None:
     return mention(handle) if handle else None
 
 
+@dataclass
+class Examination:
+    """The whole portfolio judged as of one moment, and (when asked) what the rules saw."""
+
+    statuses: dict[str, KpiStatus]  # by KPI id, config order
+    mappings: list[Mapping]
+    findings: list[Finding]  # as the rules raised them, without reminders
+    task_facts: dict[str, dict[str, Any]] = field(default_factory=dict)  # by task ref
+    kpi_facts: dict[str, dict[str, Any]] = field(default_factory=dict)  # by "kpi:<id>"
+
+
+def examine(ws: Workspace, tasks: list[Task], measurements: list[Measurement], now: datetime,
+            rules: RuleBook | None = None, facts: bool = False) -> Examination:
+    """Stages 2 and 3 as of ``now`` with ``rules`` (default: the workspace's): each KPI's
+    status, the mappings and the findings; with ``facts``, also the values the signal rules
+    saw, so `rules explain` shows the very facts a pass judges on."""
+    cfg = ws.config
+    book = rules or ws.rules
+    statuses = kpi_statuses(cfg.kpis, measurements, now, cfg.status)
+    mapper, assessor = Mapper(book.mappings), Assessor(book.signals, cfg.judgement)
+    try:
+        mappings = mapper.map(tasks, now)
+        findings = assessor.assess(tasks, mappings, cfg.kpis, now, statuses, measurements)
+        seen = (assessor.facts(tasks, mappings, cfg.kpis, now, statuses, measurements)
+                if facts else ({}, {}))
+    finally:
+        mapper.close()
+        assessor.close()
+    return Examination(statuses, mappings, findings, *seen)
+
+
 def judge(ws: Workspace, tasks: list[Task], measurements: list[Measurement],
           first_seen: dict[tuple[str, str, str], datetime], now: datetime
           ) -> tuple[dict[str, KpiStatus], list[Mapping], list[Finding]]:
     """Stages 2 and 3 as of ``now``: each KPI's status, the mappings, and the findings with
     their reminders (``first_seen`` by (signal, subject, rule id) of the open ones)."""
-    cfg = ws.config
-    statuses = kpi_statuses(cfg.kpis, measurements, now, cfg.status)
-    mapper, assessor = Mapper(ws.rules.mappings), Assessor(ws.rules.signals, cfg.judgement)
-    try:
-        mappings = mapper.map(tasks, now)
-        findings = assessor.assess(tasks, mappings, cfg.kpis, now, statuses, measurements)
-    finally:
-        mapper.close()
-        assessor.close()
+    seen = examine(ws, tasks, measurements, now)
     rules = {r.id: r for r in ws.rules.signals}
-    return statuses, mappings, [with_reminder(f, rules.get(f.rule_id), first_seen, now)
-                                for f in findings]
+    return seen.statuses, seen.mappings, [with_reminder(f, rules.get(f.rule_id), first_seen, now)
+                                          for f in seen.findings]
 
 
 def with_reminder(finding: Finding, rule: Rule | None,

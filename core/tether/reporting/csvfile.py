@@ -7,8 +7,8 @@ import io
 
 from .data import ReportData
 
-COLUMNS = ("signal", "severity", "subject", "title", "url", "value_at_risk", "reason", "advice",
-           "rule_id", "first_seen")
+COLUMNS = ("signal", "severity", "subject", "title", "url", "value_at_risk", "value_at_risk_unit",
+           "reason", "advice", "rule_id", "first_seen")
 # A cell starting with one of these is a formula to a spreadsheet: tracker titles must not run.
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
@@ -20,7 +20,7 @@ def render(data: ReportData) -> str:
     writer.writerow(COLUMNS)
     for f in data.findings:
         writer.writerow([f.signal, f.severity, f.subject, _text(f.title), f.url,
-                         f"{f.value_at_risk:.2f}", _text(f.reason), _text(f.advice), f.rule_id,
+                         f"{f.value_at_risk:.2f}", f.unit, _text(f.reason), _text(f.advice), f.rule_id,
                          f.first_seen.isoformat() if f.first_seen else ""])
     return buffer.getvalue()
 

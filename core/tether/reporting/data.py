@@ -16,6 +16,7 @@ from ..pipeline.run import judge
 from ..rules.signals import kpi_facts
 from ..store import RunRecord, Store
 from ..workspace import Workspace
+from .formatting import finding_units
 
 UNTETHERED = "(no KPI)"  # the alignment matrix's column for open work no rule links
 SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
@@ -51,6 +52,7 @@ class FindingRow:
     rule_id: str
     first_seen: datetime | None  # None: found by a plan, not yet recorded by a sync
     kpi: str | None = None  # set for findings on a KPI
+    unit: str = ""  # of value_at_risk: a currency, "wt" (weight x shortfall), or "" for none
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,7 @@ def gather(ws: Workspace, store: Store, as_of: datetime) -> ReportData:
         raise TetherError(f"No sync or plan has run yet for {cfg.file}; run `tether plan` first.")
     as_of = as_of.astimezone(UTC)
     tasks = [t for t in store.load_tasks() if t.source in ws.connectors]
-    measurements = _measurements(cfg.kpis, store.measurements())
+    measurements = known_measurements(cfg.kpis, store.measurements())
     first_seen = {(f.signal, f.subject, f.rule_id): f.first_seen for f in store.open_findings()}
     statuses, mappings, findings = judge(ws, tasks, measurements, first_seen, as_of)
     by_ref = {t.ref: t for t in tasks}
@@ -110,7 +112,8 @@ def gather(ws: Workspace, store: Store, as_of: datetime) -> ReportData:
     open_refs = {t.ref for t in tasks if t.status_category != "done"}
     return ReportData(
         config_file=cfg.file, as_of=as_of, kpis=cards,
-        findings=_rank(findings, by_ref, {c.kpi.id: c for c in cards}, first_seen),
+        findings=_rank(findings, by_ref, {c.kpi.id: c for c in cards}, first_seen,
+                       finding_units(findings, mappings, cfg.kpis, statuses)),
         alignment=alignment(tasks, mappings, cfg.kpis, [s.name for s in cfg.sources]),
         allocation=allocation(tasks, mappings, cfg.kpis), runs=runs, items=len(tasks),
         open_items=len(open_refs),
@@ -118,7 +121,7 @@ def gather(ws: Workspace, store: Store, as_of: datetime) -> ReportData:
     )
 
 
-def _measurements(kpis: tuple[KPI, ...], stored: list[Measurement]) -> list[Measurement]:
+def known_measurements(kpis: tuple[KPI, ...], stored: list[Measurement]) -> list[Measurement]:
     """Stored values plus any inline `measurements:` added to the config since the last run
     (a stored value wins at the same time, as in the store)."""
     seen = {(m.kpi, m.at) for m in stored}
@@ -152,7 +155,8 @@ def _card(k: KPI, st: KpiStatus, measurements: list[Measurement], as_of: datetim
 
 
 def _rank(findings: list[Finding], by_ref: dict[str, Task], cards: dict[str, KpiCard],
-          first_seen: dict[tuple[str, str, str], datetime]) -> list[FindingRow]:
+          first_seen: dict[tuple[str, str, str], datetime], units: dict[str, str]
+          ) -> list[FindingRow]:
     """Largest value at risk first, then the most severe, then by item."""
     rows = []
     for f in findings:
@@ -165,7 +169,7 @@ def _rank(findings: list[Finding], by_ref: dict[str, Task], cards: dict[str, Kpi
             signal=f.signal, severity=f.severity, subject=f.subject, title=title, url=url,
             value_at_risk=f.value_at_risk, reason=f.reason, advice=f.advice, rule_id=f.rule_id,
             first_seen=first_seen.get((f.signal, f.subject, f.rule_id)),
-            kpi=kid if card else None))
+            kpi=kid if card else None, unit=units.get(f.subject, "")))
     return sorted(rows, key=lambda r: (-r.value_at_risk, SEVERITY_RANK.get(r.severity, 9),
                                        natural(r.subject), r.signal))
 

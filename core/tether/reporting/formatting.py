@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from urllib.parse import urlsplit
 
 from ..kpistatus import KpiStatus, fmt_number
-from ..model import KPI
+from ..model import KPI, Finding, Mapping
 
 SEVERITIES = ("critical", "warning", "info")
+# A value at risk is money (the KPI's stake x its shortfall, in the KPI's currency) or, for a
+# KPI without a stake, priority weight x shortfall: written "0.4 wt", never a bare number.
+WEIGHT = "wt"
 STATUS_LABELS = {"on_track": "on track", "at_risk": "at risk", "off_track": "off track",
                  "achieved": "achieved", "paused": "paused", "retired": "retired",
                  "unknown": "unknown"}
 
 
 def status_label(status: str) -> str:
-    """``off_track`` -> ``off track``."""
+    """``off_track`` -> ``off track``: statuses in prose; JSON keeps the codes."""
     return STATUS_LABELS.get(status, status.replace("_", " "))
 
 
@@ -39,28 +43,83 @@ def pct(x: float | None) -> str:
     return "-" if x is None else f"{x:.0%}"
 
 
+def attainment(x: float | None) -> str:
+    """How much of the planned change is done: ``45%``; a negative share says what it means,
+    ``moved away from the target by 209%`` (of the planned change)."""
+    if x is not None and x < 0 and f"{-x:.0%}" != "0%":
+        return f"moved away from the target by {-x:.0%}"
+    return pct(None if x is None else max(x, 0.0))
+
+
 def forecast(st: KpiStatus, k: KPI) -> str:
     """``8.1 $M by 2025-12-31 (81%)``; ``-`` without a trend or once the KPI is no longer
     pursued (achieved, paused, retired)."""
     if st.forecast is None or st.status in ("achieved", "paused", "retired"):
         return "-"
     by = f" by {st.forecast_at.date().isoformat()}" if st.forecast_at else ""
-    share = f" ({pct(st.forecast_attainment)})" if st.forecast_attainment is not None else ""
+    share = f" ({attainment(st.forecast_attainment)})" if st.forecast_attainment is not None else ""
     return f"{value(k, st.forecast)}{by}{share}"
 
 
+def risk_unit(k: KPI) -> str:
+    """The unit of a KPI's value at risk: its currency when it has a stake ("" when the stake
+    names no currency), else ``wt``."""
+    return (k.currency or "") if k.stake is not None else WEIGHT
+
+
+def finding_units(findings: Iterable[Finding], mappings: Iterable[Mapping],
+                  kpis: Iterable[KPI], statuses: dict[str, KpiStatus]) -> dict[str, str]:
+    """The unit of each finding's value at risk, by subject: a KPI finding's is its KPI's; an
+    item's is that of the KPIs it serves with something at risk (``USD+wt`` when they mix)."""
+    by_id = {k.id: k for k in kpis}
+    served: dict[str, set[str]] = {}
+    for m in mappings:
+        served.setdefault(m.task, set()).add(m.kpi)
+    units: dict[str, str] = {}
+    for f in findings:
+        kind, _, kid = f.subject.partition(":")
+        if kind == "kpi" and kid in by_id:
+            units[f.subject] = risk_unit(by_id[kid])
+            continue
+        found = {risk_unit(by_id[k]) for k in served.get(f.subject, ()) if k in by_id
+                 and (statuses.get(k) is not None and (statuses[k].value_at_risk or 0) > 0)}
+        units[f.subject] = "+".join(sorted(found, key=lambda u: (u == WEIGHT, u)))
+    return units
+
+
+def risk(x: float | None, unit: str) -> str:
+    """A value at risk with its unit, short: ``2.5M USD``, ``690k USD``, ``0.47 wt``; ``-``
+    for nothing at risk."""
+    if not x:
+        return "-"
+    if unit == WEIGHT:
+        return f"{fmt_number(x)} {WEIGHT}"
+    text = _short(x)
+    return f"{text} {unit}" if unit else text
+
+
+def _short(x: float) -> str:
+    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= size:
+            return f"{x / size:.1f}{suffix}".replace(".0" + suffix, suffix)
+    if abs(x) >= 1:
+        return f"{x:.0f}"
+    return fmt_number(x) if abs(x) >= 0.01 else "<0.01"
+
+
 def at_risk(st: KpiStatus, k: KPI) -> str:
-    """Money at risk in the KPI's currency when it has a stake, else weight x shortfall."""
+    """A KPI's value at risk in full: ``4,010,000 USD`` (money in its currency when it has a
+    stake), else weight x shortfall: ``0.93 wt``."""
     if st.value_at_risk is None:
         return "-"
-    if k.stake is not None:
-        money = f"{st.value_at_risk:,.0f}"
-        return f"{k.currency} {money}" if k.currency else money
-    return f"{fmt_number(st.value_at_risk)} of weight {fmt_number(k.weight)}"
+    unit = risk_unit(k)
+    number = (f"{st.value_at_risk:,.0f}" if unit != WEIGHT or not st.value_at_risk
+              else fmt_number(st.value_at_risk))
+    return f"{number} {unit}".strip()
 
 
 def amount(x: float) -> str:
-    """A finding's value at risk: ``2,500,000``, ``0.75``, ``0``."""
+    """A finding's value at risk as a plain number: ``2,500,000``, ``0.75``, ``0``."""
     return fmt_number(x)
 
 

@@ -21,10 +21,10 @@ def environment() -> jinja2.Environment:
                              autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
     env.filters.update(status=formatting.status_label, pct=formatting.pct,
-                       amount=formatting.amount, day=formatting.day, minute=formatting.minute,
-                       link=formatting.safe_url)
+                       attainment=formatting.attainment, amount=formatting.amount,
+                       day=formatting.day, minute=formatting.minute, link=formatting.safe_url)
     env.globals.update(value=formatting.value, target=formatting.target,
-                       forecast=formatting.forecast, at_risk=formatting.at_risk,
+                       forecast=formatting.forecast, at_risk=formatting.at_risk, risk=formatting.risk,
                        colour=lambda status: charts.STATUS_COLOURS.get(status, "#455a64"))
     return env
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from .data import FindingRow, KpiCard, ReportData
+from .formatting import risk_unit
 
 SCHEMA = "tether.report/1"
 
@@ -50,13 +51,15 @@ def _kpi(card: KpiCard) -> dict[str, Any]:
                            "weight": k.weight, "stake": k.stake, "currency": k.currency,
                            "deadline": _iso(k.deadline), "anchor_url": card.anchor_url or None}
     row.update({key: value for key, value in st.to_dict().items() if key != "kpi"})
+    row["value_at_risk_unit"] = risk_unit(k) or None
     row["history"] = [{"at": at.isoformat(), "value": value} for at, value in card.history]
     return row
 
 
 def _finding(f: FindingRow) -> dict[str, Any]:
     return {"signal": f.signal, "severity": f.severity, "subject": f.subject, "title": f.title,
-            "url": f.url or None, "value_at_risk": f.value_at_risk, "reason": f.reason,
+            "url": f.url or None, "value_at_risk": f.value_at_risk,
+            "value_at_risk_unit": f.unit or None, "reason": f.reason,
             "advice": f.advice, "rule_id": f.rule_id, "first_seen": _iso(f.first_seen)}
 
 

@@ -38,10 +38,11 @@ def environment() -> jinja2.Environment:
                              autoescape=False, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters.update(cell=cell, quote=neutralise, status=formatting.status_label,
-                       pct=formatting.pct, amount=formatting.amount, day=formatting.day,
-                       minute=formatting.minute)
+                       pct=formatting.pct, attainment=formatting.attainment,
+                       amount=formatting.amount, day=formatting.day, minute=formatting.minute)
     env.globals.update(value=formatting.value, target=formatting.target,
-                       forecast=formatting.forecast, at_risk=formatting.at_risk, link=link)
+                       forecast=formatting.forecast, at_risk=formatting.at_risk,
+                       risk=formatting.risk, link=link)
     return env
 
 

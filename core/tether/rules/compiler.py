@@ -8,7 +8,9 @@ durable-rules has sharp edges this module designs around (see README, design not
 - its regex dialect is its own, so `matches` and `contains` are evaluated in Python and
   posted as derived booleans (admins get Python's regex and located errors);
 - about 511 rules per ruleset at most: rules are sharded into rulesets of RULES_PER_SET;
-- about 250 keys per posted object: facts are projected to the fields rules use.
+- about 250 keys per posted object: facts are projected to the fields rules use;
+- an `$or` or `$and` nested inside `$iany`/`$iall` makes ruleset creation fail at random
+  (error 102, uninitialised memory in rete.c): list tests compile to one `$iany` per value.
 """
 
 from __future__ import annotations
@@ -166,8 +168,11 @@ class Compiler:
             positive = _or([{key: v} for v in values])
             negative = _and([{"$neq": {key: v}} for v in values])
         elif c.op == "any_of":
-            positive = {"$iany": {key: _or([{"$i": v} for v in c.arg])}}
-            negative = {"$iall": {key: _and([{"$neq": {"$i": v}} for v in c.arg])}}
+            # One `$iany` per value, never an `$or` inside one: compiling that nesting reads
+            # memory durable-rules never set, and it refuses a valid ruleset at random
+            # ("Could not create ruleset, error code: 102"), the likelier the more rules.
+            positive = _or([{"$iany": {key: {"$i": v}}} for v in c.arg])
+            negative = _and([{"$iall": {key: {"$neq": {"$i": v}}}} for v in c.arg])
         elif c.op == "all_of":
             positive = _and([{"$iany": {key: {"$i": v}}} for v in c.arg])
             negative = _or([{"$iall": {key: {"$neq": {"$i": v}}}} for v in c.arg])

@@ -19,6 +19,7 @@ from .loader import RuleBook
 ERROR, WARNING = "error", "warning"
 # DNF can grow exponentially; past this many conjunctions the rule is not analysed (cheap only).
 MAX_CONJUNCTIONS = 256
+GRACE_DAYS = 7  # the zombie rule's default grace after a KPI closes, when no rule says
 _RANGE = ("gt", "gte", "lt", "lte")
 _FLIP = {"gt": "lte", "gte": "lt", "lt": "gte", "lte": "gt"}
 
@@ -46,12 +47,17 @@ def lint(book: RuleBook, kpis: list[KPI], sources: list[str] | None,
         issues += _never_matches(rule, sources)
     issues += _co_firing([r for r in rules if r.kpi is not None])
     by_id = {k.id: k for k in kpis}
+    grace = next((r.params.get("grace_days") for r in book.signals if r.signal == "zombie"
+                  and r.params.get("grace_days") is not None), GRACE_DAYS)
+    days = f"{grace:g}" if isinstance(grace, int | float) else str(grace)
     for rule in rules:
         kpi = by_id.get(rule.kpi or "")
         if kpi is not None and not kpi.is_active:
             issues.append(LintIssue(WARNING, rule.where, rule.id, (
-                f"maps to KPI `{kpi.id}`, which is {kpi.lifecycle}: the drift pack flags the work "
-                "it matches as untethered; point it at an active KPI or remove the rule")))
+                f"maps to KPI `{kpi.id}`, which is {kpi.lifecycle}: the drift pack flags open "
+                f"work it matches as `zombie` once it changes more than {days} days after the "
+                "KPI closed (as `untethered` if idle since before the close); point it at an "
+                "active KPI or remove the rule")))
     ids = sorted(r.id for r in book.all() + book.disabled)
     for name in sorted(disabled - set(ids)):
         hint = difflib.get_close_matches(name, ids, n=1)
