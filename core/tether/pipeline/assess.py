@@ -52,8 +52,12 @@ class Assessor:
         self.judgement = judgement or Judgement()
         task_rules = [r for r in rules if r.subject == "task"]
         self.task_engine = RuleEngine(compile_rules(task_rules, "drift"))
-        self.kpi_engine = RuleEngine(compile_rules(
-            [r for r in rules if r.subject == "kpi"], "kpi"))
+        try:
+            self.kpi_engine = RuleEngine(compile_rules(
+                [r for r in rules if r.subject == "kpi"], "kpi"))
+        except BaseException:
+            self.task_engine.close()  # the C library keeps rulesets until told
+            raise
         templates = {n for r in task_rules for text in (r.message, r.advice)
                      for _, n, _, _ in string.Formatter().parse(text) if n}
         self.names = self.task_engine.compiled.field_names() | templates
