@@ -13,7 +13,7 @@ from ..errors import TetherError
 from ..kpistatus import KpiStatus
 from ..model import KPI, Finding, Mapping, Measurement, Task
 from ..pipeline.run import judge
-from ..rules.signals import kpi_facts
+from ..rules.signals import kpi_facts, task_effort
 from ..store import RunRecord, Store
 from ..workspace import Workspace
 from .formatting import finding_units
@@ -174,10 +174,6 @@ def _rank(findings: list[Finding], by_ref: dict[str, Task], cards: dict[str, Kpi
                                        natural(r.subject), r.signal))
 
 
-def _size(task: Task) -> float:
-    return task.estimate or 1.0  # as the drift rules count it: 1 per item without an estimate
-
-
 def alignment(tasks: list[Task], mappings: list[Mapping], kpis: tuple[KPI, ...],
               sources: list[str]) -> Alignment:
     """Open effort per source and KPI (every KPI, closed ones too: work still going to a
@@ -199,7 +195,7 @@ def alignment(tasks: list[Task], mappings: list[Mapping], kpis: tuple[KPI, ...],
         total = sum(served.values())
         r = row[task.source]
         for kid, w in served.items():
-            effort[r][col[kid]] += _size(task) * (w / total if total else 1 / len(served))
+            effort[r][col[kid]] += task_effort(task) * (w / total if total else 1 / len(served))
             items[r][col[kid]] += 1
     return Alignment(list(sources), columns, [[round(x, 3) for x in line] for line in effort],
                      items)

@@ -113,6 +113,11 @@ def is_open(task: Task) -> bool:
     return task.status_category != "done"
 
 
+def task_effort(task: Task) -> float:
+    """An item's size in the allocation shares: its estimate (0 counts as 0), 1 without one."""
+    return 1.0 if task.estimate is None else task.estimate
+
+
 def link_facts(tasks: Iterable[Task], mappings: Iterable[Mapping], kpis: dict[str, KPI],
                statuses: dict[str, Any] | None = None, judgement: Judgement = Judgement()
                ) -> dict[str, dict]:
@@ -212,7 +217,7 @@ def kpi_facts(kpis: Iterable[KPI], tasks: Iterable[Task], mappings: Iterable[Map
             shares[m.task][m.kpi] = max(shares[m.task].get(m.kpi, 0.0), m.weight)
     effort: dict[str, float] = defaultdict(float)
     for ref, weights in shares.items():
-        size = by_ref[ref].estimate or 1.0
+        size = task_effort(by_ref[ref])
         total = sum(weights.values())
         for kid, w in weights.items():
             effort[kid] += size * (w / total if total else 1 / len(weights))
