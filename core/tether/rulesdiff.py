@@ -112,26 +112,21 @@ def diff_rules(ws: Workspace, store: Store, proposed: RuleBook, against: Path, n
         subjects.setdefault(subject, SubjectDiff(subject, titles.get(subject, ""))).changes.append(
             change)
 
-    old_maps = {(m.task, m.kpi, m.rule_id): m for m in before.mappings}
-    new_maps = {(m.task, m.kpi, m.rule_id): m for m in after.mappings}
-    old_finds = {(f.subject, f.signal, f.rule_id): f for f in before.findings}
-    new_finds = {(f.subject, f.signal, f.rule_id): f for f in after.findings}
-    for key in sorted(old_maps.keys() | new_maps.keys()):
-        old, new = old_maps.get(key), new_maps.get(key)
-        if old is None:
-            note(key[0], Change(ADDED, mapping=new))
-        elif new is None:
-            note(key[0], Change(REMOVED, mapping=old))
-        elif old.weight != new.weight:
-            note(key[0], Change(CHANGED, mapping=new, before=old))
-    for key in sorted(old_finds.keys() | new_finds.keys()):
-        was, now_ = old_finds.get(key), new_finds.get(key)
-        if was is None:
-            note(key[0], Change(ADDED, finding=now_))
-        elif now_ is None:
-            note(key[0], Change(REMOVED, finding=was))
-        elif (was.severity, was.reason, was.advice) != (now_.severity, now_.reason, now_.advice):
-            note(key[0], Change(CHANGED, finding=now_, before=was))
+    for kind, old, new, same in (
+            ("mapping", {(m.task, m.kpi, m.rule_id): m for m in before.mappings},
+             {(m.task, m.kpi, m.rule_id): m for m in after.mappings},
+             lambda a, b: a.weight == b.weight),
+            ("finding", {(f.subject, f.signal, f.rule_id): f for f in before.findings},
+             {(f.subject, f.signal, f.rule_id): f for f in after.findings},
+             lambda a, b: (a.severity, a.reason, a.advice) == (b.severity, b.reason, b.advice))):
+        for key in sorted(old.keys() | new.keys()):
+            was, proposed_ = old.get(key), new.get(key)
+            if was is None:
+                note(key[0], Change(ADDED, **{kind: proposed_}))
+            elif proposed_ is None:
+                note(key[0], Change(REMOVED, **{kind: was}))
+            elif not same(was, proposed_):
+                note(key[0], Change(CHANGED, **{kind: proposed_}, before=was))
     ordered = sorted(subjects.values(), key=lambda s: (s.subject.startswith("kpi:"),
                                                        _natural(s.subject)))
     return RulesDiff(now, against, ws.rules.packs, proposed.packs, len(tasks), ordered)
