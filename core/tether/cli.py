@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
 import textwrap
 import threading
@@ -27,7 +26,7 @@ from .pipeline.run import RunResult, run_pass
 from .plugins import Plugins
 from .progress import pull_progress
 from .report import run_document
-from .reporting.formatting import finding_units, risk
+from .reporting.formatting import finding_units, natural, risk
 from .workspace import Workspace, load_workspace
 
 out = Console(highlight=False)
@@ -298,11 +297,6 @@ def _indented(text: str, width: int) -> list[str]:
     return textwrap.wrap(text, width, initial_indent="    ", subsequent_indent="    ",
                          break_long_words=False, break_on_hyphens=False)
 
-
-
-def natural(text: str) -> list:
-    """Sort key that puts OPS-9 before OPS-10."""
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
 
 
 def _describe(kind: OpKind, value: str) -> str:

@@ -13,12 +13,12 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from .cli import DATE, config_option, json_option, natural, out
+from .cli import DATE, config_option, json_option, out
 from .errors import TetherError
 from .kpisources import store_measurements
 from .kpistatus import KpiStatus, fmt_number, kpi_statuses
 from .model import KPI, Measurement
-from .reporting.formatting import at_risk, attainment, status_label
+from .reporting.formatting import at_risk, attainment, natural, status_label
 from .workspace import load_workspace
 
 SCHEMA = "tether.kpi-status/1"

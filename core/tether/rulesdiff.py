@@ -7,7 +7,6 @@ that would appear (+), disappear (-) or read differently (~)."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -16,6 +15,8 @@ from .config import CONFIG_NAME, load_config
 from .errors import TetherError
 from .model import Finding, Mapping
 from .pipeline.run import examine
+from .reporting.data import known_measurements
+from .reporting.formatting import natural
 from .rulepack import RulePackRef
 from .rules.loader import RuleBook, load_rulebook
 from .store import Store
@@ -98,9 +99,6 @@ def diff_rules(ws: Workspace, store: Store, proposed: RuleBook, against: Path, n
     if not store.runs(1):
         raise TetherError(f"Nothing has been pulled yet for {ws.config.file}; run `tether plan` "
                           "first (it pulls and writes nothing), then compare the rules.")
-    # Here, not at the top: reporting.data imports the CLI, which imports this module.
-    from .reporting.data import known_measurements
-
     tasks = [t for t in store.load_tasks() if t.source in ws.connectors]
     measurements = known_measurements(ws.config.kpis, store.measurements())
     before = examine(ws, tasks, measurements, now)
@@ -128,10 +126,5 @@ def diff_rules(ws: Workspace, store: Store, proposed: RuleBook, against: Path, n
             elif not same(was, proposed_):
                 note(key[0], Change(CHANGED, **{kind: proposed_}, before=was))
     ordered = sorted(subjects.values(), key=lambda s: (s.subject.startswith("kpi:"),
-                                                       _natural(s.subject)))
+                                                       natural(s.subject)))
     return RulesDiff(now, against, ws.rules.packs, proposed.packs, len(tasks), ordered)
-
-
-def _natural(text: str) -> list:
-    """OPS-9 before OPS-10."""
-    return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", text)]

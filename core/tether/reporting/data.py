@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from ..cli import natural
 from ..errors import TetherError
 from ..kpistatus import KpiStatus
 from ..model import KPI, Finding, Mapping, Measurement, Task
@@ -16,7 +15,7 @@ from ..pipeline.run import judge
 from ..rules.signals import kpi_facts, task_effort
 from ..store import RunRecord, Store
 from ..workspace import Workspace
-from .formatting import finding_units
+from .formatting import finding_units, natural
 
 UNTETHERED = "(no KPI)"  # the alignment matrix's column for open work no rule links
 SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}

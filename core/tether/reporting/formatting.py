@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -136,3 +137,8 @@ def minute(when: datetime | None) -> str:
 def safe_url(url: str) -> str:
     """``url`` if it is an http(s) address, else "" (no ``javascript:`` from a tracker)."""
     return url if urlsplit(url).scheme in ("http", "https") else ""
+
+
+def natural(text: str) -> list[tuple[int, int, str]]:
+    """Sort key that puts OPS-9 before OPS-10 (numbers and words never compared)."""
+    return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", text)]
