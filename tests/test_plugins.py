@@ -117,3 +117,26 @@ def test_two_plugins_claiming_one_type_is_a_clear_error(registry: Plugins) -> No
     registry.register(Clash(), name="clash")
     with pytest.raises(TetherError, match="'third' and 'clash' both provide the KPI source type"):
         registry.kpi_source_types()
+
+
+def test_building_plugins_loads_no_sandbox_until_one_is_asked_for() -> None:
+    """A sync in production never pays for the fake trackers: they load on demand."""
+    import json
+    import subprocess
+    import sys
+
+    script = (
+        "import json, sys\n"
+        "from tether.plugins import Plugins\n"
+        "plugins = Plugins()\n"
+        "plugins.connector_types()\n"
+        "before = set(sys.modules)\n"
+        "types = plugins.sandbox_types()\n"
+        "print(json.dumps(sorted(types)))\n"
+        "print(json.dumps(sorted(set(sys.modules) - before)))\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    assert json.loads(out[0]) == ["asana", "github", "jira"]
+    loaded = json.loads(out[1])  # the modules only a sandbox needed
+    for plugin in ("tether_jira", "tether_github", "tether_asana"):
+        assert f"{plugin}.sandbox" in loaded

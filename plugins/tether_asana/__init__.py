@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tether import hookimpl
 from tether.connector import Connector, Sandbox
 
 from .connector import AsanaConnector
 from .options import AsanaOptions
-from .sandbox import AsanaSandbox
 
 __all__ = ["AsanaConnector", "AsanaOptions", "AsanaSandbox"]
 
@@ -19,4 +20,16 @@ def tether_connector_types() -> dict[str, type[Connector]]:
 
 @hookimpl
 def tether_sandbox_types() -> dict[str, type[Sandbox]]:
+    from .sandbox import AsanaSandbox  # only when a sandbox is asked for
+
     return {"asana": AsanaSandbox}
+
+
+def __getattr__(attr: str) -> Any:
+    # `from tether_asana import AsanaSandbox` still works, without loading the fake tracker
+    # whenever the plugin is.
+    if attr == "AsanaSandbox":
+        from .sandbox import AsanaSandbox
+
+        return AsanaSandbox
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tether import hookimpl
 from tether.connector import Connector, Sandbox
 
 from .connector import GitHubConnector
 from .options import GitHubOptions
-from .sandbox import GitHubSandbox
 
 __all__ = ["GitHubConnector", "GitHubOptions", "GitHubSandbox"]
 
@@ -21,4 +22,16 @@ def tether_connector_types() -> dict[str, type[Connector]]:
 @hookimpl
 def tether_sandbox_types() -> dict[str, type[Sandbox]]:
     """The fake GitHub for demos and tests."""
+    from .sandbox import GitHubSandbox  # only when a sandbox is asked for
+
     return {"github": GitHubSandbox}
+
+
+def __getattr__(attr: str) -> Any:
+    # `from tether_github import GitHubSandbox` still works, without loading the fake tracker
+    # whenever the plugin is.
+    if attr == "GitHubSandbox":
+        from .sandbox import GitHubSandbox
+
+        return GitHubSandbox
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")

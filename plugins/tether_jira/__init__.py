@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tether import hookimpl
 from tether.connector import Connector, Sandbox
 
 from .connector import JiraConnector
 from .options import JiraOptions
-from .sandbox import JiraSandbox
 
 __all__ = ["JiraConnector", "JiraOptions", "JiraSandbox"]
 
@@ -19,4 +20,16 @@ def tether_connector_types() -> dict[str, type[Connector]]:
 
 @hookimpl
 def tether_sandbox_types() -> dict[str, type[Sandbox]]:
+    from .sandbox import JiraSandbox  # only when a sandbox is asked for
+
     return {"jira": JiraSandbox}
+
+
+def __getattr__(attr: str) -> Any:
+    # `from tether_jira import JiraSandbox` still works, without loading the fake tracker
+    # whenever the plugin is.
+    if attr == "JiraSandbox":
+        from .sandbox import JiraSandbox
+
+        return JiraSandbox
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
