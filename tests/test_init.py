@@ -27,9 +27,10 @@ def test_a_starter_for_all_three_trackers_loads_and_its_rule_tests_pass(
     monkeypatch.setenv("JIRA_EMAIL", "bot@acme.example")
     monkeypatch.setenv("ASANA_WORKSPACE", "1100000000000001")
     config = load_config(tmp_path, Plugins())
-    assert [(s.name, s.type) for s in config.sources] == [
-        ("jira", "jira"), ("github", "github"), ("asana", "asana")]
-    assert config.sources[0].options.flavour == "cloud"
+    sources = {s.name: s for s in config.sources}
+    assert {(s.name, s.type) for s in config.sources} == {
+        ("jira", "jira"), ("github", "github"), ("asana", "asana")}
+    assert sources["jira"].options.flavour == "cloud"
     tested = CliRunner().invoke(main, ["rules", "test", "-c", str(tmp_path)])
     assert tested.exit_code == 0, tested.output
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from tether import hookimpl, hookspecs
-from tether.connector import KpiSource, Options, Sandbox
+from tether.connector import InitError, InitOption, InitSource, KpiSource, Options, Sandbox, Starter
 from tether.errors import TetherError
 from tether.model import Measurement
 from tether.plugins import Plugins
@@ -76,6 +76,24 @@ class ThirdParty:
     def tether_sandbox_types(self):
         return {"fake": _Box}
 
+    @hookimpl
+    def tether_starters(self):
+        return [_LinearStarter()]
+
+
+class _LinearStarter(Starter):
+    type_name = "linear"
+    options = (InitOption("--linear", "TEAM", "A Linear team key.", multiple=True),)
+
+    def source(self, values):
+        teams = values.get("linear") or ()
+        if not teams:
+            return None
+        if not all(t.isupper() for t in teams):
+            raise InitError("--linear", "a team key is upper case, like ENG")
+        return InitSource(f"  - name: linear\n    type: linear\n    options: {{teams: {list(teams)}}}",
+                          ("LINEAR_TOKEN",))
+
 
 @pytest.fixture
 def registry():
@@ -140,3 +158,31 @@ def test_building_plugins_loads_no_sandbox_until_one_is_asked_for() -> None:
     loaded = json.loads(out[1])  # the modules only a sandbox needed
     for plugin in ("tether_jira", "tether_github", "tether_asana"):
         assert f"{plugin}.sandbox" in loaded
+
+
+def test_hook_tether_starters(registry: Plugins) -> None:
+    starters = {s.type_name: s for s in registry.starters()}
+    assert {"jira", "github", "asana", "linear"} <= set(starters)
+    made = starters["linear"].source({"linear": ("ENG",)})
+    assert made is not None and made.environment == ("LINEAR_TOKEN",) and "ENG" in made.yaml
+    assert starters["linear"].source({"linear": ()}) is None
+    with pytest.raises(InitError, match="upper case"):
+        starters["linear"].source({"linear": ("eng",)})
+    jira = starters["jira"].source({"jira": "https://acme.atlassian.net", "jira_project": ()})
+    assert jira is not None and "flavour: cloud" in jira.yaml
+
+
+def test_two_starters_offering_one_flag_are_refused(registry: Plugins) -> None:
+    class Again:
+        __name__ = "again"
+
+        @hookimpl
+        def tether_starters(self):
+            return [_LinearStarter()]
+
+    registry.register(Again(), name="again")
+    try:
+        with pytest.raises(TetherError, match="both offer `tether init --linear`"):
+            registry.starters()
+    finally:
+        registry.unregister("again")

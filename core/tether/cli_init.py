@@ -1,49 +1,50 @@
 """`tether init`: a commented starter workspace (tether.yaml, kpis.yaml, rules) for the
-trackers named, with every secret left to the environment."""
+trackers named, with every secret left to the environment. Each connector plugin offers its
+own options and its `sources:` entry (the `tether_starters` hook); core names no tracker."""
 
 from __future__ import annotations
 
 import json
-import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlparse
+from typing import Any
 
 import click
 import jinja2
 
 from .cli import json_option, out
+from .connector import InitError, InitSource, Starter
+from .plugins import Plugins
 
 FILES = {"tether.yaml": "tether.yaml.j2", "kpis.yaml": "kpis.yaml.j2",
          "rules/mapping.yaml": "mapping.yaml.j2", "rules/mapping.test.yaml": "mapping.test.yaml.j2"}
-_REPO = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
-_PROJECT_KEY = re.compile(r"[A-Z][A-Z0-9_]+")
+
+
+def _with_starter_options(starters: list[Starter]) -> Callable[[Callable], Callable]:
+    def decorate(command: Callable) -> Callable:
+        for starter in reversed(starters):
+            for option in reversed(starter.options):
+                command = click.option(option.flag, option.key, metavar=option.metavar,
+                                       help=option.help, multiple=option.multiple)(command)
+        return command
+    return decorate
+
+
+STARTERS = Plugins().starters()
 
 
 @click.command()
 @click.argument("folder", type=click.Path(path_type=Path), default=Path("."))
-@click.option("--jira", "jira_url", metavar="URL",
-              help="Jira site, e.g. https://acme.atlassian.net (Cloud) or your Data Center URL.")
-@click.option("--jira-project", "jira_projects", multiple=True, metavar="KEY",
-              help="A Jira project key to read; repeat for more. Default: OPS.")
-@click.option("--github", "repos", multiple=True, metavar="ORG/REPO",
-              help="A GitHub repository; repeat for more.")
-@click.option("--github-url", metavar="URL", help="GitHub Enterprise Server API root, "
-              "e.g. https://github.example.com/api/v3.")
-@click.option("--asana", "asana_projects", multiple=True, metavar="PROJECT",
-              help="An Asana project gid; repeat for more.")
+@_with_starter_options(STARTERS)
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
 @json_option
-def init(folder: Path, jira_url: str | None, jira_projects: tuple[str, ...],
-         repos: tuple[str, ...], github_url: str | None, asana_projects: tuple[str, ...],
-         force: bool, as_json: bool) -> None:
+def init(folder: Path, force: bool, as_json: bool, **values: Any) -> None:
     """Write a commented starter tether.yaml, KPI file and rule pack into FOLDER."""
-    if not (jira_url or repos or asana_projects):
-        raise click.UsageError("Name at least one tracker: --jira URL, --github ORG/REPO or "
-                               "--asana PROJECT.")
-    context = {"jira": _jira(jira_url, jira_projects) if jira_url else None,
-               "github": _github(repos, github_url) if repos else None,
-               "asana": _asana(asana_projects) if asana_projects else None}
+    sources = _sources(values)
+    if not sources:
+        flags = " or ".join(f"{s.options[0].flag} {s.options[0].metavar}" for s in STARTERS)
+        raise click.UsageError(f"Name at least one tracker: {flags}.")
     existing = [name for name in FILES if (folder / name).exists()]
     if existing and not force:
         raise click.ClickException(f"{', '.join(existing)} already exist in {folder}; "
@@ -55,13 +56,9 @@ def init(folder: Path, jira_url: str | None, jira_projects: tuple[str, ...],
         target = folder / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(env.get_template(template).render(
-            **context, today=today.isoformat(), year=today.year).rstrip() + "\n", encoding="utf-8")
-    needed = [v for v, on in (("JIRA_TOKEN", context["jira"]), ("GITHUB_TOKEN", repos),
-                              ("ASANA_TOKEN", asana_projects)) if on]
-    if context["jira"] and context["jira"]["flavour"] == "cloud":
-        needed.append("JIRA_EMAIL")
-    if asana_projects:
-        needed.append("ASANA_WORKSPACE")
+            sources="\n".join(s.yaml for s in sources), today=today.isoformat(),
+            year=today.year).rstrip() + "\n", encoding="utf-8")
+    needed = list(dict.fromkeys(v for s in sources for v in s.environment))
     if as_json:
         click.echo(json.dumps({"schema": "tether.init/1", "folder": str(folder),
                                "files": list(FILES), "environment": needed}, indent=2))
@@ -72,31 +69,16 @@ def init(folder: Path, jira_url: str | None, jira_projects: tuple[str, ...],
               soft_wrap=True)
 
 
-def _jira(url: str, projects: tuple[str, ...]) -> dict:
-    parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise click.BadParameter(f"'{url}' is not a URL; use e.g. https://acme.atlassian.net",
-                                 param_hint="--jira")
-    for key in projects:
-        if not _PROJECT_KEY.fullmatch(key):
-            raise click.BadParameter(f"'{key}' is not a Jira project key (like OPS)",
-                                     param_hint="--jira-project")
-    cloud = parsed.netloc.endswith(".atlassian.net")
-    return {"url": url.rstrip("/"), "flavour": "cloud" if cloud else "datacenter",
-            "projects": list(projects) or ["OPS"]}
-
-
-def _github(repos: tuple[str, ...], url: str | None) -> dict:
-    for repo in repos:
-        if not _REPO.fullmatch(repo):
-            raise click.BadParameter(f"'{repo}' is not ORG/REPO (like acme/portal)",
-                                     param_hint="--github")
-    return {"repos": list(repos), "url": url}
-
-
-def _asana(projects: tuple[str, ...]) -> dict:
-    for gid in projects:
-        if not gid.isdigit():
-            raise click.BadParameter(f"'{gid}' is not an Asana project gid (digits, from the "
-                                     "project's URL)", param_hint="--asana")
-    return {"projects": list(projects)}
+def _sources(values: dict[str, Any]) -> list[InitSource]:
+    """Each starter's source for the values given, in plugin order; a bad value is a usage
+    error on its option, before anything is written."""
+    found = []
+    for starter in STARTERS:
+        mine = {o.key: values.get(o.key) for o in starter.options}
+        try:
+            source = starter.source(mine)
+        except InitError as exc:
+            raise click.BadParameter(str(exc), param_hint=exc.flag) from None
+        if source is not None:
+            found.append(source)
+    return found

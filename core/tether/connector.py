@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -154,3 +154,47 @@ class Sandbox(ABC):
         """Every item's comments as plain text, by key, oldest first: what a person browsing
         the tracker reads (the crash test counts Tether's comments with it)."""
         raise NotImplementedError(f"the {self.type_name} sandbox cannot list its comments")
+
+
+@dataclass(frozen=True)
+class InitOption:
+    """One option a connector adds to `tether init`: ``flag`` VALUE, repeatable or not."""
+
+    flag: str  # "--jira-project"; its value reaches ``Starter.source`` as "jira_project"
+    metavar: str
+    help: str
+    multiple: bool = False
+
+    @property
+    def key(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+
+@dataclass(frozen=True)
+class InitSource:
+    """A connector's entry in a starter tether.yaml: one ``sources:`` list item (indented two
+    spaces, comments welcome; secrets only as ``token_env`` or ``${VAR}``) and the
+    environment variables a user must export before the first run."""
+
+    yaml: str
+    environment: tuple[str, ...] = ()
+
+
+class InitError(ValueError):
+    """A bad `tether init` value: ``flag`` names the option, the message what to write."""
+
+    def __init__(self, flag: str, message: str):
+        super().__init__(message)
+        self.flag = flag
+
+
+class Starter(ABC):
+    """A connector's part of `tether init`: its options, and its source for their values."""
+
+    type_name: ClassVar[str]
+    options: ClassVar[tuple[InitOption, ...]]
+
+    @abstractmethod
+    def source(self, values: Mapping[str, Any]) -> InitSource | None:
+        """The source entry for ``values`` (by ``InitOption.key``; a repeatable option gives a
+        tuple), or None when none of this connector's options were given. Raises InitError."""

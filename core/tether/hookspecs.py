@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from .connector import Connector, KpiSource, Sandbox
+    from .connector import Connector, KpiSource, Sandbox, Starter
     from .rulepack import RulePackRef
 
 hookspec = pluggy.HookspecMarker("tether")
@@ -80,4 +80,20 @@ def tether_sandbox_types() -> dict[str, type[Sandbox]]:
     point the connector at it (a restarted sandbox serves the state it saved in ``workdir``);
     ``stop()`` releases what ``start`` took. Same-name clashes
     across plugins are a ``TetherError``.
+    """
+
+
+@hookspec
+def tether_starters() -> list[Starter]:
+    """Return this plugin's part of `tether init`: one :class:`tether.connector.Starter` per
+    connector type it wants offered there.
+
+    Called: when the `tether init` command is built (its options) and run (the sources).
+
+    A starter declares ``options`` (``InitOption``: flag, metavar, help, repeatable) that
+    become `tether init` options, and ``source(values)`` returns the connector's
+    ``sources:`` entry for a starter tether.yaml with the environment variables it needs, or
+    None when none of its options were given. A bad value raises ``InitError(flag,
+    message)``; the user sees it as a usage error on that option (exit 2) and nothing is
+    written. Two plugins offering the same flag are a ``TetherError``.
     """

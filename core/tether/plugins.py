@@ -10,7 +10,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .connector import Connector, KpiSource, Sandbox
+from .connector import Connector, KpiSource, Sandbox, Starter
 from .errors import TetherError
 from .rulepack import RulePackRef
 
@@ -79,6 +79,19 @@ class Plugins:
 
     def sandbox_types(self) -> dict[str, type[Sandbox]]:
         return self._merged(self.pm.hook.tether_sandbox_types, "sandbox")
+
+    def starters(self) -> list[Starter]:
+        """Every plugin's `tether init` part, in registration order; flags are unique."""
+        found = [s for result in reversed(self.pm.hook.tether_starters()) for s in result]
+        flags: dict[str, str] = {}
+        for starter in found:
+            for option in starter.options:
+                if option.flag in flags:
+                    raise TetherError(f"The {flags[option.flag]} and {starter.type_name} starters "
+                                      f"both offer `tether init {option.flag}`; uninstall one, "
+                                      f"or set {LOAD_ENV} to choose.")
+                flags[option.flag] = starter.type_name
+        return found
 
     def rule_packs(self) -> list[RulePackRef]:
         packs = [p for result in reversed(self.pm.hook.tether_rule_packs()) for p in result]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tether import hookimpl
-from tether.connector import Connector, Sandbox
+from tether.connector import Connector, Sandbox, Starter
 
 from .connector import AsanaConnector
 from .options import AsanaOptions
@@ -16,6 +16,14 @@ __all__ = ["AsanaConnector", "AsanaOptions", "AsanaSandbox"]
 @hookimpl
 def tether_connector_types() -> dict[str, type[Connector]]:
     return {"asana": AsanaConnector}
+
+
+@hookimpl
+def tether_starters() -> list[Starter]:
+    """What `tether init` offers for asana."""
+    from .starter import AsanaStarter
+
+    return [AsanaStarter()]
 
 
 @hookimpl

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tether import hookimpl
-from tether.connector import Connector, Sandbox
+from tether.connector import Connector, Sandbox, Starter
 
 from .connector import GitHubConnector
 from .options import GitHubOptions
@@ -17,6 +17,14 @@ __all__ = ["GitHubConnector", "GitHubOptions", "GitHubSandbox"]
 def tether_connector_types() -> dict[str, type[Connector]]:
     """The github connector type."""
     return {"github": GitHubConnector}
+
+
+@hookimpl
+def tether_starters() -> list[Starter]:
+    """What `tether init` offers for github."""
+    from .starter import GitHubStarter
+
+    return [GitHubStarter()]
 
 
 @hookimpl

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tether import hookimpl
-from tether.connector import Connector, Sandbox
+from tether.connector import Connector, Sandbox, Starter
 
 from .connector import JiraConnector
 from .options import JiraOptions
@@ -16,6 +16,14 @@ __all__ = ["JiraConnector", "JiraOptions", "JiraSandbox"]
 @hookimpl
 def tether_connector_types() -> dict[str, type[Connector]]:
     return {"jira": JiraConnector}
+
+
+@hookimpl
+def tether_starters() -> list[Starter]:
+    """What `tether init` offers for jira."""
+    from .starter import JiraStarter
+
+    return [JiraStarter()]
 
 
 @hookimpl
