@@ -95,7 +95,7 @@ def test_after_a_few_syncs_explain_agrees_with_the_pass_on_every_flagged_item(
     demo, last = mirage
     ws: Workspace = demo.workspace
     # The CLI loads this very workspace (its sources pointed at the sandboxes).
-    monkeypatch.setattr("tether.cli_rules.load_workspace", lambda path: ws)
+    monkeypatch.setattr("tether.cli.rules.load_workspace", lambda path: ws)
     as_of = demo.today.isoformat()
     by_subject: dict[str, set[str]] = {}
     for f in last.findings:

@@ -11,11 +11,11 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from .cli import config_option, json_option, out
-from .config import load_config
-from .errors import TetherError
-from .plugins import Plugins
-from .store import Store
+from ..config import load_config
+from ..errors import TetherError
+from ..plugins import Plugins
+from ..store import Store
+from .options import config_option, json_option, out
 
 SCHEMA = "tether.log/1"
 

@@ -13,9 +13,9 @@ from typing import Any
 import click
 import jinja2
 
-from .cli import json_option, out
-from .connector import InitError, InitSource, Starter
-from .plugins import Plugins
+from ..connector import InitError, InitSource, Starter
+from ..plugins import Plugins
+from .options import json_option, out
 
 FILES = {"tether.yaml": "tether.yaml.j2", "kpis.yaml": "kpis.yaml.j2",
          "rules/mapping.yaml": "mapping.yaml.j2", "rules/mapping.test.yaml": "mapping.test.yaml.j2"}

@@ -1,4 +1,6 @@
-"""The `tether` command line. Exit codes: 0 ok, 1 run failed, 2 config or rules invalid."""
+"""The `tether` group and its pass commands (plan, sync, demo, plugins, config); the other
+command groups live in their own modules and are added here. Exit codes: 0 ok, 1 run
+failed, 2 config or rules invalid."""
 
 from __future__ import annotations
 
@@ -13,25 +15,30 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from . import __version__
-from .demo import DEMO_EXAMPLE, Demo, start_demo
-from .errors import InvalidInput, TetherError
-from .kpis import parse_when
-from .model import KPI, Finding, OpKind, WriteOp
-from .pipeline.run import RunResult, run_pass
-from .plugins import Plugins
-from .progress import pull_progress
-from .report import run_document
-from .reporting.formatting import finding_units, natural, risk
-from .workspace import Workspace, load_workspace
+from .. import __version__
+from ..demo import DEMO_EXAMPLE, Demo, start_demo
+from ..errors import InvalidInput, TetherError
+from ..model import KPI, Finding, OpKind, WriteOp
+from ..pipeline.run import RunResult, run_pass
+from ..plugins import Plugins
+from ..progress import pull_progress
+from ..report import run_document
+from ..reporting.formatting import finding_units, natural, risk
+from ..workspace import Workspace, load_workspace
+from .doctor import doctor
+from .init import init
+from .kpi import kpi
+from .log import log
+from .options import as_of_option, config_option, err, json_option, out
+from .report import report, write_report
+from .rules import rules
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
-CONFIG_HELP = "Path to tether.yaml (or its folder). Default: ./tether.yaml, or $TETHER_CONFIG."
+# Below this many columns (a pipe or a log is 80) the findings are listed one block each:
+# a table that narrow wraps each reason one word per line.
+FINDINGS_TABLE_WIDTH = 120
 
 
 class TetherGroup(click.Group):
@@ -50,41 +57,6 @@ class TetherGroup(click.Group):
         except TetherError as exc:
             err.print(f"[red]error[/red] {escape(str(exc))}", soft_wrap=True)
             sys.exit(exc.exit_code)
-
-
-config_option = click.option("--config", "-c", "config_path", type=click.Path(path_type=Path),
-                             envvar="TETHER_CONFIG", default=Path("tether.yaml"),
-                             show_default=True, help=CONFIG_HELP)
-json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON document.")
-# Below this many columns (a pipe or a log is 80) the findings are listed one block each:
-# a table that narrow wraps each reason one word per line.
-FINDINGS_TABLE_WIDTH = 120
-
-
-class DateParam(click.ParamType):
-    """A date (midnight UTC) or an ISO 8601 timestamp, as an aware UTC datetime."""
-
-    name = "DATE"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None
-                ) -> datetime:
-        if isinstance(value, datetime):
-            return value
-        at = parse_when(value)
-        if at is None:
-            self.fail(f"'{value}' is not a date; use YYYY-MM-DD or an ISO 8601 timestamp",
-                      param, ctx)
-        return at
-
-
-DATE = DateParam()
-
-
-def as_of_option(items: str = "as last pulled"):
-    """``--as-of DATE``, worded alike on every command that judges (report, plan, sync, ...)."""
-    return click.option("--as-of", "as_of", type=DATE, default=None,
-                        help="Judge KPIs and findings as of this date (YYYY-MM-DD or ISO 8601), "
-                        f"with the items {items}. Default: now.")
 
 
 @click.group(cls=TetherGroup)
@@ -343,7 +315,7 @@ def config() -> None:
 @config.command("schema")
 def config_schema_cmd() -> None:
     """Print the JSON Schema of tether.yaml (for editor completion and CI checks)."""
-    from .config import config_schema
+    from ..config import config_schema
 
     click.echo(json.dumps(config_schema(Plugins()), indent=2))
 
@@ -366,12 +338,6 @@ def config_check(config_path: Path, as_json: bool) -> None:
               f"{len(ws.rules.mappings)} mapping rules, {len(ws.rules.signals)} signal rules.")
 
 
-from .cli_doctor import doctor  # noqa: E402  (each command below lives in its own module)
-from .cli_init import init  # noqa: E402
-from .cli_kpi import kpi  # noqa: E402  (the `kpi` group lives in its own module)
-from .cli_log import log  # noqa: E402
-from .cli_report import report, write_report  # noqa: E402
-from .cli_rules import rules  # noqa: E402  (the `rules` group lives in its own module)
 
 main.add_command(rules)
 main.add_command(kpi)
