@@ -25,6 +25,7 @@ def run_document(r: RunResult) -> dict[str, Any]:
         "run": {
             "id": r.run_id, "mode": r.mode, "status": r.status,
             "started": r.started.isoformat(),
+            "as_of": r.started.isoformat(),  # the moment judged (--as-of, else the start)
             "finished": r.finished.isoformat() if r.finished else None,
             "rule_packs": r.packs, "pulled": r.pulled, "tasks": len(r.tasks),
         },

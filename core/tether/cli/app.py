@@ -75,7 +75,7 @@ def _pass(config_path: Path, mode: str, as_json: bool, as_of: datetime | None) -
     with ws.open_store() as store, pull_progress(ws.connectors, err, not as_json):
         result = run_pass(ws, store, mode, clock)
     if as_json:
-        click.echo(json.dumps(pass_document(result), indent=2))
+        click.echo(json.dumps(run_document(result), indent=2))
     else:
         if as_of is not None:
             out.print(f"Judged as of {as_of.isoformat(timespec='minutes')}.")
@@ -83,13 +83,6 @@ def _pass(config_path: Path, mode: str, as_json: bool, as_of: datetime | None) -
     if result.status != "ok":
         sys.exit(1)
     return result
-
-
-def pass_document(result: RunResult) -> dict[str, Any]:
-    """The run document, with the moment the pass judged as of (``run.as_of``)."""
-    document = run_document(result)
-    document["run"]["as_of"] = result.started.isoformat()
-    return document
 
 
 @main.command()
@@ -127,7 +120,7 @@ def demo(workdir: Path, example: str, keep_running: bool, as_json: bool) -> None
         with ws.open_store() as store, pull_progress(ws.connectors, err, not as_json):
             result = run_pass(ws, store, "sync", running.now)
             if as_json:
-                click.echo(json.dumps(pass_document(result), indent=2))
+                click.echo(json.dumps(run_document(result), indent=2))
             else:
                 print_result(result, ws.config.kpis)
                 write_report(ws, store, "html", workdir / "tether-report.html", running.now())
@@ -270,7 +263,6 @@ def _indented(text: str, width: int) -> list[str]:
                          break_long_words=False, break_on_hyphens=False)
 
 
-
 def _describe(kind: OpKind, value: str) -> str:
     if kind is OpKind.ADD_LABEL:
         return f"+ label {value}"
@@ -336,7 +328,6 @@ def config_check(config_path: Path, as_json: bool) -> None:
         return
     out.print(f"{ws.config.file}: OK. {len(ws.config.sources)} sources, {len(ws.config.kpis)} KPIs, "
               f"{len(ws.rules.mappings)} mapping rules, {len(ws.rules.signals)} signal rules.")
-
 
 
 main.add_command(rules)

@@ -29,8 +29,6 @@ _SEVERITY = {"off_track": 0, "at_risk": 1, "unknown": 2, "on_track": 3, "achieve
              "paused": 5, "retired": 6}
 
 
-
-
 @click.group()
 def kpi() -> None:
     """KPI status (attainment, pace, forecast, value at risk) and manual measurements."""

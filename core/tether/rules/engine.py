@@ -41,18 +41,25 @@ def engine_safe(value: Any) -> Any:
     if isinstance(value, float):
         if not math.isfinite(value):
             return None
-        text = repr(value)
-        while "e" in text and "." not in text:
+        while not _float_fine(value):
             value = math.nextafter(value, 0.0)
-            text = repr(value)
         return value
     if isinstance(value, str):
-        return _SURROGATE.sub("\ufffd", value[:MAX_TEXT])
+        return value if _text_fine(value) else _SURROGATE.sub("\ufffd", value[:MAX_TEXT])
     if isinstance(value, list | tuple):
         return [v for v in (engine_safe(v) for v in value) if v is not None]
     if isinstance(value, dict):
         return {k: v for k, v in ((k, engine_safe(v)) for k, v in value.items()) if v is not None}
     return engine_safe(str(value))
+
+
+def _float_fine(value: float) -> bool:
+    text = repr(value)
+    return math.isfinite(value) and ("e" not in text or "." in text)
+
+
+def _text_fine(value: str) -> bool:
+    return len(value) <= MAX_TEXT and (value.isascii() or not _SURROGATE.search(value))
 
 
 def _fine(value: Any) -> bool:
@@ -62,10 +69,9 @@ def _fine(value: Any) -> bool:
     if kind is bool or kind is int or value is None:
         return True
     if kind is float:
-        text = repr(value)
-        return math.isfinite(value) and ("e" not in text or "." in text)
+        return _float_fine(value)
     if kind is str:
-        return len(value) <= MAX_TEXT and (value.isascii() or not _SURROGATE.search(value))
+        return _text_fine(value)
     if kind is list:
         return all(_fine(v) for v in value)
     return False

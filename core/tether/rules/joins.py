@@ -72,7 +72,7 @@ def guardrail_drivers(tasks: list[Task], serves: dict[str, set[str]], kpis: dict
                     continue
                 _add(fact["guardrail_pushes"], k)
                 _add(fact["guardrail_breaches"], g)
-                _add(fact["guardrail_owners"], kpis[g].owner or g if g in kpis else g)
+                _add(fact["guardrail_owners"], kpis[g].owner or g)
                 _add(fact["guardrail_via"], via)
     for fact in facts.values():
         for name in ("guardrail_pushes", "guardrail_breaches", "guardrail_owners"):
