@@ -18,8 +18,8 @@ from tether.codec import parse_datetime
 from tether.errors import SourceError
 from tether.model import Annotation, Finding, OpKind, WriteOp
 from tether.pipeline.plan import desired_annotations, plan_ops
-from tether.render import MARKER, Renderer, digest, mention
-from tether.sandboxkit import Fault, LoggedRequest
+from tether.pipeline.render import MARKER, Renderer, digest, mention
+from tether.sandbox import Fault, LoggedRequest
 from tether.watermark import Watermark
 from tether_asana import AsanaConnector, AsanaOptions, AsanaSandbox
 from tether_asana.richtext import footer_digest

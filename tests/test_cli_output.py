@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from tether.cli import FINDINGS_TABLE_WIDTH, main
 from tether.cli import out as console
-from tether.reporting.formatting import attainment, risk
+from tether.report.formatting import attainment, risk
 from workspace_kit import KPIS, make_workspace
 
 # margin has $1M at stake; nps (no stake) has slid from its 30 baseline towards 25.

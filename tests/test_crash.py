@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tether.demo import Demo, start_demo
+from tether.cli.demo import Demo, start_demo
+from tether.pipeline.render import MARKER
 from tether.plugins import Plugins
-from tether.render import MARKER
-from tether.sandboxkit import LoggedRequest
+from tether.sandbox import LoggedRequest
 
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
 SYNC = [sys.executable, "-c", "from tether.cli import main; main()", "sync", "-c"]

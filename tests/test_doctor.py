@@ -340,7 +340,7 @@ def test_github_sandbox_refuses_label_writes_below_the_role_they_need(github: Gi
     github.seed(1)
     [task] = github.connector("reader").pull(None).tasks
     from tether.model import OpKind, WriteOp
-    from tether.render import MARKER
+    from tether.pipeline.render import MARKER
     label, comment = github.connector("reader").apply([
         WriteOp("src", task.key, OpKind.ADD_LABEL, "tether:x", "t"),
         WriteOp("src", task.key, OpKind.CREATE_COMMENT, f"{MARKER}\nhello", "t")])
@@ -420,7 +420,7 @@ def test_asana_workspace_outside_the_users_is_named(asana: AsanaDriver) -> None:
 
 def test_asana_sandbox_refuses_writes_below_the_access_level(asana: AsanaDriver) -> None:
     from tether.model import OpKind, WriteOp
-    from tether.render import MARKER
+    from tether.pipeline.render import MARKER
     [key] = asana.seed(1)
     viewer = asana.connector("viewer")
     viewer.pull(None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from tether.kpistatus import kpi_statuses
+from tether.kpi.status import kpi_statuses
 from tether.model import KPI, Finding, Mapping, Measurement, Task
 from tether.pipeline.assess import Assessor
 from tether.pipeline.plan import desired_annotations

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from tether.demo import DEMO_EXAMPLE, start_demo
+from tether.cli.demo import DEMO_EXAMPLE, start_demo
 from tether.pipeline.run import RunResult, run_pass
 from tether.plugins import Plugins
 

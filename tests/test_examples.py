@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 from test_example_cost_save_mirage import EXPECTED as COST_SAVE_MIRAGE
 from tether.cli import main
-from tether.demo import example_today, start_demo
+from tether.cli.demo import example_today, start_demo
 from tether.errors import TetherError
 from tether.pipeline.run import RunResult, run_pass
 from tether.plugins import Plugins

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from tether.cli import main
-from tether.demo import start_demo
+from tether.cli.demo import start_demo
 from tether.plugins import Plugins
 from tether.workspace import Workspace
 from workspace_kit import make_workspace

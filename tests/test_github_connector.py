@@ -16,9 +16,9 @@ from tether.clock import FakeClock
 from tether.codec import parse_datetime, task_from_dict, task_to_dict
 from tether.errors import SourceError
 from tether.model import OpKind, WriteOp
+from tether.pipeline.render import MARKER, digest
 from tether.pipeline.run import run_pass
-from tether.render import MARKER, digest
-from tether.sandboxkit import Fault, SandboxServer
+from tether.sandbox import Fault, SandboxServer
 from tether.watermark import Watermark
 from tether.workspace import load_workspace
 from tether_github import GitHubConnector, GitHubOptions, GitHubSandbox

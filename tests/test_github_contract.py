@@ -18,7 +18,7 @@ import jsonschema
 import pytest
 import requests
 from tether.clock import FakeClock
-from tether.sandboxkit import SandboxServer
+from tether.sandbox import SandboxServer
 from tether_github.normalise import to_task
 from tether_github.sandbox_api import GitHubApi
 from tether_github.world import World

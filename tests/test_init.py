@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from tether.cli import main
-from tether.config import load_config
+from tether.config.load import load_config
 from tether.plugins import Plugins
 
 

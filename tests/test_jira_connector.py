@@ -17,8 +17,8 @@ from connectors.drivers.jira_cloud import PLAIN_TOKEN, PROJECT, RAVI, JiraDriver
 from tether.errors import SourceError, TetherError
 from tether.model import Finding, Link, OpKind, WriteOp
 from tether.pipeline.plan import desired_annotations, plan_ops
-from tether.render import MARKER, digest, mention
-from tether.sandboxkit import Fault
+from tether.pipeline.render import MARKER, digest, mention
+from tether.sandbox import Fault
 from tether.watermark import Watermark
 from tether_jira import JiraSandbox
 from tether_jira.connector import JiraConnector

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from tether.cli import main
 from tether.cli import out as console
 from tether.pipeline.run import run_pass
-from tether.report import run_document
+from tether.report.document import run_document
 from tether.workspace import load_workspace
 
 KPIS = """

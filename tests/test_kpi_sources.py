@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from tether.config import load_config
+from tether.config.load import load_config
 from tether.connector import Options
 from tether.errors import InvalidInput, SourceError
-from tether.kpisources import (
+from tether.kpi.sources import (
     HttpKpiSource,
     HttpOptions,
     InlineKpiSource,
@@ -26,8 +26,8 @@ from tether.kpisources import (
 )
 from tether.model import KPI, Measurement
 from tether.plugins import Plugins
-from tether.sandboxkit import Request, Response, SandboxApi, SandboxServer, json_response, route
-from tether.store import Store
+from tether.sandbox import Request, Response, SandboxApi, SandboxServer, json_response, route
+from tether.store.db import Store
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from tether.kpistatus import (
+from tether.kpi.status import (
     STATUSES,
     KpiStatus,
     Thresholds,

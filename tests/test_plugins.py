@@ -12,7 +12,7 @@ from tether.connector import InitError, InitOption, InitSource, KpiSource, Optio
 from tether.errors import TetherError
 from tether.model import Measurement
 from tether.plugins import Plugins
-from tether.rulepack import RulePackRef
+from tether.rules.packs import RulePackRef
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 HOOKS = sorted(n for n, f in inspect.getmembers(hookspecs, inspect.isfunction)

@@ -7,8 +7,8 @@ import io
 from pathlib import Path
 
 from rich.console import Console
+from tether.cli.progress import pull_progress
 from tether.connector import Connector, PullResult
-from tether.progress import pull_progress
 
 
 class Paged(Connector):

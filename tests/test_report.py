@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from tether.cli import main
-from tether.demo import start_demo
+from tether.cli.demo import start_demo
 from tether.pipeline.run import RunResult, run_pass
 from tether.plugins import Plugins
-from tether.reporting.charts import plotly_js
+from tether.report.charts import plotly_js
 from tether.workspace import load_workspace
 
 NOW = datetime(2025, 6, 16, 9, 0, tzinfo=UTC)  # the example's own date: six monthly values

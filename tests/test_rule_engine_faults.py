@@ -22,10 +22,10 @@ from tether.cli import main
 from tether.errors import TetherError
 from tether.model import KPI, Task
 from tether.pipeline.map import Mapper
-from tether.rulepack import RulePackRef
 from tether.rules.compiler import REF_KEY, compile_rules
 from tether.rules.engine import RuleEngine, _Host, engine_safe
 from tether.rules.loader import load_rulebook
+from tether.rules.packs import RulePackRef
 from workspace_kit import MAPPING, TASKS, make_workspace, task
 
 

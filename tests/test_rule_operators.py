@@ -7,12 +7,12 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from tether.config.yamlsrc import load_text
 from tether.rules.compiler import compile_rules
 from tether.rules.engine import RuleEngine
 from tether.rules.evaluate import evaluate
 from tether.rules.fields import TASK_CATALOG
 from tether.rules.language import RuleParser
-from tether.yamlsrc import load_text
 
 NOW = datetime(2025, 5, 1, tzinfo=UTC)
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from tether.errors import InvalidInput
 from tether.model import KPI
-from tether.rulepack import RulePackRef
 from tether.rules.loader import load_rulebook
+from tether.rules.packs import RulePackRef
 
 KPIS = [KPI("opex", "Cut cost"), KPI("nps", "NPS up"), KPI("old", "Old", lifecycle="retired")]
 

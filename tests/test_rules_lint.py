@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from tether.model import KPI
 from tether.plugins import Plugins
-from tether.rulepack import RulePackRef
 from tether.rules.lint import LintIssue, format_lint, lint
 from tether.rules.loader import RuleBook, load_rulebook
+from tether.rules.packs import RulePackRef
 from tether.workspace import load_workspace
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "files-only"

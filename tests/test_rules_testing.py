@@ -10,9 +10,9 @@ import pytest
 import yaml
 from tether.errors import InvalidInput
 from tether.model import KPI
-from tether.rulepack import RulePackRef
 from tether.rules import testing
 from tether.rules.loader import RuleBook, load_rulebook
+from tether.rules.packs import RulePackRef
 from tether.rules.testing import CaseResult, format_results, run_rule_tests
 from tether.workspace import load_workspace
 

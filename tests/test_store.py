@@ -19,7 +19,7 @@ from tether.model import (
     Task,
     WriteOp,
 )
-from tether.store import Store
+from tether.store.db import Store
 
 T0 = datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
 

@@ -9,15 +9,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from tether.config import load_config
+from tether.config.load import load_config
 from tether.errors import InvalidInput
 from tether.model import KPI, CurrentAnnotation, Finding, Mapping, OpKind, OpResult, Task, WriteOp
 from tether.pipeline.memory import effective, mask_own_edits, remember
 from tether.pipeline.plan import desired_annotations, plan
+from tether.pipeline.render import MARKER, Renderer, mention
 from tether.pipeline.run import run_pass
 from tether.plugins import Plugins
-from tether.render import MARKER, Renderer, mention
-from tether.store import Store
+from tether.store.db import Store
 from tether.workspace import load_workspace
 
 T0 = datetime(2025, 5, 1, tzinfo=UTC)

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from tether.model import KPI, CurrentAnnotation, Finding, Mapping, OpKind, Task, WriteOp
 from tether.pipeline.plan import desired_annotations, plan
+from tether.pipeline.render import Renderer
 from tether.pipeline.run import RunResult, run_pass
-from tether.render import Renderer
 from tether.workspace import load_workspace
 
 T0 = datetime(2025, 5, 1, tzinfo=UTC)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from importlib.resources import files
 
-from .connector import KpiSource
-from .hookspecs import hookimpl
-from .kpis import CsvKpiSource
-from .kpisources import HttpKpiSource, InlineKpiSource, SqlKpiSource
-from .rulepack import RulePackRef
+from tether.connector import KpiSource
+from tether.hookspecs import hookimpl
+from tether.kpi.definitions import CsvKpiSource
+from tether.kpi.sources import HttpKpiSource, InlineKpiSource, SqlKpiSource
+from tether.rules.packs import RulePackRef
 
 
 @hookimpl

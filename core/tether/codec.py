@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from .model import STATUS_CATEGORIES, Link, Task
+from tether.model import STATUS_CATEGORIES, Link, Task
 
 _DATES = ("created", "updated", "resolved")
 _LISTS = ("labels", "components")

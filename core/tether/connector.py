@@ -10,8 +10,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from .clock import Clock
-from .model import KPI, CurrentAnnotation, Measurement, OpResult, Task, WriteOp
+from tether.clock import Clock
+from tether.model import KPI, CurrentAnnotation, Measurement, OpResult, Task, WriteOp
 
 
 class Options(BaseModel):

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from .connector import Connector, KpiSource, Sandbox, Starter
-    from .rulepack import RulePackRef
+    from tether.connector import Connector, KpiSource, Sandbox, Starter
+    from tether.rules.packs import RulePackRef
 
 hookspec = pluggy.HookspecMarker("tether")
 hookimpl = pluggy.HookimplMarker("tether")

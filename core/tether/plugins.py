@@ -9,10 +9,10 @@ from typing import Any
 
 import pluggy
 
-from . import hookspecs
-from .connector import Connector, KpiSource, Sandbox, Starter
-from .errors import TetherError
-from .rulepack import RulePackRef
+from tether import hookspecs
+from tether.connector import Connector, KpiSource, Sandbox, Starter
+from tether.errors import TetherError
+from tether.rules.packs import RulePackRef
 
 ENTRY_POINT_GROUP = "tether"
 # A comma-separated list of entry-point names: only these plugins load (hermetic tests).

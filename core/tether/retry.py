@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from .clock import Clock
+from tether.clock import Clock
 
 T = TypeVar("T")
 

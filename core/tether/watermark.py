@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from .codec import parse_datetime
-from .model import Task
+from tether.codec import parse_datetime
+from tether.model import Task
 
 OVERLAP = timedelta(minutes=2)
 

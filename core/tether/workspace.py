@@ -6,13 +6,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .config import Config, load_config
-from .connector import Connector
-from .errors import InvalidInput, Problem, TetherError
-from .plugins import Plugins
-from .rulepack import RulePackRef
-from .rules.loader import RuleBook, load_rulebook
-from .store import Store
+from tether.config.load import Config, load_config
+from tether.connector import Connector
+from tether.errors import InvalidInput, Problem, TetherError
+from tether.plugins import Plugins
+from tether.rules.loader import RuleBook, load_rulebook
+from tether.rules.packs import RulePackRef
+from tether.store.db import Store
 
 
 @dataclass

@@ -32,7 +32,7 @@ class AsanaConnector(Connector):
 
     type_name = "asana"
     options_model = AsanaOptions
-    # Bodies arrive as tether.render Markdown; richtext turns them into Asana rich text.
+    # Bodies arrive as tether.pipeline.render Markdown; richtext turns them into Asana rich text.
     capabilities = Capabilities(labels=True, comments=True, comments_editable=True,
                                 markup="asana", mentions="gid")
     options: AsanaOptions

@@ -12,7 +12,7 @@ from typing import Any
 
 import requests
 from tether.connector import Check
-from tether.doctor_checks import AUTH, RATE, READ, WRITE, skipped, token_check
+from tether.doctor.checks import AUTH, RATE, READ, WRITE, skipped, token_check
 
 from .client import AsanaClient
 from .failures import AsanaHTTPError

@@ -2,7 +2,7 @@
 marks it as Tether's and carries the digest of the body Tether asked to write.
 
 Asana has no hidden text in comments, so the footer ``— Tether · <digest>`` is the marker.
-Only the Markdown that tether.render emits is understood (paragraph lines, ``-`` lists
+Only the Markdown that tether.pipeline.render emits is understood (paragraph lines, ``-`` lists
 nested by two spaces, ``**bold**``, ``_italic_``/``*italic*``, ```code```, backslash
 escapes, and ``<@gid>`` mention tokens); every character of text is XML-escaped, so quoted
 tracker text can never open a tag, and the only tags written are body, strong, em, code,
@@ -14,12 +14,12 @@ from __future__ import annotations
 import re
 from html import escape
 
-from tether.render import MARKER, digest
+from tether.pipeline.render import MARKER, digest
 
 FOOTER_RE = re.compile(r"(?:^|\n)[ \t]*— Tether · ([0-9a-f]{16})[ \t]*\Z")
 _LIST_ITEM = re.compile(r"^( *)[-*+] (.*)$")
 # Escapes come first in the alternation, so ``\<@x\>`` is text, never a mention (the same
-# rule as tether.render.MENTION's look-behind).
+# rule as tether.pipeline.render.MENTION's look-behind).
 _TOKEN = re.compile(r"\\[!-/:-@\[-`{-~]|`[^`]*`|<@[^\s<>\\]+>|\*\*|__|[*_]")
 _GID = re.compile(r"[0-9]+")
 _TAGS = {"**": "strong", "__": "strong", "*": "em", "_": "em"}

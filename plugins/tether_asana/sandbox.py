@@ -12,7 +12,7 @@ from pathlib import Path
 from tether.clock import Clock
 from tether.connector import Sandbox
 from tether.errors import TetherError
-from tether.sandboxkit import SandboxServer
+from tether.sandbox import SandboxServer
 
 from .sandbox_api import AsanaApi
 from .sandbox_state import AsanaState

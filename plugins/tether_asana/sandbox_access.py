@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tether.sandboxkit import Request, Response, SandboxApi, route
+from tether.sandbox import Request, Response, SandboxApi, route
 
 from .sandbox_state import ACCESS_LEVELS, AsanaState, Record, StateError
 from .sandbox_views import Views, opt_fields, paginate, project

@@ -11,7 +11,7 @@ from html import escape
 from typing import Any
 
 from tether.codec import parse_datetime
-from tether.sandboxkit import Request, Response, route
+from tether.sandbox import Request, Response, route
 
 from .sandbox_access import AccessRoutes
 from .sandbox_html import story_text

@@ -19,7 +19,7 @@ from github.GithubException import GithubException
 from github.Issue import Issue
 from tether.errors import SourceError
 from tether.model import CurrentAnnotation, OpKind, OpResult, Task, WriteOp
-from tether.render import MARKER, digest
+from tether.pipeline.render import MARKER, digest
 
 from .client import GitHubClient
 from .failures import NotFound

@@ -8,7 +8,7 @@ from pathlib import Path
 from tether.clock import Clock
 from tether.connector import Sandbox
 from tether.errors import TetherError
-from tether.sandboxkit import SandboxServer
+from tether.sandbox import SandboxServer
 
 from . import snapshot
 from .sandbox_api import GitHubApi

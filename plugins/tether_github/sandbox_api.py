@@ -1,6 +1,6 @@
 """A fake GitHub REST API (issues, labels, comments) that PyGithub cannot tell from the service.
 
-Served by ``tether.sandboxkit.SandboxServer``. Faithful where Tether depends on it: auth
+Served by ``tether.sandbox.SandboxServer``. Faithful where Tether depends on it: auth
 and error bodies, ``x-ratelimit-*`` headers and both rate limits, weak ETags with 304s that
 cost no rate limit, ``Link`` pagination whose next pages live under
 ``/repositories/{id}/...``, per_page capped at 100, labels auto-created in grey on add,
@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from tether.sandboxkit import Request, Response, route
+from tether.sandbox import Request, Response, route
 
 from .payloads import Renderer
 from .ratelimit import DOCS as RATE_DOCS

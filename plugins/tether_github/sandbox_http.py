@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tether.sandboxkit import Response, json_response
+from tether.sandbox import Response, json_response
 
 DOC = "https://docs.github.com/rest/issues/"
 UA_REQUIRED = ("Request forbidden by administrative rules. Please make sure your request has a "

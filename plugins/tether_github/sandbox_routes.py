@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import unquote, urlencode
 
 from tether.codec import parse_datetime
-from tether.sandboxkit import Request, Response, SandboxApi, page_size, route
+from tether.sandbox import Request, Response, SandboxApi, page_size, route
 
 from .payloads import Renderer
 from .sandbox_http import DOC, Abort, error, gh_json, invalid

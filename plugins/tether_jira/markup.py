@@ -1,5 +1,5 @@
 """Tether's Markdown comment -> Jira markup (ADF on Cloud, wiki text on Data Center), and back
-to plain text. Only the Markdown subset ``tether.render`` writes is understood: paragraphs,
+to plain text. Only the Markdown subset ``tether.pipeline.render`` writes is understood: paragraphs,
 ``-`` lists nested by two spaces, ``**strong**``, ``_em_``, ``*em*``, `` `code` ``, mention
 tokens ``<@handle>`` and backslash escapes; anything else stays literal text.
 
@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from tether.render import MARKER, MENTION
+from tether.pipeline.render import MARKER, MENTION
 
 Run = tuple[str, frozenset[str]]  # text and its marks: "strong", "em", "code"; or a mention
 MENTIONED = frozenset({"mention"})  # the run of a mention token: its text is the handle

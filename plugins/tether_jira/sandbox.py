@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tether.connector import Sandbox
 from tether.errors import TetherError
-from tether.sandboxkit import SandboxServer
+from tether.sandbox import SandboxServer
 
 from . import sandbox_snapshot as snapshot
 from .markup import adf_to_text

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from tether.sandboxkit import Request, Response, SandboxApi, json_response, page_size
+from tether.sandbox import Request, Response, SandboxApi, json_response, page_size
 
 from .sandbox_render import Renderer
 from .sandbox_state import Issue, SandboxError, User, World

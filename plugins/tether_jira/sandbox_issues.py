@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tether.sandboxkit import Request, Response, json_response, route
+from tether.sandbox import Request, Response, json_response, route
 
 from .markup import adf_to_text
 from .sandbox_http import API, ISSUE, JiraApiBase

@@ -8,7 +8,7 @@ cases, not the words."""
 
 from __future__ import annotations
 
-from tether.sandboxkit import Request, Response, json_response, route
+from tether.sandbox import Request, Response, json_response, route
 
 from .sandbox_http import API, JiraApiBase
 from .sandbox_state import SandboxError

@@ -10,7 +10,7 @@ import hashlib
 import json
 from typing import Any
 
-from tether.sandboxkit import Request, Response, json_response, route
+from tether.sandbox import Request, Response, json_response, route
 
 from .sandbox_http import API, JiraApiBase
 from .sandbox_jql import compile_jql

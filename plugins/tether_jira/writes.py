@@ -12,7 +12,7 @@ from typing import Any
 
 from tether.errors import SourceError
 from tether.model import OpKind, OpResult, WriteOp
-from tether.render import digest
+from tether.pipeline.render import digest
 
 from .annotations import VERSION, Marker, Shown
 from .client import JiraClient

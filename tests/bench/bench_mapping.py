@@ -23,7 +23,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from durable import engine as durable
-from tether.kpistatus import kpi_statuses
+from tether.config.yamlsrc import load_text
+from tether.kpi.status import kpi_statuses
 from tether.model import KPI, Guardrail, Link, Mapping, Measurement, Task
 from tether.pipeline.assess import Assessor
 from tether.pipeline.map import Mapper, task_values
@@ -34,7 +35,6 @@ from tether.rules.evaluate import evaluate, rule_condition
 from tether.rules.fields import TASK_CATALOG
 from tether.rules.language import Rule, RuleParser
 from tether.rules.loader import load_rulebook
-from tether.yamlsrc import load_text
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 RULES_PER_PROJECT = 3  # every rule names one project: a task can match at most 3 rules

@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "connectors"))
 
 from driver import DRIVERS, make  # noqa: E402
-from tether.sandboxkit import Fault  # noqa: E402
+from tether.sandbox import Fault  # noqa: E402
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tether.demo import start_demo
+from tether.cli.demo import start_demo
 from tether.pipeline.run import run_pass
 from tether.plugins import Plugins
 from tether.workspace import load_workspace

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from tether.clock import FakeClock
 from tether.connector import Connector
-from tether.sandboxkit import SandboxServer
+from tether.sandbox import SandboxServer
 
 # parameter id -> module under tests/connectors/drivers/
 DRIVERS = {

@@ -7,8 +7,8 @@ from driver import Driver, writes
 from tether.errors import SourceError
 from tether.model import Finding, Mapping, OpKind, WriteOp
 from tether.pipeline.plan import desired_annotations, plan_ops
-from tether.render import MARKER
-from tether.sandboxkit import Fault
+from tether.pipeline.render import MARKER
+from tether.sandbox import Fault
 
 PREFIX = "tether"
 

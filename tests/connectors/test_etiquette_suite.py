@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from driver import Driver, writes
 from tether.model import KPI, Finding, Mapping, OpKind, WriteOp
-from tether.render import MARKER, Renderer, mention
-from tether.sandboxkit import LoggedRequest
+from tether.pipeline.render import MARKER, Renderer, mention
+from tether.sandbox import LoggedRequest
 
 PREFIX = "tether"
 INJECTIONS = (

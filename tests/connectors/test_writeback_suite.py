@@ -14,8 +14,8 @@ from driver import Driver, writes
 from tether.model import OpKind, WriteOp
 from tether.pipeline.apply import apply_ops
 from tether.pipeline.run import RunResult, run_pass
-from tether.sandboxkit import Fault
-from tether.store import Store
+from tether.sandbox import Fault
+from tether.store.db import Store
 from tether.workspace import Workspace, load_workspace
 
 PREFIX = "tether"

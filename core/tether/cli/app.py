@@ -18,23 +18,23 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from .. import __version__
-from ..demo import DEMO_EXAMPLE, Demo, start_demo
-from ..errors import InvalidInput, TetherError
-from ..model import KPI, Finding, OpKind, WriteOp
-from ..pipeline.run import RunResult, run_pass
-from ..plugins import Plugins
-from ..progress import pull_progress
-from ..report import run_document
-from ..reporting.formatting import finding_units, natural, risk
-from ..workspace import Workspace, load_workspace
-from .doctor import doctor
-from .init import init
-from .kpi import kpi
-from .log import log
-from .options import as_of_option, config_option, err, json_option, out
-from .report import report, write_report
-from .rules import rules
+from tether import __version__
+from tether.cli.demo import DEMO_EXAMPLE, Demo, start_demo
+from tether.cli.doctor import doctor
+from tether.cli.init import init
+from tether.cli.kpi import kpi
+from tether.cli.log import log
+from tether.cli.options import as_of_option, config_option, err, json_option, out
+from tether.cli.progress import pull_progress
+from tether.cli.report import report, write_report
+from tether.cli.rules import rules
+from tether.errors import InvalidInput, TetherError
+from tether.model import KPI, Finding, OpKind, WriteOp
+from tether.pipeline.run import RunResult, run_pass
+from tether.plugins import Plugins
+from tether.report.document import run_document
+from tether.report.formatting import finding_units, natural, risk
+from tether.workspace import Workspace, load_workspace
 
 # Below this many columns (a pipe or a log is 80) the findings are listed one block each:
 # a table that narrow wraps each reason one word per line.
@@ -307,7 +307,7 @@ def config() -> None:
 @config.command("schema")
 def config_schema_cmd() -> None:
     """Print the JSON Schema of tether.yaml (for editor completion and CI checks)."""
-    from ..config import config_schema
+    from tether.config.load import config_schema
 
     click.echo(json.dumps(config_schema(Plugins()), indent=2))
 

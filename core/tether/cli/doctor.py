@@ -9,10 +9,10 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from ..connector import Check
-from ..doctor import DoctorReport, run_doctor
-from ..workspace import load_workspace
-from .options import config_option, json_option, out
+from tether.cli.options import config_option, json_option, out
+from tether.connector import Check
+from tether.doctor.run import DoctorReport, run_doctor
+from tether.workspace import load_workspace
 
 MARKS = {True: "[green]✓[/green]", False: "[red]✗[/red]", None: "[dim]–[/dim]"}
 

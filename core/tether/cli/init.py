@@ -13,9 +13,9 @@ from typing import Any
 import click
 import jinja2
 
-from ..connector import InitError, InitSource, Starter
-from ..plugins import Plugins
-from .options import json_option, out
+from tether.cli.options import json_option, out
+from tether.connector import InitError, InitSource, Starter
+from tether.plugins import Plugins
 
 FILES = {"tether.yaml": "tether.yaml.j2", "kpis.yaml": "kpis.yaml.j2",
          "rules/mapping.yaml": "mapping.yaml.j2", "rules/mapping.test.yaml": "mapping.test.yaml.j2"}
@@ -50,7 +50,7 @@ def init(folder: Path, force: bool, as_json: bool, **values: Any) -> None:
         raise click.ClickException(f"{', '.join(existing)} already exist in {folder}; "
                                    "use --force to overwrite them.")
     today = datetime.now(UTC).date()
-    env = jinja2.Environment(loader=jinja2.PackageLoader("tether", "starter"),
+    env = jinja2.Environment(loader=jinja2.PackageLoader("tether.cli", "starter"),
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     for name, template in FILES.items():
         target = folder / name

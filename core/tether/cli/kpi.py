@@ -13,13 +13,13 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from ..errors import TetherError
-from ..kpisources import store_measurements
-from ..kpistatus import KpiStatus, fmt_number, kpi_statuses
-from ..model import KPI, Measurement
-from ..reporting.formatting import at_risk, attainment, natural, status_label
-from ..workspace import load_workspace
-from .options import DATE, config_option, json_option, out
+from tether.cli.options import DATE, config_option, json_option, out
+from tether.errors import TetherError
+from tether.kpi.sources import store_measurements
+from tether.kpi.status import KpiStatus, fmt_number, kpi_statuses
+from tether.model import KPI, Measurement
+from tether.report.formatting import at_risk, attainment, natural, status_label
+from tether.workspace import load_workspace
 
 SCHEMA = "tether.kpi-status/1"
 WIDE = 150  # columns from which the owner and the reason fit in the table

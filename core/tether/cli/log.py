@@ -11,11 +11,11 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from ..config import load_config
-from ..errors import TetherError
-from ..plugins import Plugins
-from ..store import Store
-from .options import config_option, json_option, out
+from tether.cli.options import config_option, json_option, out
+from tether.config.load import load_config
+from tether.errors import TetherError
+from tether.plugins import Plugins
+from tether.store.db import Store
 
 SCHEMA = "tether.log/1"
 

@@ -10,7 +10,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from ..kpis import parse_when
+from tether.kpi.definitions import parse_when
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)

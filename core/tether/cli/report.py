@@ -12,12 +12,12 @@ from typing import Any
 import click
 from rich.markup import escape
 
-from ..errors import TetherError
-from ..store import Store
-from ..workspace import Workspace, load_workspace
-from .options import as_of_option, config_option, out
+from tether.cli.options import as_of_option, config_option, out
+from tether.errors import TetherError
+from tether.store.db import Store
+from tether.workspace import Workspace, load_workspace
 
-# Each format (also its file suffix) and the module in tether.reporting that renders it.
+# Each format (also its file suffix) and the module in tether.report that renders it.
 FORMATS = {"html": "html", "json": "jsondoc", "csv": "csvfile", "md": "markdown"}
 DEFAULT_NAME = "tether-report"
 
@@ -46,10 +46,10 @@ def render_report(ws: Workspace, store: Store, fmt: str, as_of: datetime) -> tup
     """The report in ``fmt`` as of ``as_of``, and the data it shows."""
     # Imported here, not at the top: plotly takes a second to import, and every other
     # tether command would pay for it at start-up.
-    from ..reporting.data import gather
+    from tether.report.data import gather
 
     data = gather(ws, store, as_of)
-    return importlib.import_module(f"tether.reporting.{FORMATS[fmt]}").render(data), data
+    return importlib.import_module(f"tether.report.{FORMATS[fmt]}").render(data), data
 
 
 def write_report(ws: Workspace, store: Store, fmt: str, output: Path | None,

@@ -12,20 +12,20 @@ from typing import Any
 import click
 from rich.markup import escape
 
-from ..errors import TetherError
-from ..explain import RuleVerdict, explain_subject
-from ..kpisources import store_measurements
-from ..model import Finding, Mapping
-from ..pipeline.pull import pull_source
-from ..reporting.formatting import status_label
-from ..rules.fields import TASK_FIELDS
-from ..rules.language import OPERATOR_DOCS
-from ..rules.lint import format_lint, lint
-from ..rules.signals import DRIFT_FIELDS
-from ..rules.testing import format_results, run_rule_tests
-from ..rulesdiff import ADDED, CHANGED, REMOVED, Change, RulesDiff, diff_rules, proposed_rules
-from ..workspace import load_workspace
-from .options import as_of_option, config_option, err, json_option, out
+from tether.cli.options import as_of_option, config_option, err, json_option, out
+from tether.errors import TetherError
+from tether.kpi.sources import store_measurements
+from tether.model import Finding, Mapping
+from tether.pipeline.pull import pull_source
+from tether.report.formatting import status_label
+from tether.rules.diff import ADDED, CHANGED, REMOVED, Change, RulesDiff, diff_rules, proposed_rules
+from tether.rules.explain import RuleVerdict, explain_subject
+from tether.rules.fields import TASK_FIELDS
+from tether.rules.language import OPERATOR_DOCS
+from tether.rules.lint import format_lint, lint
+from tether.rules.signals import DRIFT_FIELDS
+from tether.rules.testing import format_results, run_rule_tests
+from tether.workspace import load_workspace
 
 
 @click.group()

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ..connector import Connector
-from ..model import OpResult, WriteOp
-from ..store import Store
+from tether.connector import Connector
+from tether.model import OpResult, WriteOp
+from tether.store.db import Store
 
 
 @dataclass

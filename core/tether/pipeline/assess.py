@@ -13,13 +13,13 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from ..kpistatus import KpiStatus
-from ..model import KPI, Finding, Mapping, Measurement, Task
-from ..rules.compiler import compile_rules
-from ..rules.engine import RuleEngine
-from ..rules.language import Rule
-from ..rules.signals import DRIFT_FIELDS, Judgement, kpi_facts, link_facts
-from .map import task_values
+from tether.kpi.status import KpiStatus
+from tether.model import KPI, Finding, Mapping, Measurement, Task
+from tether.pipeline.map import task_values
+from tether.rules.compiler import compile_rules
+from tether.rules.engine import RuleEngine
+from tether.rules.language import Rule
+from tether.rules.signals import DRIFT_FIELDS, Judgement, kpi_facts, link_facts
 
 
 class _Blank(dict):

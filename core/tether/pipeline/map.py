@@ -6,11 +6,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from ..model import Mapping, Task
-from ..rules.compiler import compile_rules
-from ..rules.engine import RuleEngine
-from ..rules.fields import read_task_field
-from ..rules.language import Rule
+from tether.model import Mapping, Task
+from tether.rules.compiler import compile_rules
+from tether.rules.engine import RuleEngine
+from tether.rules.fields import read_task_field
+from tether.rules.language import Rule
 
 
 def task_values(task: Task, names: Iterable[str], now: datetime) -> dict[str, Any]:

@@ -7,8 +7,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import replace
 
-from ..model import Annotation, CurrentAnnotation, OpKind, OpResult, Task, WriteOp, Written
-from ..store import LedgerEntry
+from tether.model import Annotation, CurrentAnnotation, OpKind, OpResult, Task, WriteOp, Written
+from tether.store.db import LedgerEntry
 
 _COMMENT_KINDS = (OpKind.CREATE_COMMENT, OpKind.UPDATE_COMMENT)
 

@@ -8,11 +8,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..model import KPI, Annotation, CurrentAnnotation, Finding, Mapping, OpKind, Task, WriteOp, Written
-from ..render import Renderer, digest
+from tether.model import KPI, Annotation, CurrentAnnotation, Finding, Mapping, OpKind, Task, WriteOp, Written
+from tether.pipeline.render import Renderer, digest
 
 if TYPE_CHECKING:
-    from ..config import KpiLabels
+    from tether.config.load import KpiLabels
 
 MentionFor = Callable[[KPI], str | None]
 

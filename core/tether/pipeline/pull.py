@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ..connector import Connector
-from ..store import Store
-from .memory import mask_own_edits
+from tether.connector import Connector
+from tether.pipeline.memory import mask_own_edits
+from tether.store.db import Store
 
 
 def pull_source(connector: Connector, store: Store, prefix: str) -> int:

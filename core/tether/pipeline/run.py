@@ -9,20 +9,20 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from ..kpisources import store_measurements
-from ..kpistatus import KpiStatus, kpi_statuses
-from ..model import KPI, CurrentAnnotation, Finding, Mapping, Measurement, Task, WriteOp, Written
-from ..render import Renderer, mention
-from ..rules.language import Rule
-from ..rules.loader import RuleBook
-from ..store import LedgerEntry, Store
-from ..workspace import Workspace
-from . import memory
-from .apply import ApplyReport, apply_ops, within_budget
-from .assess import Assessor
-from .map import Mapper
-from .plan import CommentStyle, desired_annotations, plan
-from .pull import pull_source
+from tether.kpi.sources import store_measurements
+from tether.kpi.status import KpiStatus, kpi_statuses
+from tether.model import KPI, CurrentAnnotation, Finding, Mapping, Measurement, Task, WriteOp, Written
+from tether.pipeline import memory
+from tether.pipeline.apply import ApplyReport, apply_ops, within_budget
+from tether.pipeline.assess import Assessor
+from tether.pipeline.map import Mapper
+from tether.pipeline.plan import CommentStyle, desired_annotations, plan
+from tether.pipeline.pull import pull_source
+from tether.pipeline.render import Renderer, mention
+from tether.rules.language import Rule
+from tether.rules.loader import RuleBook
+from tether.store.db import LedgerEntry, Store
+from tether.workspace import Workspace
 
 
 @dataclass

@@ -19,9 +19,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .evaluate import rule_condition, text_holds, typed
-from .fields import DATE, NUM
-from .language import All, AnyOf, Cond, Node, Not, Rule
+from tether.rules.evaluate import rule_condition, text_holds, typed
+from tether.rules.fields import DATE, NUM
+from tether.rules.language import All, AnyOf, Cond, Node, Not, Rule
 
 RULES_PER_SET = 400
 REF_KEY = "tref"

@@ -13,9 +13,9 @@ from typing import Any
 import durable_rules_engine
 from durable import engine as durable
 
-from ..errors import TetherError
-from .compiler import REF_KEY, SENTINEL_ACTION, SENTINEL_KEY, CompiledRules
-from .language import Rule
+from tether.errors import TetherError
+from tether.rules.compiler import REF_KEY, SENTINEL_ACTION, SENTINEL_KEY, CompiledRules
+from tether.rules.language import Rule
 
 # Facts of one chunk share a durable-rules state (sid); the state is deleted after the
 # chunk. That keeps live sids far below the 1,024 cap, memory flat, and the 32-bit message

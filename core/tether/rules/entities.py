@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from fnmatch import translate
 from functools import cached_property
 
-from ..model import Task
+from tether.model import Task
 
 # Teams mark customers, segments, vendors and regions with label or tag prefixes far more
 # often than with custom fields; the same names serve for both.

@@ -10,8 +10,8 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from .fields import BOOL, DATE, LIST, NUM, STR, kind_of_value
-from .language import All, Cond, Node, Not, Rule, Scope
+from tether.rules.fields import BOOL, DATE, LIST, NUM, STR, kind_of_value
+from tether.rules.language import All, Cond, Node, Not, Rule, Scope
 
 
 def scope_conditions(scope: Scope) -> list[Cond]:

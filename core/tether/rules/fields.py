@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..model import STATUS_CATEGORIES, Task
+from tether.model import STATUS_CATEGORIES, Task
 
 STR, NUM, DATE, LIST, BOOL, ANY = "text", "number", "date", "list", "boolean", "any"
 CUSTOM_PREFIX = "custom."

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from ..model import KPI, Task
-from .entities import EntityKeys
+from tether.model import KPI, Task
+from tether.rules.entities import EntityKeys
 
 LISTED = 5  # refs (and keys) named per item; enough to act on, bounded in memory
 Key = tuple[str, str]

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from ..codec import parse_datetime
-from ..errors import Problem
-from ..yamlsrc import Doc, PathKey
-from .fields import ANY, BOOL, DATE, LIST, NUM, STR, Catalog, Field, kind_of_value
+from tether.codec import parse_datetime
+from tether.config.yamlsrc import Doc, PathKey
+from tether.errors import Problem
+from tether.rules.fields import ANY, BOOL, DATE, LIST, NUM, STR, Catalog, Field, kind_of_value
 
 OPERATORS = ("eq", "in", "any_of", "all_of", "matches", "contains",
              "gt", "gte", "lt", "lte", "exists")

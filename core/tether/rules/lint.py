@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..model import KPI
-from .evaluate import rule_condition
-from .fields import DATE, NUM
-from .language import All, Cond, Node, Not, Rule
-from .loader import RuleBook
+from tether.model import KPI
+from tether.rules.evaluate import rule_condition
+from tether.rules.fields import DATE, NUM
+from tether.rules.language import All, Cond, Node, Not, Rule
+from tether.rules.loader import RuleBook
 
 ERROR, WARNING = "error", "warning"
 # DNF can grow exponentially; past this many conjunctions the rule is not analysed (cheap only).

@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidInput, Problem
-from ..model import KPI
-from ..rulepack import RulePackRef, content_hash, is_test_file, yaml_files
-from ..yamlsrc import load_text, read_text
-from .fields import TASK_CATALOG, Catalog
-from .language import Rule, RuleParser
-from .signals import SIGNAL_CATALOGS
+from tether.config.yamlsrc import load_text, read_text
+from tether.errors import InvalidInput, Problem
+from tether.model import KPI
+from tether.rules.fields import TASK_CATALOG, Catalog
+from tether.rules.language import Rule, RuleParser
+from tether.rules.packs import RulePackRef, content_hash, is_test_file, yaml_files
+from tether.rules.signals import SIGNAL_CATALOGS
 
 SECTIONS = ("mappings", "signals")
 

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ..model import KPI, Mapping, Measurement, Task
-from .entities import EntityKeys
-from .fields import BOOL, LIST, NUM, STR, TASK_CATALOG, Catalog, Field
-from .joins import conflicts, guardrail_drivers
-from .window import window_facts
+from tether.model import KPI, Mapping, Measurement, Task
+from tether.rules.entities import EntityKeys
+from tether.rules.fields import BOOL, LIST, NUM, STR, TASK_CATALOG, Catalog, Field
+from tether.rules.joins import conflicts, guardrail_drivers
+from tether.rules.window import window_facts
 
 LIFECYCLES = ("active", "paused", "achieved", "missed", "dropped", "retired")
 SLIPPING = ("at_risk", "off_track")

@@ -9,16 +9,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..codec import parse_datetime, task_from_dict
-from ..errors import InvalidInput, Problem
-from ..model import KPI, STATUS_CATEGORIES, Task
-from ..pipeline.assess import Assessor
-from ..pipeline.map import Mapper, task_values
-from ..yamlsrc import Doc, PathKey, load_file
-from .evaluate import evaluate, explain, rule_condition
-from .language import All, AnyOf, Cond, Node, Not, Rule
-from .loader import RuleBook
-from .signals import DRIFT_FIELDS, link_facts
+from tether.codec import parse_datetime, task_from_dict
+from tether.config.yamlsrc import Doc, PathKey, load_file
+from tether.errors import InvalidInput, Problem
+from tether.model import KPI, STATUS_CATEGORIES, Task
+from tether.pipeline.assess import Assessor
+from tether.pipeline.map import Mapper, task_values
+from tether.rules.evaluate import evaluate, explain, rule_condition
+from tether.rules.language import All, AnyOf, Cond, Node, Not, Rule
+from tether.rules.loader import RuleBook
+from tether.rules.signals import DRIFT_FIELDS, link_facts
 
 SENTINEL = "tether.test-guard"
 DEFAULT_NOW = datetime(2025, 1, 1, tzinfo=UTC)  # fixed, so age/idle tests are deterministic

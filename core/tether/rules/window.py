@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..model import KPI, Measurement, Task
+from tether.model import KPI, Measurement, Task
 
 
 def closed_at(task: Task) -> datetime | None:

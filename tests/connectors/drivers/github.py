@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from tether.clock import FakeClock
-from tether.sandboxkit import SandboxServer
+from tether.sandbox import SandboxServer
 from tether_github import GitHubConnector, GitHubOptions
 from tether_github.client import PER_PAGE
 from tether_github.normalise import split_key, task_key

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tether.clock import FakeClock
-from tether.sandboxkit import SandboxServer
+from tether.sandbox import SandboxServer
 from tether_jira.connector import JiraConnector
 from tether_jira.markup import adf_to_text
 from tether_jira.options import JiraOptions

@@ -6,7 +6,7 @@ import time
 
 import pytest
 import requests
-from tether.sandboxkit import (
+from tether.sandbox import (
     Fault,
     Request,
     Response,

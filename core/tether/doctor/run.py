@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .connector import Check, Connector
-from .errors import TetherError
-from .rules.lint import ERROR, lint
-from .workspace import Workspace
+from tether.connector import Check, Connector
+from tether.errors import TetherError
+from tether.rules.lint import ERROR, lint
+from tether.workspace import Workspace
 
 SCHEMA = "tether.doctor/1"
 

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from .api import Request, Response, SandboxApi, json_response
-from .faults import FaultPlan
+from tether.sandbox.api import Request, Response, SandboxApi, json_response
+from tether.sandbox.faults import FaultPlan
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
-from .codec import task_from_dict, task_to_dict
-from .errors import TetherError
-from .model import Finding, Mapping, Measurement, OpKind, OpResult, Task, WriteOp, Written
+from tether.codec import task_from_dict, task_to_dict
+from tether.errors import TetherError
+from tether.model import Finding, Mapping, Measurement, OpKind, OpResult, Task, WriteOp, Written
 
 SCHEMA_VERSION = 2
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import jinja2
 
-from .errors import InvalidInput, Problem
-from .model import KPI, Finding, Mapping
-from .yamlsrc import read_text
+from tether.config.yamlsrc import read_text
+from tether.errors import InvalidInput, Problem
+from tether.model import KPI, Finding, Mapping
 
 MARKER = "<!-- tether:comment -->"
 # Every character CommonMark could read as markup here: emphasis, code, links, HTML, entity
@@ -93,7 +93,7 @@ def _finalize(value: object) -> object:
 
 
 def _environment(folder: Path | None) -> jinja2.Environment:
-    loaders: list[jinja2.BaseLoader] = [jinja2.PackageLoader("tether", "templates")]
+    loaders: list[jinja2.BaseLoader] = [jinja2.PackageLoader("tether.pipeline", "templates")]
     if folder is not None:
         loaders.insert(0, jinja2.FileSystemLoader(folder))
     env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), finalize=_finalize,

@@ -12,8 +12,8 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import plotly.offline
 
-from ..kpistatus import fmt_number
-from .data import Alignment, Allocation, KpiCard
+from tether.kpi.status import fmt_number
+from tether.report.data import Alignment, Allocation, KpiCard
 
 STATUS_COLOURS = {"on_track": "#2e7d32", "at_risk": "#b26a00", "off_track": "#c62828",
                   "achieved": "#00838f", "paused": "#757575", "retired": "#757575",

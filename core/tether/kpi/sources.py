@@ -17,15 +17,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, field_validator
 
-from .connector import KpiSource, Options
-from .errors import SourceError
-from .kpis import KPI_ID, parse_when
-from .model import KPI, Measurement
+from tether.connector import KpiSource, Options
+from tether.errors import SourceError
+from tether.kpi.definitions import KPI_ID, parse_when
+from tether.model import KPI, Measurement
 
 if TYPE_CHECKING:
-    from .config import Config
-    from .plugins import Plugins
-    from .store import Store
+    from tether.config.load import Config
+    from tether.plugins import Plugins
+    from tether.store.db import Store
 
 _MAX_LISTED = 10  # bad records listed in one message; the rest are counted
 

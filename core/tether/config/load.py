@@ -25,15 +25,15 @@ from pydantic import (
 from pydantic.json_schema import models_json_schema
 from pydantic_core import PydanticCustomError
 
-from . import connector, model
-from .errors import InvalidInput, Problem
-from .kpistatus import Thresholds
-from .rules.entities import EntityKeys
-from .rules.signals import Judgement
-from .yamlsrc import Doc, PathKey, load_file
+from tether import connector, model
+from tether.config.yamlsrc import Doc, PathKey, load_file
+from tether.errors import InvalidInput, Problem
+from tether.kpi.status import Thresholds
+from tether.rules.entities import EntityKeys
+from tether.rules.signals import Judgement
 
 if TYPE_CHECKING:
-    from .plugins import Plugins
+    from tether.plugins import Plugins
 
 CONFIG_NAME = "tether.yaml"
 SOURCE_NAME = r"^[a-z0-9][a-z0-9_-]*$"
@@ -673,7 +673,7 @@ def _status(check: Checker, raw: Any) -> Thresholds | None:
 
 def _kpis(check: Checker, raw: Any, config_dir: Path, env: Mapping[str, str],
           sources: dict[str, str]) -> list[model.KPI]:
-    from . import kpis  # kpis builds on this module's Checker, so it imports us, not the reverse
+    from tether.kpi import definitions as kpis
 
     if raw is None:
         return []
@@ -718,7 +718,7 @@ def _templates(check: Checker, folder: str | None, base_dir: Path) -> Path | Non
     """The comment template folder, each template compiled now so syntax errors are located."""
     if folder is None:
         return None
-    from .render import check_templates
+    from tether.pipeline.render import check_templates
 
     where = ("writeback", "templates")
     full = (base_dir / folder).resolve()
@@ -747,7 +747,7 @@ def _check_url(check: Checker, url: str) -> None:
 
 def config_schema(plugins: Plugins) -> dict[str, Any]:
     """JSON Schema (draft 2020-12) of tether.yaml; each item's ``options`` follow its ``type``."""
-    from .kpis import KpiModel
+    from tether.kpi.definitions import KpiModel
 
     conns = plugins.connector_types()
     ksrcs = plugins.kpi_source_types()

@@ -10,14 +10,14 @@ from collections import Counter
 import jinja2
 from markupsafe import Markup
 
-from .. import __version__
-from . import charts, formatting
-from .data import UNTETHERED, ReportData
+from tether import __version__
+from tether.report import charts, formatting
+from tether.report.data import UNTETHERED, ReportData
 
 
 def environment() -> jinja2.Environment:
     """The report's template environment, escaping everything it is given."""
-    env = jinja2.Environment(loader=jinja2.PackageLoader("tether.reporting", "templates"),
+    env = jinja2.Environment(loader=jinja2.PackageLoader("tether.report", "templates"),
                              autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
     env.filters.update(status=formatting.status_label, pct=formatting.pct,

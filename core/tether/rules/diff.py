@@ -11,16 +11,16 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
-from .config import CONFIG_NAME, load_config
-from .errors import TetherError
-from .model import Finding, Mapping
-from .pipeline.run import examine
-from .reporting.data import known_measurements
-from .reporting.formatting import natural
-from .rulepack import RulePackRef
-from .rules.loader import RuleBook, load_rulebook
-from .store import Store
-from .workspace import Workspace, rule_packs
+from tether.config.load import CONFIG_NAME, load_config
+from tether.errors import TetherError
+from tether.model import Finding, Mapping
+from tether.pipeline.run import examine
+from tether.report.data import known_measurements
+from tether.report.formatting import natural
+from tether.rules.loader import RuleBook, load_rulebook
+from tether.rules.packs import RulePackRef
+from tether.store.db import Store
+from tether.workspace import Workspace, rule_packs
 
 ADDED, REMOVED, CHANGED = "+", "-", "~"
 

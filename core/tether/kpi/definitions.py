@@ -13,11 +13,11 @@ from typing import Annotated, Any, ClassVar, Literal, get_args
 from pydantic import AllowInfNan, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-from .config import Checker, Hint, Number, Whole, duplicates, unknown_key
-from .connector import KpiSource, Options
-from .errors import InvalidInput, Problem
-from .model import KPI, Checkpoint, Guardrail, Measurement
-from .yamlsrc import PathKey, read_text
+from tether.config.load import Checker, Hint, Number, Whole, duplicates, unknown_key
+from tether.config.yamlsrc import PathKey, read_text
+from tether.connector import KpiSource, Options
+from tether.errors import InvalidInput, Problem
+from tether.model import KPI, Checkpoint, Guardrail, Measurement
 
 KPI_ID = r"^[a-z0-9][a-z0-9_.-]*$"
 Lifecycle = Literal["active", "paused", "achieved", "missed", "dropped", "retired"]

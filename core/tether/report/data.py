@@ -8,14 +8,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from ..errors import TetherError
-from ..kpistatus import KpiStatus
-from ..model import KPI, Finding, Mapping, Measurement, Task
-from ..pipeline.run import judge
-from ..rules.signals import kpi_facts, task_effort
-from ..store import RunRecord, Store
-from ..workspace import Workspace
-from .formatting import finding_units, natural
+from tether.errors import TetherError
+from tether.kpi.status import KpiStatus
+from tether.model import KPI, Finding, Mapping, Measurement, Task
+from tether.pipeline.run import judge
+from tether.report.formatting import finding_units, natural
+from tether.rules.signals import kpi_facts, task_effort
+from tether.store.db import RunRecord, Store
+from tether.workspace import Workspace
 
 UNTETHERED = "(no KPI)"  # the alignment matrix's column for open work no rule links
 SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from .errors import InvalidInput, Problem
+from tether.errors import InvalidInput, Problem
 
 PathKey = tuple[str | int, ...]
 

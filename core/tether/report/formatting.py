@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from ..kpistatus import KpiStatus, fmt_number
-from ..model import KPI, Finding, Mapping
+from tether.kpi.status import KpiStatus, fmt_number
+from tether.model import KPI, Finding, Mapping
 
 SEVERITIES = ("critical", "warning", "info")
 # A value at risk is money (the KPI's stake x its shortfall, in the KPI's currency) or, for a

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from .connector import Check
+from tether.connector import Check
 
 # Check names every tracker connector uses, so the checklist reads the same for each.
 TOKEN = "token"

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import yaml
 
-from .codec import parse_datetime
-from .config import load_config
-from .connector import Sandbox
-from .errors import TetherError
-from .plugins import Plugins
-from .workspace import Workspace, load_workspace
+from tether.codec import parse_datetime
+from tether.config.load import load_config
+from tether.connector import Sandbox
+from tether.errors import TetherError
+from tether.plugins import Plugins
+from tether.workspace import Workspace, load_workspace
 
 DEMO_EXAMPLE = "cost-save-mirage"
 SEED_DIR = "seed"  # an example's sandbox seeds; everything else is its workspace

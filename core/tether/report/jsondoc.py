@@ -6,8 +6,8 @@ import json
 from datetime import datetime
 from typing import Any
 
-from .data import FindingRow, KpiCard, ReportData
-from .formatting import risk_unit
+from tether.report.data import FindingRow, KpiCard, ReportData
+from tether.report.formatting import risk_unit
 
 SCHEMA = "tether.report/1"
 

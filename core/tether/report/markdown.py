@@ -7,9 +7,9 @@ from collections import Counter
 
 import jinja2
 
-from ..render import neutralise
-from . import formatting
-from .data import UNTETHERED, ReportData
+from tether.pipeline.render import neutralise
+from tether.report import formatting
+from tether.report.data import UNTETHERED, ReportData
 
 FINDINGS_SHOWN = 20  # the rest are in the HTML, CSV and JSON reports
 NEXT_STEPS = 5
@@ -34,7 +34,7 @@ def link(text: str, url: str) -> str:
 
 def environment() -> jinja2.Environment:
     """Plain-text templates: cells are escaped by the filters, tracker text quoted inert."""
-    env = jinja2.Environment(loader=jinja2.PackageLoader("tether.reporting", "templates"),
+    env = jinja2.Environment(loader=jinja2.PackageLoader("tether.report", "templates"),
                              autoescape=False, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters.update(cell=cell, quote=neutralise, status=formatting.status_label,

@@ -23,7 +23,7 @@ from itertools import combinations
 from statistics import median
 from typing import Any
 
-from .model import KPI, Checkpoint, Measurement
+from tether.model import KPI, Checkpoint, Measurement
 
 STATUSES = ("on_track", "at_risk", "off_track", "achieved", "paused", "retired", "unknown")
 TRENDS = ("improving", "worsening", "flat")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from .pipeline.run import RunResult
+from tether.pipeline.run import RunResult
 
 SCHEMA = "tether.run/1"
 

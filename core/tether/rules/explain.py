@@ -8,15 +8,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .errors import TetherError
-from .kpistatus import KpiStatus
-from .model import Finding, Measurement, Task
-from .pipeline.map import task_values
-from .pipeline.run import examine, with_reminder
-from .rules.evaluate import Line, conditions, evaluate, explain, rule_condition
-from .rules.fields import CUSTOM_PREFIX, TASK_FIELDS
-from .rules.language import Rule
-from .workspace import Workspace
+from tether.errors import TetherError
+from tether.kpi.status import KpiStatus
+from tether.model import Finding, Measurement, Task
+from tether.pipeline.map import task_values
+from tether.pipeline.run import examine, with_reminder
+from tether.rules.evaluate import Line, conditions, evaluate, explain, rule_condition
+from tether.rules.fields import CUSTOM_PREFIX, TASK_FIELDS
+from tether.rules.language import Rule
+from tether.workspace import Workspace
 
 KPI_PREFIX = "kpi:"
 

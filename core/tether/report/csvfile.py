@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from .data import ReportData
+from tether.report.data import ReportData
 
 COLUMNS = ("signal", "severity", "subject", "title", "url", "value_at_risk", "value_at_risk_unit",
            "reason", "advice", "rule_id", "first_seen")

@@ -1,0 +1,81 @@
+"""The plugin SDK: the one module a Tether plugin imports, and the names Tether keeps stable.
+
+A connector plugin subclasses :class:`Connector` (with its :class:`Options` and
+:class:`Capabilities`), returns :class:`Task` objects from its pulls, reads and writes
+Tether's annotations as :class:`WriteOp` / :class:`OpResult`, raises :class:`SourceError`
+or :class:`InvalidInput` with a located message, retries through :func:`with_retries`,
+keeps its cursor in a :class:`Watermark`, sleeps on an injected :class:`Clock`, finds
+Tether's comment by :data:`MARKER`, and builds its `tether doctor` lines from the checks
+below. Hooks are implemented with :data:`hookimpl`; their contracts are in
+``tether.hookspecs``. A sandbox (the loopback fake tracker) also builds on
+``tether.sandbox``; a conformance driver on ``tether.testing``.
+
+Anything else under ``tether`` is internal and may change between releases.
+"""
+
+from tether.clock import Clock, FakeClock
+from tether.codec import parse_datetime, task_from_dict, task_to_dict
+from tether.connector import (
+    Capabilities,
+    Check,
+    Connector,
+    InitError,
+    InitOption,
+    InitSource,
+    KpiSource,
+    Options,
+    PullResult,
+    Sandbox,
+    Starter,
+)
+from tether.doctor.checks import (
+    AUTH,
+    QUIET,
+    RATE,
+    READ,
+    TOKEN,
+    WRITE,
+    rate_headroom,
+    skipped,
+    token_check,
+    words,
+)
+from tether.errors import InvalidInput, Problem, SourceError, TetherError
+from tether.hookspecs import hookimpl
+from tether.model import (
+    KPI,
+    CurrentAnnotation,
+    Finding,
+    Link,
+    Mapping,
+    Measurement,
+    OpKind,
+    OpResult,
+    Task,
+    WriteOp,
+)
+from tether.pipeline.render import MARKER, MENTION, digest, mention, neutralise
+from tether.retry import RetryPolicy, with_retries
+from tether.watermark import Watermark
+
+__all__ = [
+    # hooks
+    "hookimpl",
+    # what a connector implements
+    "Capabilities", "Check", "Connector", "KpiSource", "Options", "PullResult", "Sandbox",
+    "InitError", "InitOption", "InitSource", "Starter",
+    # the domain model
+    "KPI", "CurrentAnnotation", "Finding", "Link", "Mapping", "Measurement", "OpKind",
+    "OpResult", "Task", "WriteOp",
+    # errors
+    "InvalidInput", "Problem", "SourceError", "TetherError",
+    # retry, cursors, time
+    "Clock", "FakeClock", "RetryPolicy", "Watermark", "with_retries",
+    # task values
+    "parse_datetime", "task_from_dict", "task_to_dict",
+    # Tether's comment: its marker, mentions, quoting
+    "MARKER", "MENTION", "digest", "mention", "neutralise",
+    # doctor checks
+    "AUTH", "QUIET", "RATE", "READ", "TOKEN", "WRITE", "rate_headroom", "skipped",
+    "token_check", "words",
+]

@@ -1,0 +1,2 @@
+"""The state store (SQLAlchemy Core on SQLite or PostgreSQL): cursors, snapshots, findings,
+ledger and runs."""
