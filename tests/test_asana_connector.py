@@ -23,9 +23,9 @@ from tether.sandbox import Fault, LoggedRequest
 from tether.watermark import Watermark
 from tether_asana import AsanaConnector, AsanaOptions, AsanaSandbox
 from tether_asana.richtext import footer_digest
-from tether_asana.sandbox import serve
-from tether_asana.sandbox_state import AsanaState, Record
-from tether_asana.sandbox_views import API
+from tether_asana.sandbox.serve import serve
+from tether_asana.sandbox.state import AsanaState, Record
+from tether_asana.sandbox.views import API
 
 PREFIX = "tether"
 TOKEN = "ASANA_TOKEN"

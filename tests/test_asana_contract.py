@@ -27,9 +27,9 @@ from tether.model import Finding, OpKind, WriteOp
 from tether.pipeline.plan import desired_annotations, plan_ops
 from tether_asana import AsanaConnector, AsanaOptions
 from tether_asana.normalise import PULL_FIELDS, to_task
-from tether_asana.sandbox import serve
-from tether_asana.sandbox_state import AsanaState
-from tether_asana.sandbox_views import API
+from tether_asana.sandbox.serve import serve
+from tether_asana.sandbox.state import AsanaState
+from tether_asana.sandbox.views import API
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 OAS = SHARED / "contracts" / "asana" / "asana_oas.yaml"

@@ -32,7 +32,7 @@ def test_a_file_that_is_not_utf8_is_a_located_error(files_only: Path, name: str)
 
 def test_a_kpi_values_file_that_is_not_utf8_is_a_located_error(tmp_path: Path) -> None:
     from tether.errors import InvalidInput
-    from tether.kpi.definitions import CsvKpiSource, CsvOptions
+    from tether.kpi.sources import CsvKpiSource, CsvOptions
 
     (tmp_path / "values.csv").write_bytes(b"kpi,date,value\nnps,2025-01-01,4\n" + LATIN1 + b"\n")
     source = CsvKpiSource(CsvOptions(path="values.csv"), tmp_path)

@@ -10,10 +10,12 @@ import jsonschema
 import pytest
 import yaml
 from pydantic import field_validator
-from tether.config.load import Config, config_schema, load_config
+from tether.config.load import load_config
+from tether.config.model import Config
+from tether.config.schema import config_schema
 from tether.connector import Options
 from tether.errors import InvalidInput, Problem
-from tether.kpi.definitions import CsvKpiSource, CsvOptions
+from tether.kpi.sources import CsvKpiSource, CsvOptions
 from tether.model import KPI, Measurement
 from tether.plugins import Plugins
 

@@ -20,7 +20,7 @@ from tether.cli import main
 from tether.connector import Check
 from tether.plugins import Plugins
 from tether.workspace import load_workspace
-from tether_jira.sandbox_api import RateLimit
+from tether_jira.sandbox.api import RateLimit
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 MIA = "5b10a2844c20165700ede21g"
@@ -445,7 +445,7 @@ def test_asana_doctor_requests_are_declared_and_answers_valid(asana: AsanaDriver
     from urllib.parse import parse_qs
 
     from test_asana_contract import Spec
-    from tether_asana.sandbox_views import API
+    from tether_asana.sandbox.views import API
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     spec = Spec(yaml.load(oas.read_text(encoding="utf-8"), Loader=loader))
     asana.connector("viewer").diagnose()
@@ -604,11 +604,11 @@ def test_connectors_without_checks_say_so_and_pass(files_only: Path) -> None:
 
 def test_sandbox_snapshots_keep_who_may_do_what(tmp_path: Path) -> None:
     """A demo sandbox restarted from its saved state answers doctor the same way."""
-    from tether_asana.sandbox_state import AsanaState
-    from tether_github import snapshot as github_snapshot
-    from tether_github.world import World as GitHubWorld
-    from tether_jira import sandbox_snapshot as jira_snapshot
-    from tether_jira.sandbox_state import World as JiraWorld
+    from tether_asana.sandbox.state import AsanaState
+    from tether_github.sandbox import snapshot as github_snapshot
+    from tether_github.sandbox.world import World as GitHubWorld
+    from tether_jira.sandbox import snapshot as jira_snapshot
+    from tether_jira.sandbox.state import World as JiraWorld
 
     jira = JiraWorld("cloud")
     jira.add_user("r1", "ravi", "Ravi", "ravi@example.com", admin=False,

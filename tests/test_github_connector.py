@@ -23,9 +23,9 @@ from tether.watermark import Watermark
 from tether.workspace import load_workspace
 from tether_github import GitHubConnector, GitHubOptions, GitHubSandbox
 from tether_github.client import API_VERSION
-from tether_github.sandbox_api import GitHubApi
-from tether_github.seed import generate
-from tether_github.world import Issue, Repo, World
+from tether_github.sandbox.api import GitHubApi
+from tether_github.sandbox.seed import generate
+from tether_github.sandbox.world import Issue, Repo, World
 
 REPO = "acme/widgets"
 

@@ -20,8 +20,8 @@ import requests
 from tether.clock import FakeClock
 from tether.sandbox import SandboxServer
 from tether_github.normalise import to_task
-from tether_github.sandbox_api import GitHubApi
-from tether_github.world import World
+from tether_github.sandbox.api import GitHubApi
+from tether_github.sandbox.world import World
 
 CONTRACTS = Path(__file__).resolve().parents[2] / "shared" / "contracts" / "github"
 pytestmark = pytest.mark.skipif(

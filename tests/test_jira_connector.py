@@ -24,9 +24,9 @@ from tether_jira import JiraSandbox
 from tether_jira.connector import JiraConnector
 from tether_jira.markup import to_wiki
 from tether_jira.options import JiraOptions
-from tether_jira.sandbox_api import REMOVED_SEARCH, RateLimit
-from tether_jira.sandbox_http import QUIET_REFUSED
-from tether_jira.sandbox_state import ALL_PERMISSIONS
+from tether_jira.sandbox.api import REMOVED_SEARCH, RateLimit
+from tether_jira.sandbox.http import QUIET_REFUSED
+from tether_jira.sandbox.state import ALL_PERMISSIONS
 
 PREFIX = "tether"
 FLAVOURS = ["cloud", "datacenter"]
@@ -684,7 +684,7 @@ issues:
 
 
 def test_sandbox_snapshot_round_trips_a_generated_site(site) -> None:
-    from tether_jira import sandbox_snapshot
+    from tether_jira.sandbox import snapshot as sandbox_snapshot
     site.seed(30)
     site.world.comment(site.world.issues["OPS-3"].key, {"type": "doc", "content": []})
     site.world.issues["OPS-4"].properties["tether"] = {"comment_id": "1", "digest": "x"}

@@ -17,7 +17,7 @@ from connectors.drivers.jira_cloud import JiraDriver
 from tether_jira.client import MARKER_KEY
 from tether_jira.markup import to_adf
 from tether_jira.normalise import FieldMap, to_task
-from tether_jira.sandbox_api import REMOVED_SEARCH, adf_problem
+from tether_jira.sandbox.api import REMOVED_SEARCH, adf_problem
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SPEC = SHARED / "contracts" / "jira" / "swagger-v3.v3.json"

@@ -10,7 +10,7 @@ import pytest
 from tether.config.load import load_config
 from tether.connector import Options
 from tether.errors import InvalidInput, Problem
-from tether.kpi.status import Thresholds
+from tether.kpi.trend import Thresholds
 from tether.model import KPI, Checkpoint, Guardrail, Measurement
 from tether.plugins import Plugins
 
@@ -406,7 +406,7 @@ def test_status_thresholds_from_config(tmp_path: Path, plugins: Plugins) -> None
 
 def test_the_json_schema_knows_the_kpi_shape(plugins: Plugins) -> None:
     import jsonschema
-    from tether.config.load import config_schema
+    from tether.config.schema import config_schema
 
     validator = jsonschema.Draft202012Validator(config_schema(plugins))
     good = {"sources": [{"name": "jira", "type": "fake"}], "status": {"window": 10},

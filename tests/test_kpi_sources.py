@@ -12,18 +12,9 @@ import pytest
 from tether.config.load import load_config
 from tether.connector import Options
 from tether.errors import InvalidInput, SourceError
-from tether.kpi.sources import (
-    HttpKpiSource,
-    HttpOptions,
-    InlineKpiSource,
-    SqlKpiSource,
-    SqlOptions,
-    kpi_sources,
-    parse_path,
-    redact_url,
-    select,
-    store_measurements,
-)
+from tether.kpi.http import HttpKpiSource, HttpOptions, parse_path, redact_url, select
+from tether.kpi.sources import InlineKpiSource, kpi_sources, store_measurements
+from tether.kpi.sql import SqlKpiSource, SqlOptions
 from tether.model import KPI, Measurement
 from tether.plugins import Plugins
 from tether.sandbox import Request, Response, SandboxApi, SandboxServer, json_response, route

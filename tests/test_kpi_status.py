@@ -11,15 +11,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from tether.kpi.status import (
-    STATUSES,
-    KpiStatus,
-    Thresholds,
-    fmt_number,
-    kpi_status,
-    kpi_statuses,
-    theil_sen,
-)
+from tether.kpi.status import STATUSES, KpiStatus, fmt_number, kpi_status, kpi_statuses
+from tether.kpi.trend import Thresholds, theil_sen
 from tether.model import KPI, Checkpoint, Measurement
 
 J1 = datetime(2025, 1, 1, tzinfo=UTC)

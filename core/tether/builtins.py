@@ -6,8 +6,9 @@ from importlib.resources import files
 
 from tether.connector import KpiSource
 from tether.hookspecs import hookimpl
-from tether.kpi.definitions import CsvKpiSource
-from tether.kpi.sources import HttpKpiSource, InlineKpiSource, SqlKpiSource
+from tether.kpi.http import HttpKpiSource
+from tether.kpi.sources import CsvKpiSource, InlineKpiSource
+from tether.kpi.sql import SqlKpiSource
 from tether.rules.packs import RulePackRef
 
 

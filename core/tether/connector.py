@@ -59,7 +59,9 @@ class Connector(ABC):
 
     type_name: ClassVar[str]
     options_model: ClassVar[type[Options]] = Options
-    capabilities: ClassVar[Capabilities] = Capabilities()
+    # A class default; a connector whose tracker flavour changes what it can show (Jira
+    # Cloud or Data Center) sets its own per instance, once it knows.
+    capabilities: Capabilities = Capabilities()
 
     def __init__(self, name: str, options: Options, base_dir: Path, clock: Clock | None = None):
         self.name = name

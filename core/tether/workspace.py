@@ -6,7 +6,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from tether.config.load import Config, load_config
+from tether.config.load import load_config
+from tether.config.model import Config
 from tether.connector import Connector
 from tether.errors import InvalidInput, Problem, TetherError
 from tether.plugins import Plugins

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tether import hookimpl
-from tether.connector import Connector, Sandbox, Starter
+from tether.sdk import Connector, Sandbox, Starter, hookimpl
 
 from .connector import AsanaConnector
 from .options import AsanaOptions
@@ -28,7 +27,7 @@ def tether_starters() -> list[Starter]:
 
 @hookimpl
 def tether_sandbox_types() -> dict[str, type[Sandbox]]:
-    from .sandbox import AsanaSandbox  # only when a sandbox is asked for
+    from .sandbox.serve import AsanaSandbox  # only when a sandbox is asked for
 
     return {"asana": AsanaSandbox}
 
@@ -37,7 +36,7 @@ def __getattr__(attr: str) -> Any:
     # `from tether_asana import AsanaSandbox` still works, without loading the fake tracker
     # whenever the plugin is.
     if attr == "AsanaSandbox":
-        from .sandbox import AsanaSandbox
+        from .sandbox.serve import AsanaSandbox
 
         return AsanaSandbox
     raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")

@@ -10,9 +10,7 @@ from typing import Any, TypeVar
 
 import requests
 from requests.adapters import HTTPAdapter
-from tether.clock import Clock
-from tether.errors import SourceError
-from tether.retry import with_retries
+from tether.sdk import Clock, SourceError, with_retries
 
 from .failures import AsanaHTTPError, Where, source_error, transient
 

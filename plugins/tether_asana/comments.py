@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tether.pipeline.render import digest
+from tether.sdk import digest
 
 from .client import AsanaClient
 from .failures import AsanaHTTPError, Where

@@ -8,11 +8,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tether.clock import Clock
-from tether.connector import Capabilities, Check, Connector, Options, PullResult
-from tether.errors import SourceError
-from tether.model import CurrentAnnotation, OpKind, OpResult, Task, WriteOp
-from tether.watermark import Watermark
+from tether.sdk import (
+    Capabilities,
+    Check,
+    Clock,
+    Connector,
+    CurrentAnnotation,
+    OpKind,
+    OpResult,
+    Options,
+    PullResult,
+    SourceError,
+    Task,
+    Watermark,
+    WriteOp,
+)
 
 from . import doctor
 from .client import PAGE, AsanaClient

@@ -11,8 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import requests
-from tether.connector import Check
-from tether.doctor.checks import AUTH, RATE, READ, WRITE, skipped, token_check
+from tether.sdk import AUTH, RATE, READ, WRITE, Check, skipped, token_check
 
 from .client import AsanaClient
 from .failures import AsanaHTTPError

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import requests
-from tether.errors import SourceError
+from tether.sdk import SourceError
 
 
 class AsanaHTTPError(Exception):

@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from tether.errors import SourceError
-from tether.model import OpKind, WriteOp
+from tether.sdk import OpKind, SourceError, WriteOp
 
 from .client import AsanaClient
 from .failures import Where

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from tether.codec import parse_datetime
-from tether.model import Link, Task
+from tether.sdk import Link, Task, parse_datetime
 
 from .options import AsanaOptions
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field, model_validator
-from tether.connector import Options
+from tether.sdk import Options
 
 DEFAULT_URL = "https://app.asana.com/api/1.0"
 DEFAULT_IN_PROGRESS = ("In Progress", "Doing", "In Review", "Review", "Active", "Ongoing")

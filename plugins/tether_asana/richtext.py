@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from html import escape
 
-from tether.pipeline.render import MARKER, digest
+from tether.sdk import MARKER, digest
 
 FOOTER_RE = re.compile(r"(?:^|\n)[ \t]*— Tether · ([0-9a-f]{16})[ \t]*\Z")
 _LIST_ITEM = re.compile(r"^( *)[-*+] (.*)$")

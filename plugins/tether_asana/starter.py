@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from tether.connector import InitError, InitOption, InitSource, Starter
+from tether.sdk import InitError, InitOption, InitSource, Starter
 
 
 class AsanaStarter(Starter):

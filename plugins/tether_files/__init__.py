@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from tether import hookimpl
-from tether.connector import Connector
+from tether.sdk import Connector, hookimpl
 
 from .connector import FilesConnector, FilesOptions
 

@@ -7,10 +7,19 @@ import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
-from tether.clock import Clock
-from tether.connector import Capabilities, Connector, Options, PullResult
-from tether.errors import InvalidInput, Problem
-from tether.model import CurrentAnnotation, OpResult, Task, WriteOp
+from tether.sdk import (
+    Capabilities,
+    Clock,
+    Connector,
+    CurrentAnnotation,
+    InvalidInput,
+    OpResult,
+    Options,
+    Problem,
+    PullResult,
+    Task,
+    WriteOp,
+)
 
 from .formats import PARSERS, Format
 from .reading import Context

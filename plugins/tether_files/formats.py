@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Literal, get_args
 
-from tether.model import Task
+from tether.sdk import Task
 
 from .github import parse_gh_json
 from .jira import parse_jira_csv

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tether.model import Task
+from tether.sdk import Task
 
 from .reading import Context, Problems, item_lines, load_json
 from .values import parse_date

@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from tether.model import Link, Task
+from tether.sdk import Link, Task
 
 from .reading import Context, Problems, csv_rows
 from .values import category_from_name, infer_category, parse_date, parse_number, scalar

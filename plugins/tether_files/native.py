@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tether.codec import task_from_dict
-from tether.model import Task
+from tether.sdk import Task, task_from_dict
 
 from .reading import Context, Problems, csv_rows, item_lines, load_json
 from .values import category_from_name, infer_category, parse_date, parse_number, scalar

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from tether.errors import InvalidInput, Problem
+from tether.sdk import InvalidInput, Problem
 
 T = TypeVar("T")
 _BETWEEN_ITEMS = re.compile(r"[\s,]*")

@@ -10,8 +10,7 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
-from tether.errors import InvalidInput, Problem
-from tether.model import OpKind, OpResult, WriteOp
+from tether.sdk import InvalidInput, OpKind, OpResult, Problem, WriteOp
 
 SUFFIX = ".tether.json"
 VERSION = 1

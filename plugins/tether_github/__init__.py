@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tether import hookimpl
-from tether.connector import Connector, Sandbox, Starter
+from tether.sdk import Connector, Sandbox, Starter, hookimpl
 
 from .connector import GitHubConnector
 from .options import GitHubOptions
@@ -30,7 +29,7 @@ def tether_starters() -> list[Starter]:
 @hookimpl
 def tether_sandbox_types() -> dict[str, type[Sandbox]]:
     """The fake GitHub for demos and tests."""
-    from .sandbox import GitHubSandbox  # only when a sandbox is asked for
+    from .sandbox.serve import GitHubSandbox  # only when a sandbox is asked for
 
     return {"github": GitHubSandbox}
 
@@ -39,7 +38,7 @@ def __getattr__(attr: str) -> Any:
     # `from tether_github import GitHubSandbox` still works, without loading the fake tracker
     # whenever the plugin is.
     if attr == "GitHubSandbox":
-        from .sandbox import GitHubSandbox
+        from .sandbox.serve import GitHubSandbox
 
         return GitHubSandbox
     raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")

@@ -17,9 +17,16 @@ from dataclasses import dataclass, field
 from github import Github
 from github.GithubException import GithubException
 from github.Issue import Issue
-from tether.errors import SourceError
-from tether.model import CurrentAnnotation, OpKind, OpResult, Task, WriteOp
-from tether.pipeline.render import MARKER, digest
+from tether.sdk import (
+    MARKER,
+    CurrentAnnotation,
+    OpKind,
+    OpResult,
+    SourceError,
+    Task,
+    WriteOp,
+    digest,
+)
 
 from .client import GitHubClient
 from .failures import NotFound

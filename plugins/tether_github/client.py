@@ -17,9 +17,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from github import Auth, Github
-from tether.clock import Clock
-from tether.errors import SourceError
-from tether.retry import RetryPolicy, with_retries
+from tether.sdk import Clock, RetryPolicy, SourceError, with_retries
 
 from .failures import TRACKER, source_error, transient
 from .options import GitHubOptions

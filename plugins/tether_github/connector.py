@@ -7,10 +7,19 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
-from tether.clock import Clock
-from tether.connector import Capabilities, Check, Connector, Options, PullResult
-from tether.model import CurrentAnnotation, OpResult, Task, WriteOp
-from tether.watermark import Watermark
+from tether.sdk import (
+    Capabilities,
+    Check,
+    Clock,
+    Connector,
+    CurrentAnnotation,
+    OpResult,
+    Options,
+    PullResult,
+    Task,
+    Watermark,
+    WriteOp,
+)
 
 from . import doctor
 from .annotations import MAX_LABEL, Annotator

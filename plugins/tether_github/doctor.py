@@ -16,9 +16,17 @@ from typing import Any
 
 import requests
 from github.GithubException import GithubException
-from tether.clock import Clock
-from tether.connector import Check
-from tether.doctor.checks import AUTH, RATE, READ, WRITE, rate_headroom, skipped, token_check
+from tether.sdk import (
+    AUTH,
+    RATE,
+    READ,
+    WRITE,
+    Check,
+    Clock,
+    rate_headroom,
+    skipped,
+    token_check,
+)
 
 from .client import GitHubClient
 from .failures import PRIMARY, message_of, reset_wait, source_error

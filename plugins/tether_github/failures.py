@@ -7,8 +7,7 @@ from typing import Any
 
 import requests
 from github.GithubException import GithubException
-from tether.clock import Clock
-from tether.errors import SourceError
+from tether.sdk import Clock, SourceError
 
 TRACKER = "GitHub"
 

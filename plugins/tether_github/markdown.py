@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from tether.pipeline.render import MENTION, neutralise
+from tether.sdk import MENTION, neutralise
 
 # GitHub's login syntax: letters, digits and single inner hyphens, at most 39 characters.
 LOGIN = re.compile(r"[A-Za-z0-9](?:-?[A-Za-z0-9]){0,38}")

@@ -9,8 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tether.codec import parse_datetime
-from tether.model import Task
+from tether.sdk import Task, parse_datetime
 
 _ISSUE_URL = re.compile(r"/repos/([^/]+/[^/]+)/issues/(\d+)$")
 

@@ -6,7 +6,7 @@ import re
 from typing import Literal
 
 from pydantic import Field, field_validator
-from tether.connector import Options
+from tether.sdk import Options
 
 _REPO = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?/[A-Za-z0-9_.-]+")
 _COLOR = r"^[0-9a-fA-F]{6}$"

@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from tether.connector import InitError, InitOption, InitSource, Starter
+from tether.sdk import InitError, InitOption, InitSource, Starter
 
 _REPO = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from tether.model import CurrentAnnotation
+from tether.sdk import CurrentAnnotation
 
 from .client import MARKER_KEY
 

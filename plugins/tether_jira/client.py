@@ -17,9 +17,7 @@ from typing import Any, TypeVar
 import requests
 from jira import JIRA
 from jira.exceptions import JIRAError
-from tether.clock import Clock
-from tether.errors import SourceError
-from tether.retry import with_retries
+from tether.sdk import Clock, SourceError, with_retries
 
 from .failures import Context, describe, quiet_refused, status_of, transient
 from .normalise import FieldMap

@@ -7,11 +7,20 @@ from contextlib import suppress
 from dataclasses import replace
 from pathlib import Path
 
-from tether.clock import Clock
-from tether.connector import Capabilities, Check, Connector, Options, PullResult
-from tether.errors import SourceError
-from tether.model import CurrentAnnotation, OpResult, Task, WriteOp
-from tether.watermark import Watermark
+from tether.sdk import (
+    Capabilities,
+    Check,
+    Clock,
+    Connector,
+    CurrentAnnotation,
+    OpResult,
+    Options,
+    PullResult,
+    SourceError,
+    Task,
+    Watermark,
+    WriteOp,
+)
 
 from . import doctor, jql
 from .annotations import Marker, Shown
@@ -37,7 +46,7 @@ class JiraConnector(Connector):
     def __init__(self, name: str, options: Options, base_dir: Path, clock: Clock | None = None):
         super().__init__(name, options, base_dir, clock)
         if self.options.flavour == "datacenter":
-            self.capabilities = DATACENTER  # type: ignore[misc] - the flavour decides the markup
+            self.capabilities = DATACENTER  # the flavour decides the markup
         self.client = JiraClient(self.options, self.clock)  # no request until first used
         self._shown: dict[str, Shown] = {}  # key -> labels and marker, as last pulled
         self._written: dict[str, Written] = {}  # key -> Tether's comment written since then

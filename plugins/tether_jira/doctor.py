@@ -16,8 +16,7 @@ from typing import Any
 
 import requests
 from jira.exceptions import JIRAError
-from tether.connector import Check
-from tether.doctor.checks import AUTH, QUIET, RATE, READ, WRITE, rate_headroom, skipped, token_check, words
+from tether.sdk import AUTH, QUIET, RATE, READ, WRITE, Check, rate_headroom, skipped, token_check, words
 
 from .client import FlavourMismatch, JiraClient
 from .failures import Context, describe, service_message, status_of

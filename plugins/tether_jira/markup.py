@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from tether.pipeline.render import MARKER, MENTION
+from tether.sdk import MARKER, MENTION
 
 Run = tuple[str, frozenset[str]]  # text and its marks: "strong", "em", "code"; or a mention
 MENTIONED = frozenset({"mention"})  # the run of a mention token: its text is the handle

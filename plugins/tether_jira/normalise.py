@@ -6,8 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from tether.codec import parse_datetime
-from tether.model import Link, Task
+from tether.sdk import Link, Task, parse_datetime
 
 from .markup import adf_to_text
 

@@ -6,7 +6,7 @@ import re
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
-from tether.connector import Options
+from tether.sdk import Options
 
 CLOUD_STORY_POINTS = "customfield_10016"  # "Story point estimate", the Cloud default
 _PROJECT_KEY = re.compile(r"[A-Z][A-Z0-9_]+")

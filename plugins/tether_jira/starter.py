@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlparse
 
-from tether.connector import InitError, InitOption, InitSource, Starter
+from tether.sdk import InitError, InitOption, InitSource, Starter
 
 _PROJECT_KEY = re.compile(r"[A-Z][A-Z0-9_]+")
 

@@ -10,9 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from tether.errors import SourceError
-from tether.model import OpKind, OpResult, WriteOp
-from tether.pipeline.render import digest
+from tether.sdk import OpKind, OpResult, SourceError, WriteOp, digest
 
 from .annotations import VERSION, Marker, Shown
 from .client import JiraClient

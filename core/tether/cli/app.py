@@ -307,7 +307,7 @@ def config() -> None:
 @config.command("schema")
 def config_schema_cmd() -> None:
     """Print the JSON Schema of tether.yaml (for editor completion and CI checks)."""
-    from tether.config.load import config_schema
+    from tether.config.schema import config_schema
 
     click.echo(json.dumps(config_schema(Plugins()), indent=2))
 

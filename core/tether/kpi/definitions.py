@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import csv
 import difflib
-import io
 import math
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, ClassVar, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AllowInfNan, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-from tether.config.load import Checker, Hint, Number, Whole, duplicates, unknown_key
-from tether.config.yamlsrc import PathKey, read_text
-from tether.connector import KpiSource, Options
-from tether.errors import InvalidInput, Problem
+from tether.config.checker import Checker, Hint, Number, Whole, duplicates, unknown_key
+from tether.config.yamlsrc import PathKey
 from tether.model import KPI, Checkpoint, Guardrail, Measurement
 
 KPI_ID = r"^[a-z0-9][a-z0-9_.-]*$"
@@ -37,7 +33,7 @@ def parse_when(value: Any) -> datetime | None:
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     if isinstance(value, str):
-        return _parse_date(value.strip())
+        return parse_date(value.strip())
     return None
 
 
@@ -329,69 +325,7 @@ def _objective_cycles(check: Checker, path: PathKey, good: list[tuple[int, KpiMo
                       f"objectives form a loop ({loop}); an objective cannot be its own parent")
 
 
-class CsvOptions(Options):
-    path: str = Field(description="CSV file with columns kpi,date,value, relative to the config "
-                      "folder.")
-
-
-class CsvKpiSource(KpiSource):
-    """KPI values from a CSV file with a ``kpi,date,value`` header; other columns are ignored."""
-
-    type_name: ClassVar[str] = "csv"
-    options_model: ClassVar[type[Options]] = CsvOptions
-
-    def measurements(self) -> list[Measurement]:
-        """Every row as a Measurement (UTC); raises InvalidInput locating each bad row."""
-        assert isinstance(self.options, CsvOptions)
-        file = self.base_dir / self.options.path
-        if not file.is_file():
-            message = "cannot read KPI values: no such file; check the path under kpi_sources"
-            raise InvalidInput([Problem(str(file), 1, 1, "", message)])
-        # utf-8-sig: spreadsheets often save a byte-order mark before the header.
-        text = read_text(file, "utf-8-sig")
-        return _read(csv.DictReader(io.StringIO(text, newline="")), str(file))
-
-
-def _read(reader: csv.DictReader[str], file: str) -> list[Measurement]:
-    header = reader.fieldnames or []
-    missing = [c for c in CSV_COLUMNS if c not in header]
-    if missing:
-        raise InvalidInput([Problem(file, 1, 1, "", f"missing column(s) {', '.join(missing)}; "
-                                    "the header must name kpi,date,value")])
-    col = {name: header.index(name) + 1 for name in CSV_COLUMNS}
-    out: list[Measurement] = []
-    problems: list[Problem] = []
-    for row in reader:
-        line = reader.line_num
-        if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
-            continue  # blank lines are harmless
-
-        def bad(name: str, message: str, line: int = line) -> None:
-            problems.append(Problem(file, line, col[name], name, message))
-
-        kpi = (row.get("kpi") or "").strip()
-        date_text = (row.get("date") or "").strip()
-        value_text = (row.get("value") or "").strip()
-        if not kpi:
-            bad("kpi", "empty; write the KPI id this value belongs to")
-        at = _parse_date(date_text)
-        if at is None:
-            bad("date", f"'{date_text}' is not a date; use YYYY-MM-DD or an ISO 8601 timestamp")
-        try:
-            value = float(value_text)
-            if not math.isfinite(value):
-                raise ValueError
-        except ValueError:
-            bad("value", f"'{value_text}' is not a number; use digits like 12.5")
-            continue
-        if kpi and at is not None:
-            out.append(Measurement(kpi=kpi, at=at, value=value))
-    if problems:
-        raise InvalidInput(problems)
-    return out
-
-
-def _parse_date(text: str) -> datetime | None:
+def parse_date(text: str) -> datetime | None:
     """An aware UTC datetime; naive dates and times are taken to be UTC."""
     try:
         at = datetime.fromisoformat(text)

@@ -5,11 +5,16 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from tether.connector import Connector
 from tether.model import OpResult, WriteOp
+from tether.pipeline import memory
+from tether.pipeline.assess import Verdicts
+from tether.pipeline.plan import PassPlan, within_budget
 from tether.store.db import Store
+from tether.store.records import LedgerEntry
+from tether.workspace import Workspace
 
 
 @dataclass
@@ -24,23 +29,6 @@ class ApplyReport:
     @property
     def failed(self) -> int:
         return sum(not r.ok for r in self.results)
-
-
-def within_budget(ops: list[WriteOp], budget: int, source_budget: int | None
-                  ) -> tuple[list[WriteOp], list[WriteOp]]:
-    """Split ops into (to apply, deferred): highest value at risk first, order kept on ties."""
-    ranked = sorted(ops, key=lambda o: -o.value_at_risk)
-    chosen, deferred = [], []
-    per_source: dict[str, int] = defaultdict(int)
-    for op in ranked:
-        fits = len(chosen) < budget and (
-            source_budget is None or per_source[op.source] < source_budget)
-        if fits:
-            chosen.append(op)
-            per_source[op.source] += 1
-        else:
-            deferred.append(op)
-    return chosen, deferred
 
 
 def apply_ops(ops: list[WriteOp], connectors: dict[str, Connector], store: Store, run_id: int,
@@ -61,3 +49,29 @@ def apply_ops(ops: list[WriteOp], connectors: dict[str, Connector], store: Store
             store.ledger_end(entry, result, clock())
         report.results += results
     return report
+
+
+def apply_pass(ws: Workspace, store: Store, run_id: int, planned: PassPlan, verdicts: Verdicts,
+               started: datetime, clock: Callable[[], datetime]) -> ApplyReport:
+    """Stage 5 of a sync: record the verdicts, apply the plan within the budget, then
+    remember what was written (and what a person's removal holds back) for the next pass."""
+    wb = ws.config.writeback
+    store.save_mappings(verdicts.mappings)
+    store.record_findings(verdicts.findings, started)
+    report = apply_ops(planned.ops, ws.connectors, store, run_id, wb.budget, wb.source_budget,
+                       clock)
+    for op in memory.new_holds(planned.held, planned.written):  # noted once, when first honoured
+        store.ledger_note(run_id, op, "held", op.reason, clock())
+    store.save_written(memory.remember(planned.written, planned.desired, planned.current,
+                                       planned.held, report.results, report.deferred))
+    store.patch_labels(memory.label_changes(report.results))
+    store.prune(started - timedelta(days=ws.config.retention_days))
+    return report
+
+
+def settle_interrupted(store: Store, now: datetime) -> list[LedgerEntry]:
+    """Before a sync: close the writes a crash cut short, and count them as possibly written,
+    so the pull does not take their landing for a person's activity."""
+    interrupted = store.ledger_interrupt(now)
+    store.save_written(memory.maybe_written(interrupted, store.load_written()))
+    return interrupted

@@ -9,17 +9,20 @@ from __future__ import annotations
 import string
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from tether.kpi.status import KpiStatus
+from tether.kpi.status import KpiStatus, kpi_statuses
 from tether.model import KPI, Finding, Mapping, Measurement, Task
-from tether.pipeline.map import task_values
+from tether.pipeline.map import Mapper, task_values
 from tether.rules.compiler import compile_rules
 from tether.rules.engine import RuleEngine
 from tether.rules.language import Rule
+from tether.rules.loader import RuleBook
 from tether.rules.signals import DRIFT_FIELDS, Judgement, kpi_facts, link_facts
+from tether.store.db import Store
+from tether.workspace import Workspace
 
 
 class _Blank(dict):
@@ -118,3 +121,82 @@ def _findings(matches: dict[str, list[Rule]], values: dict[str, dict[str, Any]])
                     reason=render_message(rule.message, values[ref]), rule_id=rule.id,
                     label=rule.label, advice=render_message(rule.advice, values[ref]))
             for ref, rules in matches.items() for rule in rules]
+
+
+@dataclass
+class Examination:
+    """The whole portfolio judged as of one moment, and (when asked) what the rules saw."""
+
+    statuses: dict[str, KpiStatus]  # by KPI id, config order
+    mappings: list[Mapping]
+    findings: list[Finding]  # as the rules raised them, without reminders
+    task_facts: dict[str, dict[str, Any]] = field(default_factory=dict)  # by task ref
+    kpi_facts: dict[str, dict[str, Any]] = field(default_factory=dict)  # by "kpi:<id>"
+
+
+def examine(ws: Workspace, tasks: list[Task], measurements: list[Measurement], now: datetime,
+            rules: RuleBook | None = None, facts: bool = False) -> Examination:
+    """Stages 2 and 3 as of ``now`` with ``rules`` (default: the workspace's): each KPI's
+    status, the mappings and the findings; with ``facts``, also the values the signal rules
+    saw, so `rules explain` shows the very facts a pass judges on."""
+    cfg = ws.config
+    book = rules or ws.rules
+    statuses = kpi_statuses(cfg.kpis, measurements, now, cfg.status)
+    mapper, assessor = Mapper(book.mappings), Assessor(book.signals, cfg.judgement)
+    try:
+        mappings = mapper.map(tasks, now)
+        findings = assessor.assess(tasks, mappings, cfg.kpis, now, statuses, measurements)
+        seen = (assessor.facts(tasks, mappings, cfg.kpis, now, statuses, measurements)
+                if facts else ({}, {}))
+    finally:
+        mapper.close()
+        assessor.close()
+    return Examination(statuses, mappings, findings, *seen)
+
+
+def judge(ws: Workspace, tasks: list[Task], measurements: list[Measurement],
+          first_seen: dict[tuple[str, str, str], datetime], now: datetime
+          ) -> tuple[dict[str, KpiStatus], list[Mapping], list[Finding]]:
+    """Stages 2 and 3 as of ``now``: each KPI's status, the mappings, and the findings with
+    their reminders (``first_seen`` by (signal, subject, rule id) of the open ones)."""
+    seen = examine(ws, tasks, measurements, now)
+    rules = {r.id: r for r in ws.rules.signals}
+    return seen.statuses, seen.mappings, [with_reminder(f, rules.get(f.rule_id), first_seen, now)
+                                          for f in seen.findings]
+
+
+def with_reminder(finding: Finding, rule: Rule | None,
+                  first_seen: dict[tuple[str, str, str], datetime], now: datetime) -> Finding:
+    """A finding still open after its rule's ``sla_days`` says so, once per period: the
+    changed text re-raises it (the comment is edited) without a write on every run."""
+    sla = rule.params.get("sla_days") if rule is not None else None
+    since = first_seen.get((finding.signal, finding.subject, finding.rule_id))
+    if not sla or since is None or (now - since).days < sla:
+        return finding
+    periods = (now - since).days // int(sla)
+    note = f" Reminder {periods}: first raised on {since.date().isoformat()}, still open."
+    return replace(finding, reason=finding.reason + note)
+
+
+FindingKey = tuple[str, str, str]  # (signal, subject, rule id)
+
+
+@dataclass
+class Verdicts:
+    """A pass's judgement, and how its findings differ from the open ones recorded before."""
+
+    statuses: dict[str, KpiStatus]
+    mappings: list[Mapping]
+    findings: list[Finding]
+    new: set[FindingKey]
+    cleared: list[FindingKey]
+
+
+def assess_pass(ws: Workspace, store: Store, tasks: list[Task], now: datetime) -> Verdicts:
+    """Stages 2 and 3 of a pass on the store's measurements, reminders included; records
+    nothing (sync records the findings when it applies)."""
+    open_before = {(f.signal, f.subject, f.rule_id): f.first_seen for f in store.open_findings()}
+    statuses, mappings, findings = judge(ws, tasks, store.measurements(), open_before, now)
+    keys = [(f.signal, f.subject, f.rule_id) for f in findings]
+    return Verdicts(statuses, mappings, findings, {k for k in keys if k not in open_before},
+                    sorted(set(open_before) - set(keys)))

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from tether.model import Annotation, CurrentAnnotation, OpKind, OpResult, Task, WriteOp, Written
-from tether.store.db import LedgerEntry
+from tether.store.records import LedgerEntry
 
 _COMMENT_KINDS = (OpKind.CREATE_COMMENT, OpKind.UPDATE_COMMENT)
 

@@ -6,13 +6,18 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING
 
 from tether.model import KPI, Annotation, CurrentAnnotation, Finding, Mapping, OpKind, Task, WriteOp, Written
-from tether.pipeline.render import Renderer, digest
+from tether.pipeline import memory
+from tether.pipeline.pull import read_current
+from tether.pipeline.render import Renderer, digest, mention
+from tether.store.db import Store
+from tether.workspace import Workspace
 
 if TYPE_CHECKING:
-    from tether.config.load import KpiLabels
+    from tether.config.model import KpiLabels
 
 MentionFor = Callable[[KPI], str | None]
 
@@ -155,3 +160,73 @@ def plan_ops(tasks: Iterable[Task], desired: dict[str, Annotation],
              current: dict[str, CurrentAnnotation]) -> list[WriteOp]:
     """``plan`` with no memory of earlier writes: the plain diff."""
     return plan(tasks, desired, current).ops
+
+
+def comment_style(ws: Workspace) -> CommentStyle:
+    """Each source's markup and mention rule, and the renderer with the config's templates."""
+    packs = ws.rules.packs
+    rules = ws.rules.signals
+    versions = {r.id: f"pack {r.pack} {packs.get(r.pack, '')[:8]}".rstrip() for r in rules}
+    mentioning = frozenset(r.id for r in rules if r.params.get("mention_owner"))
+    style = CommentStyle(Renderer(ws.config.writeback.templates, versions, mentioning))
+    types = {s.name: s.type for s in ws.config.sources}
+    for name, connector in ws.connectors.items():
+        style.markup[name] = connector.capabilities.markup
+        if ws.config.writeback.mentions and connector.capabilities.mentions != "none":
+            style.mentions[name] = partial(_owner_token, source=name, source_type=types[name])
+    return style
+
+
+def _owner_token(kpi: KPI, source: str, source_type: str) -> str | None:
+    handle = kpi.handle(source, source_type)
+    return mention(handle) if handle else None
+
+
+def within_budget(ops: list[WriteOp], budget: int, source_budget: int | None
+                  ) -> tuple[list[WriteOp], list[WriteOp]]:
+    """Split ops into (to apply, deferred): highest value at risk first, order kept on ties."""
+    ranked = sorted(ops, key=lambda o: -o.value_at_risk)
+    chosen, deferred = [], []
+    per_source: dict[str, int] = defaultdict(int)
+    for op in ranked:
+        fits = len(chosen) < budget and (
+            source_budget is None or per_source[op.source] < source_budget)
+        if fits:
+            chosen.append(op)
+            per_source[op.source] += 1
+        else:
+            deferred.append(op)
+    return chosen, deferred
+
+
+@dataclass
+class PassPlan:
+    """What a pass means to write, and what it knew when it decided."""
+
+    ops: list[WriteOp]
+    held: list[WriteOp]
+    deferred: list[WriteOp]  # over the write budget: left for the next run
+    not_annotated: int  # items left alone by writeback.since
+    desired: dict[str, Annotation]
+    current: dict[str, CurrentAnnotation]
+    written: dict[str, Written]
+
+
+def plan_pass(ws: Workspace, store: Store, tasks: list[Task], mappings: list[Mapping],
+              findings: list[Finding], suspect: set[str]) -> PassPlan:
+    """Stage 4 of a pass: read what each item in scope shows now (``suspect`` refs, whose
+    last write may have landed unseen, are recovered with care), then diff it against what
+    it should show."""
+    wb = ws.config.writeback
+    written = store.load_written()
+    annotated = [t for t in tasks if wb.since is None or t.ref in written
+                 or (t.updated is not None and t.updated >= wb.since)]
+    suspect = suspect | store.ledger_unsettled_comments()
+    current = memory.effective(read_current(ws, annotated, suspect, written), written)
+    desired = desired_annotations(annotated, mappings, findings, {k.id: k for k in ws.config.kpis},
+                                  wb.label_prefix, wb.comments, current, comment_style(ws),
+                                  wb.kpi_labels)
+    planned = plan(annotated, desired, current, written)
+    deferred = within_budget(planned.ops, wb.budget, wb.source_budget)[1]
+    return PassPlan(planned.ops, planned.held, deferred, len(tasks) - len(annotated), desired,
+                    current, written)

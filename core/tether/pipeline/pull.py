@@ -1,10 +1,25 @@
-"""Stage 1, pull: fetch each source's tasks (from its cursor) into the state store."""
+"""Stage 1, pull: each source's tasks (from its cursor) and the KPI measurements into the
+state store, and what each item shows of Tether now (its labels and comment)."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 from tether.connector import Connector
+from tether.kpi.sources import store_measurements
+from tether.model import CurrentAnnotation, Task, Written
 from tether.pipeline.memory import mask_own_edits
 from tether.store.db import Store
+from tether.workspace import Workspace
+
+
+def pull_all(ws: Workspace, store: Store) -> dict[str, int]:
+    """Pull every source, then read every KPI source (inline values first) into ``store``;
+    returns the items pulled by source."""
+    prefix = ws.config.writeback.label_prefix
+    pulled = {name: pull_source(c, store, prefix) for name, c in ws.connectors.items()}
+    store_measurements(ws.config, ws.plugins, store)
+    return pulled
 
 
 def pull_source(connector: Connector, store: Store, prefix: str) -> int:
@@ -20,3 +35,33 @@ def pull_source(connector: Connector, store: Store, prefix: str) -> int:
     store.save_tasks(connector.name, tasks, result.complete)
     store.set_cursor(connector.name, result.cursor)
     return len(result.tasks)
+
+
+def read_current(ws: Workspace, tasks: list[Task], suspect: set[str],
+                  written: dict[str, Written]) -> dict[str, CurrentAnnotation]:
+    """What each task shows now, by ref. Items whose last write was cut short or failed are
+    recovered (looked up past any cache or index), so a comment that landed unseen is edited,
+    not duplicated; so are items whose comment seems gone, before Tether concludes a person
+    deleted it (a missing index is not a deletion)."""
+    by_source: dict[str, list[Task]] = defaultdict(list)
+    for task in tasks:
+        by_source[task.source].append(task)
+    current: dict[str, CurrentAnnotation] = {}
+    prefix = ws.config.writeback.label_prefix
+    for name, group in by_source.items():
+        connector = ws.connectors[name]
+        connector.known_comments = {t.key: written[t.ref].comment_id for t in group
+                                    if t.ref in written}
+        shown = connector.read_annotations([t for t in group if t.ref not in suspect], prefix)
+        careful = [t for t in group if t.ref in suspect or _seems_deleted(
+            written.get(t.ref), shown.get(t.key))]
+        if careful:
+            shown.update(connector.recover(careful, prefix))
+        current.update({f"{name}:{key}": value for key, value in shown.items()})
+    return current
+
+
+def _seems_deleted(w: Written | None, shown: CurrentAnnotation | None) -> bool:
+    """Tether kept a comment here and the read shows none, not yet confirmed as deleted."""
+    return (w is not None and w.comment_id is not None and not w.comment_gone
+            and "comment" not in w.held and shown is not None and shown.comment_id is None)

@@ -11,10 +11,11 @@ from pathlib import Path
 from tether.errors import TetherError
 from tether.kpi.status import KpiStatus
 from tether.model import KPI, Finding, Mapping, Measurement, Task
-from tether.pipeline.run import judge
+from tether.pipeline.assess import judge
 from tether.report.formatting import finding_units, natural
 from tether.rules.signals import kpi_facts, task_effort
-from tether.store.db import RunRecord, Store
+from tether.store.db import Store
+from tether.store.records import RunRecord
 from tether.workspace import Workspace
 
 UNTETHERED = "(no KPI)"  # the alignment matrix's column for open work no rule links

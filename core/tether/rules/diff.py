@@ -14,7 +14,7 @@ from pathlib import Path
 from tether.config.load import CONFIG_NAME, load_config
 from tether.errors import TetherError
 from tether.model import Finding, Mapping
-from tether.pipeline.run import examine
+from tether.pipeline.assess import examine
 from tether.report.data import known_measurements
 from tether.report.formatting import natural
 from tether.rules.loader import RuleBook, load_rulebook

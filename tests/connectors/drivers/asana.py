@@ -11,10 +11,10 @@ from tether.clock import FakeClock
 from tether.connector import Connector
 from tether_asana.connector import AsanaConnector
 from tether_asana.options import AsanaOptions
-from tether_asana.sandbox import serve
-from tether_asana.sandbox_html import mentions
-from tether_asana.sandbox_state import AsanaState, Record
-from tether_asana.sandbox_views import API
+from tether_asana.sandbox.html import mentions
+from tether_asana.sandbox.serve import serve
+from tether_asana.sandbox.state import AsanaState, Record
+from tether_asana.sandbox.views import API
 
 UNICODE_TITLE = "Ünïcødé ✓ 数据"
 SECTIONS = ["Backlog", "In Progress", "Done"]

@@ -14,9 +14,9 @@ from tether.sandbox import SandboxServer
 from tether_github import GitHubConnector, GitHubOptions
 from tether_github.client import PER_PAGE
 from tether_github.normalise import split_key, task_key
-from tether_github.sandbox_api import GitHubApi
-from tether_github.seed import generate
-from tether_github.world import Issue, World
+from tether_github.sandbox.api import GitHubApi
+from tether_github.sandbox.seed import generate
+from tether_github.sandbox.world import Issue, World
 
 REPO = "acme/widgets"
 TOKEN_ENV = "GITHUB_TOKEN"

@@ -15,9 +15,9 @@ from tether.sandbox import SandboxServer
 from tether_jira.connector import JiraConnector
 from tether_jira.markup import adf_to_text
 from tether_jira.options import JiraOptions
-from tether_jira.sandbox_api import JiraSandboxApi
-from tether_jira.sandbox_state import World
-from tether_jira.seed import generate
+from tether_jira.sandbox.api import JiraSandboxApi
+from tether_jira.sandbox.seed import generate
+from tether_jira.sandbox.state import World
 
 PROJECT = "OPS"
 TOKEN_ENV = "JIRA_TOKEN"

@@ -1,0 +1,66 @@
+"""A valid tether.yaml as plain frozen dataclasses: what the rest of Tether reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from tether import connector, model
+from tether.kpi.trend import Thresholds
+from tether.rules.signals import Judgement
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    name: str
+    type: str
+    options: connector.Options
+
+
+@dataclass(frozen=True)
+class KpiSourceConfig:
+    type: str
+    options: connector.Options
+
+
+@dataclass(frozen=True)
+class RulesConfig:
+    packs: tuple[Path, ...]
+    builtin: bool
+    disable: frozenset[str]
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+KpiLabels = Literal["open", "all", "off"]
+
+
+@dataclass(frozen=True)
+class WritebackConfig:
+    label_prefix: str
+    comments: bool
+    mentions: bool
+    budget: int
+    source_budget: int | None
+    since: datetime | None = None  # adoption: leave items last updated before this alone
+    templates: Path | None = None  # a folder of comment templates overriding the built-in ones
+    kpi_labels: KpiLabels = "open"  # which items carry a <prefix>:kpi:<id> label per linked KPI
+
+
+@dataclass(frozen=True)
+class Config:
+    """A valid tether.yaml; relative paths are already resolved against ``base_dir``."""
+
+    file: Path
+    base_dir: Path
+    sources: tuple[SourceConfig, ...]
+    kpis: tuple[model.KPI, ...]
+    kpi_sources: tuple[KpiSourceConfig, ...]
+    rules: RulesConfig
+    writeback: WritebackConfig
+    state_url: str
+    status: Thresholds = Thresholds()
+    retention_days: int = 180
+    judgement: Judgement = Judgement()
+

@@ -1,0 +1,184 @@
+"""The shape of each tether.yaml section (pydantic models): defaults, bounds and the
+descriptions the JSON Schema carries."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from tether.config.checker import NAME_HINT, Hint, Number, Whole, not_bool, yaml_off
+from tether.config.model import KpiLabels
+from tether.kpi.trend import Thresholds
+from tether.rules.entities import EntityKeys
+from tether.rules.signals import Judgement
+
+SOURCE_NAME = r"^[a-z0-9][a-z0-9_-]*$"
+LABEL_PREFIX = r"^[a-z][a-z0-9_-]*$"
+
+# -- the file's shape --------------------------------------------------------------------------
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
+
+
+class TopModel(_Section):
+    """Top-level keys only; each section is validated on its own so all problems surface."""
+
+    version: Annotated[Literal[1], Hint("1 (the only config version this Tether reads)")] = 1
+    sources: Any
+    kpis: Any = None
+    kpi_sources: Any = None
+    rules: Any = None
+    writeback: Any = None
+    state: Any = None
+    status: Any = None
+    judgement: Any = None
+
+
+class SourceModel(_Section):
+    """One tracker to read tasks from and write annotations back to."""
+
+    name: Annotated[str, NAME_HINT] = Field(
+        pattern=SOURCE_NAME, description="Unique name of this source; task refs are <name>:<key>.")
+    type: str = Field(description="Connector type, provided by an installed plugin.")
+    options: dict[str, Any] | None = Field(
+        None, description="Connector options; their shape depends on `type`.")
+
+    @field_validator("name")
+    @classmethod
+    def _not_kpi(cls, name: str) -> str:
+        # Findings about a KPI are filed under the subject kpi:<id>.
+        if name == "kpi":
+            raise PydanticCustomError("reserved", "`kpi` is reserved; choose another name")
+        return name
+
+
+class KpiSourceModel(_Section):
+    """One place KPI measurements are read from."""
+
+    type: str = Field(description="KPI source type, provided by an installed plugin.")
+    options: dict[str, Any] | None = Field(
+        None, description="KPI source options; their shape depends on `type`.")
+
+
+class RulesModel(_Section):
+    """Which rule packs run."""
+
+    packs: list[str] | None = Field(
+        None, description="Folders or files of rule YAML, relative to the config folder. "
+        "Default: `rules` if that folder exists.")
+    builtin: bool = Field(True, description="Run the built-in rule packs that plugins ship.")
+    disable: list[str] = Field([], description="Rule ids to switch off.")
+    params: dict[str, dict[str, str | float | bool]] = Field(
+        {}, description="Override drift rules' parameters: {rule id: {parameter: value}}.")
+
+
+class WritebackModel(_Section):
+    """What Tether may write back to trackers."""
+
+    label_prefix: Annotated[str, Hint("lowercase letters, digits, '-' or '_', starting with a "
+                                      "letter")] = Field(
+        "tether", pattern=LABEL_PREFIX, description="Namespace of the labels Tether manages.")
+    comments: bool = Field(True, description="Keep one Tether comment on each flagged task; "
+                           "false is the labels-only mode.")
+    mentions: bool = Field(True, description="Mention the KPI owner in the comment that raises "
+                           "a decision gate (never in routine comments).")
+    budget: Whole = Field(30, ge=0, description="Most writes per run, over all sources.")
+    source_budget: Whole | None = Field(
+        None, ge=0, description="Most writes per source per run; null for no per-source limit.")
+    since: date | None = Field(
+        None, description="Adoption: only annotate items updated on or after this date "
+        "(YYYY-MM-DD); items Tether already annotated stay maintained.")
+    templates: str | None = Field(
+        None, description="Folder of comment templates (comment.md.j2, resolved.md.j2, or "
+        "comment.<markup>.md.j2 for one markup), relative to tether.yaml.")
+    kpi_labels: Annotated[KpiLabels, BeforeValidator(yaml_off)] = Field(
+        "open", description="Which items carry a <prefix>:kpi:<id> label per linked KPI: open "
+        "items, all items (closed ones keep the label but never get a new one), or off.")
+
+
+class StateModel(_Section):
+    """Where run history and measurements are kept."""
+
+    url: str | None = Field(
+        None, description="SQLAlchemy database URL. Default: sqlite:///<config folder>/.tether/"
+        "state.db")
+    retention_days: Whole = Field(
+        180, ge=1, description="Days of run history, write ledger and cleared findings to keep.")
+
+
+_DEFAULT = Thresholds()
+Share = Annotated[float, BeforeValidator(not_bool), Hint("a number from 0 to 1, like 0.75")]
+
+
+class StatusModel(_Section):
+    """When a KPI counts as at risk or off track (see README, "KPIs and their status")."""
+
+    off_track_below: Share = Field(
+        _DEFAULT.off_track_below, ge=0, le=1, description="Off track when the forecast reaches "
+        "less than this share of the planned change by the deadline [ServiceNow SPM: 75].")
+    at_risk_below: Share = Field(
+        _DEFAULT.at_risk_below, ge=0, le=1, description="At risk when the forecast reaches "
+        "less than this share [ServiceNow SPM: 90].")
+    pace_off_track_below: Number = Field(
+        _DEFAULT.pace_off_track_below, ge=0, allow_inf_nan=False, description="Off track when "
+        "attainment is below this share of what the expected path asks for now [Oboard: 0.4].")
+    pace_at_risk_below: Number = Field(
+        _DEFAULT.pace_at_risk_below, ge=0, allow_inf_nan=False, description="At risk when "
+        "attainment is below this share of the expected [Oboard: 0.7].")
+    min_points: Whole = Field(_DEFAULT.min_points, ge=4, description="Fewest measurements "
+                              "for a trend; fewer and the status is unknown.")
+    window: Whole = Field(_DEFAULT.window, ge=4, description="The trend is fitted over this "
+                          "many latest measurements.")
+    tolerance_share: Annotated[float, BeforeValidator(not_bool), Hint(
+        "a number above 0 and at most 1, like 0.1")] = Field(
+        _DEFAULT.tolerance_share, gt=0, le=1, description="Default tolerance band: this share "
+        "of |target - baseline| either side of the expected path.")
+    flat_share: Share = Field(
+        _DEFAULT.flat_share, ge=0, le=1, description="A trend moving less than this share of "
+        "the planned change over the KPI's window is flat.")
+    horizon_days: Whole = Field(_DEFAULT.horizon_days, ge=1, description="Band KPIs without a "
+                                "deadline are forecast this many days ahead.")
+    noise_t: Number = Field(_DEFAULT.noise_t, ge=0, allow_inf_nan=False, description="A slope "
+                            "within this many standard errors of zero (from the series' own "
+                            "scatter) is flat.")
+
+
+_KEYS = EntityKeys()
+
+
+class EntitiesModel(_Section):
+    """What makes two items touch the same thing (conflict and guardrail signals)."""
+
+    labels: list[Annotated[str, Field(min_length=1)]] = Field(
+        list(_KEYS.labels), description="Label or tag patterns naming an entity, like "
+        "`segment:*` or `customer:*` (`*` any text; compared without case).")
+    components: bool = Field(_KEYS.components, description="Items sharing a component touch "
+                             "the same thing.")
+    fields: list[Annotated[str, Field(min_length=1)]] = Field(
+        list(_KEYS.fields), description="Custom fields naming an entity (compared without case).")
+    links: bool = Field(_KEYS.links, description="Linked items touch the same thing.")
+
+
+class JudgementModel(_Section):
+    """Settings of the portfolio aggregates behind the drift signals."""
+
+    window_days: Whole = Field(Judgement().window_days, ge=7, description="no_impact's trailing "
+                               "window in days, ending lag_days before now.")
+    entities: EntitiesModel = Field(EntitiesModel(), description="Entity keys that conflict and "
+                                    "guardrail join items on.")
+
+
+class KpiFileModel(_Section):
+    kpis: list[Any]
+

@@ -1,0 +1,107 @@
+"""The state store's tables (portable SQLAlchemy Core types only) and how values are kept in
+them: datetimes as aware UTC, enums as their plain value."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import Enum
+
+import sqlalchemy as sa
+
+SCHEMA_VERSION = 2
+
+meta = sa.MetaData()
+Name = sa.String(255)
+When = sa.DateTime(timezone=True)
+
+schema = sa.Table("schema_version", meta, sa.Column("version", sa.Integer, nullable=False))
+cursors = sa.Table(
+    "cursors", meta,
+    sa.Column("source", Name, primary_key=True),
+    sa.Column("cursor", sa.Text, nullable=False),
+)
+tasks = sa.Table(
+    "tasks", meta,
+    sa.Column("source", Name, primary_key=True),
+    sa.Column("key", Name, primary_key=True),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+mappings = sa.Table(
+    "mappings", meta,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("task", sa.String(512), nullable=False),
+    sa.Column("kpi", Name, nullable=False),
+    sa.Column("rule_id", Name, nullable=False),
+    sa.Column("weight", sa.Float, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+)
+measurements = sa.Table(
+    "measurements", meta,
+    sa.Column("kpi", Name, nullable=False),
+    sa.Column("at", When, nullable=False),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.UniqueConstraint("kpi", "at", name="uq_measurement"),
+)
+findings = sa.Table(
+    "findings", meta,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("signal", Name, nullable=False),
+    sa.Column("subject", Name, nullable=False),
+    sa.Column("rule_id", Name, nullable=False),
+    sa.Column("severity", sa.String(32), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("value_at_risk", sa.Float, nullable=False),
+    sa.Column("first_seen", When, nullable=False),
+    sa.Column("last_seen", When, nullable=False),
+    sa.Column("cleared_at", When, nullable=True),
+    sa.Index("ix_findings_subject", "subject"),
+)
+ledger = sa.Table(
+    "ledger", meta,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.Integer, nullable=False),
+    sa.Column("source", Name, nullable=False),
+    sa.Column("key", Name, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("comment_id", Name, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("started", When, nullable=False),
+    sa.Column("finished", When, nullable=True),
+    sa.Index("ix_ledger_task", "source", "key"),
+)
+written = sa.Table(
+    "written", meta,
+    sa.Column("task", sa.String(512), primary_key=True),
+    sa.Column("data", sa.Text, nullable=False),
+)
+runs = sa.Table(
+    "runs", meta,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("mode", sa.String(32), nullable=False),
+    sa.Column("started", When, nullable=False),
+    sa.Column("finished", When, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("packs", sa.Text, nullable=False),
+    sa.Column("counts", sa.Text, nullable=False),
+)
+
+
+def utc(dt: datetime) -> datetime:
+    """Aware UTC; naive input is taken as UTC, as codec.parse_datetime does."""
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def read(dt: datetime | str | None) -> datetime | None:
+    # SQLite hands DateTime back naive (it drops the zone); everything was written as UTC.
+    if dt is None:
+        return None
+    return utc(datetime.fromisoformat(dt) if isinstance(dt, str) else dt)
+
+
+def text(value: str | Enum) -> str:
+    # str() of a str-Enum member is "OpKind.ADD_LABEL" on 3.11; store the plain value.
+    return str(value.value) if isinstance(value, Enum) else value
+
