@@ -13,13 +13,13 @@ import pytest
 import requests
 import yaml
 from click.testing import CliRunner
-from connectors.drivers.asana import AsanaDriver
-from connectors.drivers.github import REPO, GitHubDriver
-from connectors.drivers.jira_cloud import PLAIN_TOKEN, PROJECT, RAVI, JiraDriver
 from tether.cli import main
 from tether.connector import Check
 from tether.plugins import Plugins
 from tether.workspace import load_workspace
+from tether_asana.conformance import AsanaDriver
+from tether_github.conformance import REPO, GitHubDriver
+from tether_jira.conformance import PLAIN_TOKEN, PROJECT, RAVI, JiraDriver
 from tether_jira.sandbox.api import RateLimit
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -41,6 +41,13 @@ def test_a_data_center_url_makes_a_data_center_source(tmp_path: Path) -> None:
     assert config.sources[0].options.flavour == "datacenter"
 
 
+def test_the_kpi_file_shows_owner_handles_only_for_the_trackers_chosen(tmp_path: Path) -> None:
+    assert init(str(tmp_path), "--github", "acme/portal").exit_code == 0
+    kpis = (tmp_path / "kpis.yaml").read_text()
+    assert "# github: <login>" in kpis
+    assert "jira" not in kpis and "asana" not in kpis
+
+
 def test_init_never_overwrites_without_force(tmp_path: Path) -> None:
     assert init(str(tmp_path), "--github", "acme/portal").exit_code == 0
     again = init(str(tmp_path), "--github", "acme/other")

@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import requests
-from connectors.drivers.jira_cloud import PLAIN_TOKEN, PROJECT, RAVI, JiraDriver
 from tether.errors import SourceError, TetherError
 from tether.model import Finding, Link, OpKind, WriteOp
 from tether.pipeline.plan import desired_annotations, plan_ops
@@ -21,6 +20,7 @@ from tether.pipeline.render import MARKER, digest, mention
 from tether.sandbox import Fault
 from tether.watermark import Watermark
 from tether_jira import JiraSandbox
+from tether_jira.conformance import PLAIN_TOKEN, PROJECT, RAVI, JiraDriver
 from tether_jira.connector import JiraConnector
 from tether_jira.markup import to_wiki
 from tether_jira.options import JiraOptions

@@ -13,8 +13,8 @@ from typing import Any
 import jsonschema
 import pytest
 import requests
-from connectors.drivers.jira_cloud import JiraDriver
 from tether_jira.client import MARKER_KEY
+from tether_jira.conformance import JiraDriver
 from tether_jira.markup import to_adf
 from tether_jira.normalise import FieldMap, to_task
 from tether_jira.sandbox.api import REMOVED_SEARCH, adf_problem

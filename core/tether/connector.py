@@ -175,11 +175,13 @@ class InitOption:
 @dataclass(frozen=True)
 class InitSource:
     """A connector's entry in a starter tether.yaml: one ``sources:`` list item (indented two
-    spaces, comments welcome; secrets only as ``token_env`` or ``${VAR}``) and the
-    environment variables a user must export before the first run."""
+    spaces, comments welcome; secrets only as ``token_env`` or ``${VAR}``), the
+    environment variables a user must export before the first run, and how a KPI owner's
+    handle on this tracker is written in kpis.yaml (``"github: <login>"``), if it has one."""
 
     yaml: str
     environment: tuple[str, ...] = ()
+    owner_handle: str = ""
 
 
 class InitError(ValueError):

@@ -1,3 +1,5 @@
+# Hook specs are signatures that pluggy reads, never called: their bodies are docstrings.
+# mypy: disable-error-code="empty-body"
 """Hook specifications: the whole plugin surface of Tether.
 
 Every hook is named ``tether_*``, documented here, listed in README.md and tested on

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pluggy
 
@@ -62,7 +62,9 @@ class Plugins:
         merged: dict[str, Any] = {}
         owner: dict[str, str] = {}
         for impl in hook.get_hookimpls():  # registration order
-            for type_name, cls in (impl.function() or {}).items():
+            # pluggy types a hook function as returning object; this hook's spec returns a dict.
+            provided = cast("dict[str, Any]", impl.function() or {})
+            for type_name, cls in provided.items():
                 if type_name in merged:
                     raise TetherError(
                         f"Plugins '{owner[type_name]}' and '{impl.plugin_name}' both provide the "

@@ -5,7 +5,8 @@ A connector plugin subclasses :class:`Connector` (with its :class:`Options` and
 Tether's annotations as :class:`WriteOp` / :class:`OpResult`, raises :class:`SourceError`
 or :class:`InvalidInput` with a located message, retries through :func:`with_retries`,
 keeps its cursor in a :class:`Watermark`, sleeps on an injected :class:`Clock`, finds
-Tether's comment by :data:`MARKER`, and builds its `tether doctor` lines from the checks
+Tether's comment by :data:`MARKER` (and stores it with :func:`at_mentions` and
+:func:`stored_body` where the tracker keeps Markdown), and builds its `tether doctor` lines from the checks
 below. Hooks are implemented with :data:`hookimpl`; their contracts are in
 ``tether.hookspecs``. A sandbox (the loopback fake tracker) also builds on
 ``tether.sandbox``; a conformance driver on ``tether.testing``.
@@ -54,6 +55,7 @@ from tether.model import (
     Task,
     WriteOp,
 )
+from tether.pipeline.markdown import at_mentions, stored_body, stored_digest, with_marker
 from tether.pipeline.render import MARKER, MENTION, digest, mention, neutralise
 from tether.retry import RetryPolicy, with_retries
 from tether.watermark import Watermark
@@ -73,8 +75,9 @@ __all__ = [
     "Clock", "FakeClock", "RetryPolicy", "Watermark", "with_retries",
     # task values
     "parse_datetime", "task_from_dict", "task_to_dict",
-    # Tether's comment: its marker, mentions, quoting
-    "MARKER", "MENTION", "digest", "mention", "neutralise",
+    # Tether's comment: its marker, mentions, quoting, storing it as Markdown
+    "MARKER", "MENTION", "digest", "mention", "neutralise", "at_mentions", "stored_body",
+    "stored_digest", "with_marker",
     # doctor checks
     "AUTH", "QUIET", "RATE", "READ", "TOKEN", "WRITE", "rate_headroom", "skipped",
     "token_check", "words",

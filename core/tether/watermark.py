@@ -19,6 +19,14 @@ from tether.model import Task
 OVERLAP = timedelta(minutes=2)
 
 
+def _stamp(text: str) -> datetime:
+    """A ``seen`` stamp's time; ValueError when it names none (empty text)."""
+    at = parse_datetime(text)
+    if at is None:
+        raise ValueError(f"not a time: {text!r}")
+    return at
+
+
 @dataclass(frozen=True)
 class Watermark:
     at: datetime | None = None
@@ -36,7 +44,7 @@ class Watermark:
             data = json.loads(cursor)
             seen = {str(k): str(v) for k, v in dict(data.get("seen") or {}).items()}
             for stamp in seen.values():
-                parse_datetime(stamp)  # fail here, not in a later is_new
+                _stamp(stamp)  # fail here, not in a later is_new or advance
             at = parse_datetime(data["at"])
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise ValueError(f"not a Tether cursor: {cursor[:80]!r} ({exc})") from None
@@ -82,7 +90,7 @@ class Watermark:
         if newest is None:
             return self
         floor = newest - OVERLAP
-        return Watermark(newest, {k: v for k, v in stamps.items() if parse_datetime(v) >= floor})
+        return Watermark(newest, {k: v for k, v in stamps.items() if _stamp(v) >= floor})
 
     def encode(self) -> str | None:
         if self.at is None:

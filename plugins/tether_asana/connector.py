@@ -139,9 +139,9 @@ class AsanaConnector(Connector):
                 if item["gid"] in wanted:
                     fresh[item["gid"]] = item
         for key in sorted(wanted - fresh.keys()):  # moved to another project since the pull
-            item = self._task(key, fields)
-            if item is not None:
-                fresh[key] = item
+            moved = self._task(key, fields)
+            if moved is not None:
+                fresh[key] = moved
         for item in fresh.values():
             self.labels.learn(item)
         return fresh

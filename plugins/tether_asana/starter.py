@@ -28,4 +28,4 @@ class AsanaStarter(Starter):
                 "      workspace: ${ASANA_WORKSPACE}  # the workspace gid, where Tether's tags live\n"
                 "      token_env: ASANA_TOKEN         # export ASANA_TOKEN=<personal access token>\n"
                 "      label_mode: tags")
-        return InitSource(yaml, ("ASANA_TOKEN", "ASANA_WORKSPACE"))
+        return InitSource(yaml, ("ASANA_TOKEN", "ASANA_WORKSPACE"), "asana: <user gid>")

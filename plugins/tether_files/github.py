@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from tether.sdk import Task
@@ -74,7 +75,7 @@ def _task(index: int, item: Any, line: int, ctx: Context, problems: Problems) ->
         bad("state", f"must be OPEN, CLOSED or MERGED, not {state!r}; {_HOW}")
         state = ""
     labels, assignees = names("labels", "name"), names("assignees", "login")
-    dates = {}
+    dates: dict[str, datetime | None] = {}
     for attr, field in _DATES.items():
         value = item.get(field) or (item.get("mergedAt") if attr == "resolved" else None)
         try:
@@ -84,7 +85,8 @@ def _task(index: int, item: Any, line: int, ctx: Context, problems: Problems) ->
     if len(problems.items) > before:
         return None
     key = str(number)
-    url = item.get("url") if isinstance(item.get("url"), str) else ctx.url(key)
+    given_url = item.get("url")
+    url = given_url if isinstance(given_url, str) else ctx.url(key)
     is_pr = any(field in item for field in _PR_ONLY) or "/pull/" in url
     repo = _REPO.match(url)
     custom: dict[str, Any] = {}
@@ -103,5 +105,5 @@ def _task(index: int, item: Any, line: int, ctx: Context, problems: Problems) ->
         status_category=open_category if state.upper() == "OPEN" else "done",
         assignee=assignees[0] if assignees else None,
         project=ctx.project or (repo[1] if repo else ""), labels=tuple(labels), custom=custom,
-        raw=item, **dates,
+        raw=item, created=dates["created"], updated=dates["updated"], resolved=dates["resolved"],
     )

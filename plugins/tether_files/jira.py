@@ -105,10 +105,10 @@ def _task(sheet: _Sheet, line: int, cells: list[str], ctx: Context, problems: Pr
     category = (check("Status Category", category_from_name)
                 if sheet.one(cells, "Status Category") else infer_category(status))
     points = next((name for name in _STORY_POINTS if sheet.one(cells, name)), None)
-    parent = sheet.one(cells, "Parent")
-    parent = key_of.get(parent, parent) or None
-    epic = sheet.one(cells, _EPIC_LINK)
-    epic = key_of.get(epic, epic) or None
+    parent_cell = sheet.one(cells, "Parent")
+    parent = key_of.get(parent_cell, parent_cell) or None
+    epic_cell = sheet.one(cells, _EPIC_LINK)
+    epic = key_of.get(epic_cell, epic_cell) or None
     if epic is None and parent and type_of.get(parent) == "epic":
         epic = parent  # team-managed projects link stories to their epic through Parent
     custom: dict[str, Any] = {}

@@ -58,7 +58,8 @@ def parse_tether_json(text: str, ctx: Context) -> list[Task]:
     if not isinstance(data, dict) or not isinstance(data.get("tasks"), list) or not tasks_at:
         problems.add(1, 1, "tasks", 'expected {"tasks": [...]}: an object whose "tasks" is a list')
         problems.raise_if_any()
-    lines = item_lines(text, tasks_at.end() - 1)  # type: ignore[union-attr]
+    assert tasks_at is not None  # else a problem was added above, and raised
+    lines = item_lines(text, tasks_at.end() - 1)
     if len(lines) != len(data["tasks"]):  # the regex found a nested "tasks": fall back
         lines = [1] * len(data["tasks"])
     tasks = []

@@ -91,9 +91,12 @@ def load_json(text: str, problems: Problems) -> Any:
 
 def item_lines(text: str, array_start: int) -> list[int]:
     """1-based line where each element starts, for the valid JSON array at ``array_start``."""
-    decoder, lines, pos, line, counted = json.JSONDecoder(), [], array_start + 1, 1, 0
+    lines: list[int] = []
+    decoder, pos, line, counted = json.JSONDecoder(), array_start + 1, 1, 0
     while True:
-        pos = _BETWEEN_ITEMS.match(text, pos).end()  # type: ignore[union-attr]
+        between = _BETWEEN_ITEMS.match(text, pos)
+        assert between is not None  # the pattern matches the empty text too
+        pos = between.end()
         if pos >= len(text) or text[pos] == "]":
             return lines
         line += text.count("\n", counted, pos)

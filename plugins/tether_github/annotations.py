@@ -10,7 +10,6 @@ pass over the same payloads sees its writes.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -25,7 +24,9 @@ from tether.sdk import (
     SourceError,
     Task,
     WriteOp,
-    digest,
+    stored_body,
+    stored_digest,
+    with_marker,
 )
 
 from .client import GitHubClient
@@ -36,26 +37,19 @@ from .options import GitHubOptions
 
 MAX_BODY = 65536  # GitHub refuses longer comment bodies
 MAX_LABEL = 50  # and longer label names
-_DIGEST = re.compile(r"\n<!-- tether:digest=([0-9a-f]{16}) -->\s*$")
 _CUT = "\n\n_(cut to fit GitHub's comment size limit)_"
 
 
 def is_ours(body: str | None) -> bool:
     """Tether's comment starts with the marker (an HTML comment GitHub does not display)."""
-    return bool(body) and body.lstrip().startswith(MARKER)  # type: ignore[union-attr]
+    return body is not None and body.lstrip().startswith(MARKER)
 
 
 def github_body(value: str) -> str:
     """The Markdown to store for ``value``: verbatim when it fits, starts with the marker and
     has no mention to convert or neutralise (see markdown.py); otherwise fixed up, with the
     digest of ``value`` in a hidden trailer so reads match."""
-    body = to_github(value if value.lstrip().startswith(MARKER) else f"{MARKER}\n{value}")
-    if body == value and len(body) <= MAX_BODY:
-        return body
-    trailer = f"\n<!-- tether:digest={digest(value)} -->"
-    if len(body) + len(trailer) > MAX_BODY:
-        body = body[:MAX_BODY - len(trailer) - len(_CUT)] + _CUT
-    return body + trailer
+    return stored_body(value, to_github(with_marker(value)), MAX_BODY, _CUT)
 
 
 def label_style(name: str, options: GitHubOptions) -> tuple[str, str]:
@@ -116,10 +110,9 @@ class Annotator:
                 except NotFound:
                     found = None  # deleted since it was stored: its ops will fail and say so
             comment_id, body = found or (None, None)
-            trailer = _DIGEST.search(body or "")
             out[task.key] = CurrentAnnotation(
                 frozenset(n for n in names if n.startswith(f"{prefix}:")), body, comment_id,
-                trailer.group(1) if trailer else None)
+                stored_digest(body))
         return out
 
     @staticmethod

@@ -128,9 +128,12 @@ class GitHubClient:
             page_url = url
             cached = self._pages.get(page_url)
             headers = {"If-None-Match": cached.etag} if cached else None
-            got_headers, data = self.call(
-                lambda gh, u=page_url, h=headers: gh.requester.requestJsonAndCheck(
-                    "GET", u, headers=h), where, subject)
+
+            def get(gh: Github, u: str = page_url, h: dict[str, str] | None = headers
+                    ) -> tuple[dict[str, Any], Any]:
+                return gh.requester.requestJsonAndCheck("GET", u, headers=h)
+
+            got_headers, data = self.call(get, where, subject)
             if data is None and cached is not None:  # 304 Not Modified
                 items, url = cached.items, cached.next_url
                 if url is None and len(items) >= PER_PAGE:

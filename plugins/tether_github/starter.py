@@ -33,4 +33,4 @@ class GitHubStarter(Starter):
                 "read and write>")
         if url:
             yaml += f"\n      url: {url}          # GitHub Enterprise Server API root"
-        return InitSource(yaml, ("GITHUB_TOKEN",))
+        return InitSource(yaml, ("GITHUB_TOKEN",), "github: <login>")

@@ -194,9 +194,7 @@ class JiraClient:
                       ) -> Iterator[list[dict[str, Any]]]:
         start = 0
         for _ in range(MAX_PAGES):
-            page = self.retrying(partial(
-                jira.search_issues, jql, startAt=start, maxResults=DC_PAGE,
-                fields=list(fields), properties=MARKER_KEY, json_result=True))
+            page = self.retrying(partial(_offset_page, jira, jql, start, list(fields)))
             issues = page.get("issues") or []
             yield issues
             start += len(issues)  # never the maxResults sent: the server may clamp it
@@ -363,6 +361,13 @@ def comment_marker(comment: dict[str, Any]) -> dict[str, Any] | None:
             value = prop.get("value")
             return value if isinstance(value, dict) else None
     return None
+
+
+def _offset_page(jira: JIRA, jql: str, start: int, fields: list[str]) -> dict[str, Any]:
+    """One Data Center search page as JSON (a named function: mypy types a ``partial`` of
+    the overloaded ``search_issues`` by its first overload, not the ``json_result`` one)."""
+    return jira.search_issues(jql, startAt=start, maxResults=DC_PAGE, fields=fields,
+                              properties=MARKER_KEY, json_result=True)
 
 
 def _resolve(listing: list[dict[str, Any]], wanted: str) -> str:

@@ -37,6 +37,7 @@ def transient(exc: Exception) -> float | None:
     status = status_of(exc)
     if status is None or not (status == 429 or status >= 500):
         return None
+    assert isinstance(exc, JIRAError)  # status_of gives a status only for a JIRAError
     headers = getattr(exc.response, "headers", None) or {}
     try:
         return max(0.0, float(headers.get("Retry-After", "")))

@@ -40,4 +40,6 @@ class JiraStarter(Starter):
                 f"e.g. jira:OPS-3\n    type: jira\n    options:\n      url: {url.rstrip('/')}\n"
                 f"      flavour: {'cloud' if cloud else 'datacenter'}\n{auth}\n"
                 f"      projects: [{', '.join(projects or ('OPS',))}]   # project keys to read")
-        return InitSource(yaml, ("JIRA_TOKEN", "JIRA_EMAIL") if cloud else ("JIRA_TOKEN",))
+        if cloud:
+            return InitSource(yaml, ("JIRA_TOKEN", "JIRA_EMAIL"), "jira: <accountId>")
+        return InitSource(yaml, ("JIRA_TOKEN",), "jira: <username>")

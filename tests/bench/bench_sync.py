@@ -5,22 +5,25 @@ injected latency; print requests made vs the API's lower bound, and wall time.
 
 A full pull, Tether's read of its own annotations (cold, then with the state store's memory
 of where Tether commented: 5 % of items), and a second (incremental, unchanged) pull are
-measured separately; the drivers are the ones the shared connector suite uses.
+measured separately; the drivers are the ones the conformance suite (tether.testing) uses.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "connectors"))
+from tether.sandbox import Fault
+from tether.testing import Driver, installed_drivers
 
-from driver import DRIVERS, make  # noqa: E402
-from tether.sandbox import Fault  # noqa: E402
+DRIVERS = installed_drivers()  # driver id -> entry point of the tether.testing group
+
+
+def make(name: str, tmp_path: Path) -> Driver:
+    return DRIVERS[name].load()(tmp_path)
 
 
 def main() -> None:

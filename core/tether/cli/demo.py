@@ -7,6 +7,7 @@ import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from importlib.resources import as_file, files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import yaml
@@ -49,8 +50,8 @@ def start_demo(workdir: Path, plugins: Plugins, example: str = DEMO_EXAMPLE) -> 
     ``today`` is the date the example is set on, when it declares one."""
     shipped = files("tether.examples")
     folder = shipped / example
-    if not folder.is_dir():
-        names = sorted(p.name for p in shipped.iterdir() if p.is_dir() and p.name[0] != "_")
+    if not is_example(folder):
+        names = sorted(p.name for p in shipped.iterdir() if is_example(p))
         raise TetherError(f"There is no example called '{example}'; the examples are "
                           f"{', '.join(names)}.")
     with as_file(folder) as source_dir:
@@ -76,6 +77,12 @@ def start_demo(workdir: Path, plugins: Plugins, example: str = DEMO_EXAMPLE) -> 
             raise
     urls = {name: options.get("url", "") for name, options in overrides.items()}
     return Demo(workspace, urls, sandboxes, overrides, today)
+
+
+def is_example(folder: Traversable) -> bool:
+    """Whether a folder under ``tether.examples`` is an example workspace (it holds a
+    tether.yaml); other folders there, such as the tether-gitlab plugin, are not."""
+    return folder.is_dir() and folder.name[0] != "_" and (folder / "tether.yaml").is_file()
 
 
 def example_today(path: Path) -> datetime | None:

@@ -57,6 +57,7 @@ def init(folder: Path, force: bool, as_json: bool, **values: Any) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(env.get_template(template).render(
             sources="\n".join(s.yaml for s in sources), today=today.isoformat(),
+            handles=[s.owner_handle for s in sources if s.owner_handle],
             year=today.year).rstrip() + "\n", encoding="utf-8")
     needed = list(dict.fromkeys(v for s in sources for v in s.environment))
     if as_json:

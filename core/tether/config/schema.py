@@ -31,7 +31,7 @@ def config_schema(plugins: Plugins) -> dict[str, Any]:
     """JSON Schema (draft 2020-12) of tether.yaml; each item's ``options`` follow its ``type``."""
     conns = plugins.connector_types()
     ksrcs = plugins.kpi_source_types()
-    models = list(dict.fromkeys([
+    models: list[type[BaseModel]] = list(dict.fromkeys([
         SourceModel, KpiSourceModel, RulesModel, WritebackModel, StateModel, StatusModel,
         KpiModel,
         *(c.options_model for c in conns.values()), *(k.options_model for k in ksrcs.values()),

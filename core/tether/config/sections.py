@@ -160,14 +160,17 @@ _KEYS = EntityKeys()
 class EntitiesModel(_Section):
     """What makes two items touch the same thing (conflict and guardrail signals)."""
 
+    # Defaults by keyword: mypy sees a positional one as no default, and this model is built
+    # with no arguments (JudgementModel's default).
     labels: list[Annotated[str, Field(min_length=1)]] = Field(
-        list(_KEYS.labels), description="Label or tag patterns naming an entity, like "
+        default=list(_KEYS.labels), description="Label or tag patterns naming an entity, like "
         "`segment:*` or `customer:*` (`*` any text; compared without case).")
-    components: bool = Field(_KEYS.components, description="Items sharing a component touch "
-                             "the same thing.")
+    components: bool = Field(default=_KEYS.components, description="Items sharing a component "
+                             "touch the same thing.")
     fields: list[Annotated[str, Field(min_length=1)]] = Field(
-        list(_KEYS.fields), description="Custom fields naming an entity (compared without case).")
-    links: bool = Field(_KEYS.links, description="Linked items touch the same thing.")
+        default=list(_KEYS.fields),
+        description="Custom fields naming an entity (compared without case).")
+    links: bool = Field(default=_KEYS.links, description="Linked items touch the same thing.")
 
 
 class JudgementModel(_Section):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,7 @@ def load_text(text: str, file: str) -> Doc:
     return doc
 
 
-def read_text(path: Path, encoding: str = "utf-8") -> str:
+def read_text(path: Traversable | Path, encoding: str = "utf-8") -> str:
     """The file's text; a missing file or bytes that are not UTF-8 are located problems (the
     line and column of the first bad byte), never a traceback."""
     try:

@@ -122,8 +122,8 @@ class KpiModel(BaseModel):
         None, pattern=KPI_ID, description="Id of the parent KPI (objective) this one rolls up to.")
     owner: Annotated[OwnerModel | None, BeforeValidator(
         _owner, json_schema_input_type=str | OwnerModel | None), Hint(
-        "a name, or a mapping with `name` and one handle per tracker (jira: <account id>, "
-        "github: <login>, asana: <gid>)")] = Field(
+        "a name, or a mapping with `name` and one handle per tracker type or source name, "
+        "as `tether init` writes them")] = Field(
         None, description="The decision-maker: a name, or {name, <tracker>: <handle>, ...}.")
     unit: str = Field("", description="Unit of the values, shown next to them ($M, %, days).")
     direction: Annotated[Any, BeforeValidator(

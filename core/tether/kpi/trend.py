@@ -103,6 +103,11 @@ def days(a: datetime, b: datetime) -> float:
 class KpiFacts:
     """A KPI's facts at ``now``: the series it is judged on, and the numbers read from it."""
 
+    b: float | None  # baseline value
+    t0: datetime | None  # baseline time
+    value_at: datetime | None
+    value: float | None
+
     def __init__(self, kpi: KPI, measurements: list[Measurement], now: datetime,
                  th: Thresholds):
         self.kpi, self.th = kpi, th
@@ -149,11 +154,11 @@ class KpiFacts:
 
     def expected(self) -> float | None:
         """The expected path at now - lag: baseline -> interim targets -> target."""
-        if self.band or None in (self.tgt, self.t1, self.b, self.t0):
+        tgt, t1, b, t0 = self.tgt, self.t1, self.b, self.t0
+        if self.band or tgt is None or t1 is None or b is None or t0 is None:
             return None
-        knots = [(self.t0, self.b), *((utc(c.at), c.value) for c in self.kpi.interim),
-                 (self.t1, self.tgt)]
-        knots = sorted(k for k in knots if k[0] >= self.t0)
+        knots = [(t0, b), *((utc(c.at), c.value) for c in self.kpi.interim), (t1, tgt)]
+        knots = sorted(k for k in knots if k[0] >= t0)
         t = self.asof - timedelta(days=self.kpi.lag_days)
         if t <= knots[0][0]:
             return knots[0][1]
@@ -211,7 +216,7 @@ class KpiFacts:
             return "flat"
         if self.band:
             low, high = self.band
-            span = max(self.th.horizon_days, 1)
+            span: float = max(self.th.horizon_days, 1)
             if abs(slope) * span < self.th.flat_share * (high - low):
                 return "flat"
             v = self.value if self.value is not None else (low + high) / 2

@@ -131,15 +131,15 @@ def plan(tasks: Iterable[Task], desired: dict[str, Annotation],
         if want is None:
             continue
         have = current.get(task.ref, CurrentAnnotation())
-        w = written.get(task.ref)
-        same = w is not None and bool(want.verdict)
+        # What Tether wrote before counts only when there is a verdict to compare it with.
+        w = written.get(task.ref) if want.verdict else None
 
         def op(kind: OpKind, value: str, reason: str, comment_id: str | None = None,
                _task: Task = task, _var: float = want.value_at_risk) -> WriteOp:
             return WriteOp(_task.source, _task.key, kind, value, reason, comment_id, _var)
 
         for name in sorted(want.labels - have.labels):
-            removed = same and w.labels_verdict == want.verdict and name in w.labels
+            removed = w is not None and w.labels_verdict == want.verdict and name in w.labels
             (out.held if removed else out.ops).append(
                 op(OpKind.ADD_LABEL, name, HELD_LABEL if removed else want.why.get(name, "")))
         for name in sorted(have.labels - want.labels):
@@ -149,7 +149,7 @@ def plan(tasks: Iterable[Task], desired: dict[str, Annotation],
             if have.comment_id is not None:
                 out.ops.append(op(OpKind.UPDATE_COMMENT, want.comment, want.comment_why,
                                   have.comment_id))
-            elif same and w.comment_id is not None and w.comment_verdict == want.verdict:
+            elif w is not None and w.comment_id is not None and w.comment_verdict == want.verdict:
                 out.held.append(op(OpKind.CREATE_COMMENT, want.comment, HELD_COMMENT))
             else:
                 out.ops.append(op(OpKind.CREATE_COMMENT, want.comment, want.comment_why))
@@ -186,7 +186,8 @@ def within_budget(ops: list[WriteOp], budget: int, source_budget: int | None
                   ) -> tuple[list[WriteOp], list[WriteOp]]:
     """Split ops into (to apply, deferred): highest value at risk first, order kept on ties."""
     ranked = sorted(ops, key=lambda o: -o.value_at_risk)
-    chosen, deferred = [], []
+    chosen: list[WriteOp] = []
+    deferred: list[WriteOp] = []
     per_source: dict[str, int] = defaultdict(int)
     for op in ranked:
         fits = len(chosen) < budget and (

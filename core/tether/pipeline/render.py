@@ -153,8 +153,8 @@ class Renderer:
               mention_for: Callable[[KPI], str | None] | None) -> FindingView:
         kind, _, kid = f.subject.partition(":")
         kpi = kpis.get(kid) if kind == "kpi" else None
-        asks = kpi is not None and mention_for is not None and f.rule_id in self.mentioning
-        token = mention_for(kpi) if asks else None  # type: ignore[misc, arg-type]
+        token = (mention_for(kpi) if kpi is not None and mention_for is not None
+                 and f.rule_id in self.mentioning else None)
         return FindingView(f.signal, f.severity, f.reason, f.advice, f.rule_id,
                            Trusted(self.versions.get(f.rule_id, "")),
                            f.value_at_risk, _kpi_view(kpi) if kpi else None,

@@ -41,7 +41,7 @@ def _and(items: list[dict]) -> dict:
     return items[0] if len(items) == 1 else {"$and": items}
 
 
-def _encode(value: Any, kind: str) -> Any:
+def _encode(value: Any, kind: str | None) -> Any:
     if kind == DATE:
         return value.timestamp()
     if kind == NUM:
@@ -73,7 +73,7 @@ class CompiledRules:
             raw = values.get(name)
             converted: dict[str | None, Any] = {None: None if raw in ((), []) else raw}
             for kind, key, is_presence in slots:
-                if kind not in converted:
+                if kind is not None and kind not in converted:  # None: the raw value, set above
                     converted[kind] = typed(raw, kind)
                 value = converted[kind]
                 if is_presence:

@@ -7,9 +7,11 @@ that would appear (+), disappear (-) or read differently (~)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 from tether.config.load import CONFIG_NAME, load_config
 from tether.errors import TetherError
@@ -23,6 +25,7 @@ from tether.store.db import Store
 from tether.workspace import Workspace, rule_packs
 
 ADDED, REMOVED, CHANGED = "+", "-", "~"
+_T = TypeVar("_T", Mapping, Finding)
 
 
 @dataclass(frozen=True)
@@ -110,21 +113,30 @@ def diff_rules(ws: Workspace, store: Store, proposed: RuleBook, against: Path, n
         subjects.setdefault(subject, SubjectDiff(subject, titles.get(subject, ""))).changes.append(
             change)
 
-    for kind, old, new, same in (
-            ("mapping", {(m.task, m.kpi, m.rule_id): m for m in before.mappings},
-             {(m.task, m.kpi, m.rule_id): m for m in after.mappings},
-             lambda a, b: a.weight == b.weight),
-            ("finding", {(f.subject, f.signal, f.rule_id): f for f in before.findings},
-             {(f.subject, f.signal, f.rule_id): f for f in after.findings},
-             lambda a, b: (a.severity, a.reason, a.advice) == (b.severity, b.reason, b.advice))):
+    def compare(old: dict[tuple[str, str, str], _T], new: dict[tuple[str, str, str], _T],
+                same: Callable[[_T, _T], bool]) -> Iterator[tuple[str, str, _T, _T | None]]:
+        """(subject, mark, the proposed one (the current one when removed), the current one
+        when changed) for each key whose item appears, disappears or changes."""
         for key in sorted(old.keys() | new.keys()):
             was, proposed_ = old.get(key), new.get(key)
             if was is None:
-                note(key[0], Change(ADDED, **{kind: proposed_}))
+                assert proposed_ is not None  # the key is in one of the two
+                yield key[0], ADDED, proposed_, None
             elif proposed_ is None:
-                note(key[0], Change(REMOVED, **{kind: was}))
+                yield key[0], REMOVED, was, None
             elif not same(was, proposed_):
-                note(key[0], Change(CHANGED, **{kind: proposed_}, before=was))
+                yield key[0], CHANGED, proposed_, was
+
+    for subject, mark, m, was_m in compare(
+            {(m.task, m.kpi, m.rule_id): m for m in before.mappings},
+            {(m.task, m.kpi, m.rule_id): m for m in after.mappings},
+            lambda a, b: a.weight == b.weight):
+        note(subject, Change(mark, mapping=m, before=was_m))
+    for subject, mark, f, was_f in compare(
+            {(f.subject, f.signal, f.rule_id): f for f in before.findings},
+            {(f.subject, f.signal, f.rule_id): f for f in after.findings},
+            lambda a, b: (a.severity, a.reason, a.advice) == (b.severity, b.reason, b.advice)):
+        note(subject, Change(mark, finding=f, before=was_f))
     ordered = sorted(subjects.values(), key=lambda s: (s.subject.startswith("kpi:"),
                                                        natural(s.subject)))
     return RulesDiff(now, against, ws.rules.packs, proposed.packs, len(tasks), ordered)

@@ -36,12 +36,13 @@ class EntityKeys:
         found: dict[tuple[str, str], str] = {}
         wanted = {f.lower() for f in self.fields}
         pattern = self._label_pattern
-        for label in task.labels if pattern else ():
-            if pattern.match(label):
-                name, sep, value = label.lower().partition(":")
-                # `vendor:acme` and a vendor field holding Acme name the same vendor.
-                found[(name, value.strip()) if sep and name in wanted else ("label", label.lower())] \
-                    = label
+        if pattern is not None:
+            for label in task.labels:
+                if pattern.match(label):
+                    name, sep, value = label.lower().partition(":")
+                    # `vendor:acme` and a vendor field holding Acme name the same vendor.
+                    slot = (name, value.strip()) if sep and name in wanted else ("label", label.lower())
+                    found[slot] = label
         if self.components:
             for component in task.components:
                 found[("component", component.lower())] = f"component {component}"

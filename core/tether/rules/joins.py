@@ -115,8 +115,8 @@ def conflicts(tasks: list[Task], facts: dict[str, dict[str, Any]], kpis: dict[st
             groups[key].add(t.ref)
             shown[key] = words
     if keys.links:
-        for ref, others in _linked([t for t in tasks if t.ref in serving]).items():
-            for other in others:
+        for ref, linked in _linked([t for t in tasks if t.ref in serving]).items():
+            for other in linked:
                 key = ("link", "|".join(sorted((ref, other))))
                 groups[key] |= {ref, other}
                 shown[key] = "a link"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 import string
@@ -39,7 +40,8 @@ class Cond:
     op: str
     arg: Any
     kind: str
-    where: str = field(compare=False)
+    # `dataclasses.field`: the `field` attribute above shadows the function for the checker.
+    where: str = dataclasses.field(compare=False)
 
 
 @dataclass(frozen=True)
@@ -124,9 +126,10 @@ class RuleParser:
         if not isinstance(data, dict):
             self.fail(path, "each rule must be a mapping with at least `id` and `when`")
             return None
-        self.params = self._params(data.get("params"), (*path, "params"), data.get("id"))
-        if self.params is None:
+        params = self._params(data.get("params"), (*path, "params"), data.get("id"))
+        if params is None:
             return None
+        self.params = params
         allowed = {"id", "description", "scope", "when"} | own
         ok = self._known_keys(data, path, allowed)
         for key in ("id", "when", *required):
@@ -147,6 +150,7 @@ class RuleParser:
             values[key] = value
         if not ok or when is None or scope is None:
             return None
+        assert isinstance(rule_id, str)  # checked above, else `ok` would be False
         return Rule(id=rule_id, when=when, file=self.doc.file, line=self.doc.where(path)[0],
                     pack=self.pack, scope=scope, description=str(data.get("description", "")),
                     **values)
@@ -260,9 +264,10 @@ class RuleParser:
             self.fail(path, f"`{key}` takes a non-empty list of conditions")
             return None
         items = [self.condition(v, (*path, i), fields) for i, v in enumerate(value)]
-        if any(i is None for i in items):
+        nodes = [i for i in items if i is not None]
+        if len(nodes) < len(items):
             return None
-        return All(tuple(items)) if key == "all" else AnyOf(tuple(items))
+        return All(tuple(nodes)) if key == "all" else AnyOf(tuple(nodes))
 
     def _field_test(self, name: str, spec: Any, path: PathKey, fields: Catalog) -> Node | None:
         fld = fields.get(name)
@@ -275,8 +280,9 @@ class RuleParser:
             if not spec:
                 self.fail(path, f"give an operator: {', '.join(OPERATORS)}")
                 return None
-            conds = [self._operator(fld, str(op), arg, (*path, op)) for op, arg in spec.items()]
-            if any(c is None for c in conds):
+            parsed = [self._operator(fld, str(op), arg, (*path, op)) for op, arg in spec.items()]
+            conds = [c for c in parsed if c is not None]
+            if len(conds) < len(parsed):
                 return None
             return conds[0] if len(conds) == 1 else All(tuple(conds))
         if isinstance(spec, list):

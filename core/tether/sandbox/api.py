@@ -7,10 +7,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import Message
-from typing import Any
+from typing import Any, TypeVar, overload
 from urllib.parse import parse_qs
 
-Handler = Callable[["SandboxApi", "Request"], "Response"]
+# A route handler: a method of a SandboxApi subclass, so its self is that subclass (Any here:
+# a Callable taking SandboxApi would not accept a method of a subclass).
+Handler = Callable[[Any, "Request"], "Response"]
+H = TypeVar("H", bound=Handler)
 
 
 @dataclass
@@ -30,6 +33,13 @@ class Request:
               ) -> Request:
         path, _, query = target.partition("?")
         return cls(method, path, parse_qs(query, keep_blank_values=True), headers, body, base_url)
+
+    @overload
+    def arg(self, name: str) -> str | None: ...
+    @overload
+    def arg(self, name: str, default: str) -> str: ...
+    @overload
+    def arg(self, name: str, default: str | None) -> str | None: ...
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         """The first value of query parameter ``name``."""
@@ -66,9 +76,9 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
                                    **(headers or {})})
 
 
-def route(method: str, pattern: str) -> Callable[[Handler], Handler]:
+def route(method: str, pattern: str) -> Callable[[H], H]:
     """Mark a SandboxApi method as the handler of ``method`` on paths fully matching ``pattern``."""
-    def mark(fn: Handler) -> Handler:
+    def mark(fn: H) -> H:
         fn.__dict__.setdefault("_routes", []).append((method, re.compile(pattern)))
         return fn
     return mark

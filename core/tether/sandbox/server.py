@@ -41,6 +41,7 @@ class SandboxServer:
     @property
     def base_url(self) -> str:
         host, port = self._httpd.server_address[:2]
+        assert isinstance(host, str)  # an AF_INET server's address is (host text, port)
         return f"http://{host}:{port}"
 
     def start(self) -> SandboxServer:

@@ -196,7 +196,7 @@ class Store(WriteLedger):
         with self._engine.begin() as conn:
             kpis = sorted({kpi for kpi, _ in fresh})
             for kpi, at in conn.execute(sa.select(t.kpi, t.at).where(t.kpi.in_(kpis))):
-                fresh.pop((kpi, tables.read(at)), None)
+                fresh.pop((kpi, tables.read_set(at)), None)
             if fresh:
                 conn.execute(tables.measurements.insert(), [
                     {"kpi": kpi, "at": at, "value": value} for (kpi, at), value in fresh.items()])
@@ -209,7 +209,7 @@ class Store(WriteLedger):
         if kpi is not None:
             query = query.where(t.kpi == kpi)
         with self._engine.begin() as conn:
-            return [Measurement(k, tables.read(at), v) for k, at, v in conn.execute(query)]
+            return [Measurement(k, tables.read_set(at), v) for k, at, v in conn.execute(query)]
 
     # -- findings -------------------------------------------------------------------------
 
@@ -286,9 +286,11 @@ class Store(WriteLedger):
     def start_run(self, mode: str, packs: dict[str, str], now: datetime) -> int:
         """Record a run as running with its rule pack versions; returns its id."""
         with self._engine.begin() as conn:
-            return conn.execute(tables.runs.insert().values(
+            pk = conn.execute(tables.runs.insert().values(
                 mode=mode, started=tables.utc(now), status="running",
-                packs=json.dumps(packs, sort_keys=True), counts="{}")).inserted_primary_key[0]
+                packs=json.dumps(packs, sort_keys=True), counts="{}")).inserted_primary_key
+            assert pk is not None  # a single-row INSERT always has its primary key
+            return pk[0]
 
     def finish_run(self, run_id: int, status: str, counts: dict[str, int], now: datetime) -> None:
         """Close a run as "ok" or "failed" with its counts."""
@@ -306,6 +308,6 @@ class Store(WriteLedger):
         with self._engine.begin() as conn:
             rows = conn.execute(sa.select(tables.runs).order_by(t.started.desc(), t.id.desc())
                                 .limit(limit)).all()
-        return [RunRecord(id=r.id, mode=r.mode, started=tables.read(r.started),
+        return [RunRecord(id=r.id, mode=r.mode, started=tables.read_set(r.started),
                           finished=tables.read(r.finished), status=r.status,
                           packs=json.loads(r.packs), counts=json.loads(r.counts)) for r in rows]

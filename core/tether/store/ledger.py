@@ -24,10 +24,12 @@ class WriteLedger:
     def ledger_begin(self, run_id: int, op: WriteOp, now: datetime) -> int:
         """Record ``op`` as pending before it is sent; returns the entry id."""
         with self._engine.begin() as conn:
-            return conn.execute(tables.ledger.insert().values(
+            pk = conn.execute(tables.ledger.insert().values(
                 run_id=run_id, source=op.source, key=op.key, kind=tables.text(op.kind),
                 value=op.value, comment_id=op.comment_id, status="pending",
-                started=tables.utc(now))).inserted_primary_key[0]
+                started=tables.utc(now))).inserted_primary_key
+            assert pk is not None  # a single-row INSERT always has its primary key
+            return pk[0]
 
     def ledger_end(self, entry_id: int, result: OpResult, now: datetime) -> None:
         """Mark the entry done or failed with the connector's error and comment id."""

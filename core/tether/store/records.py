@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from tether.model import Finding, Written
 from tether.store import tables
@@ -64,15 +64,26 @@ class RunRecord:
     counts: dict[str, int]
 
 
-def key(f: Finding | FindingRecord) -> tuple[str, str, str]:
+class FindingKeyed(Protocol):
+    """What names a finding: a Finding, a FindingRecord or a row of the findings table."""
+
+    @property
+    def signal(self) -> str: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def rule_id(self) -> str: ...
+
+
+def key(f: FindingKeyed) -> tuple[str, str, str]:
     return (f.signal, f.subject, f.rule_id)
 
 
 def finding_record(row: Any) -> FindingRecord:
     return FindingRecord(
         signal=row.signal, subject=row.subject, rule_id=row.rule_id, severity=row.severity,
-        reason=row.reason, value_at_risk=row.value_at_risk, first_seen=tables.read(row.first_seen),
-        last_seen=tables.read(row.last_seen), cleared_at=tables.read(row.cleared_at),
+        reason=row.reason, value_at_risk=row.value_at_risk, first_seen=tables.read_set(row.first_seen),
+        last_seen=tables.read_set(row.last_seen), cleared_at=tables.read(row.cleared_at),
     )
 
 
@@ -80,7 +91,7 @@ def ledger_entry(row: Any) -> LedgerEntry:
     return LedgerEntry(
         id=row.id, run_id=row.run_id, source=row.source, key=row.key, kind=row.kind,
         value=row.value, comment_id=row.comment_id, status=row.status, error=row.error,
-        started=tables.read(row.started), finished=tables.read(row.finished),
+        started=tables.read_set(row.started), finished=tables.read(row.finished),
     )
 
 

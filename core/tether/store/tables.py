@@ -98,6 +98,11 @@ def read(dt: datetime | str | None) -> datetime | None:
     # SQLite hands DateTime back naive (it drops the zone); everything was written as UTC.
     if dt is None:
         return None
+    return read_set(dt)
+
+
+def read_set(dt: datetime | str) -> datetime:
+    """``read`` for a value that is never None (a NOT NULL column)."""
     return utc(datetime.fromisoformat(dt) if isinstance(dt, str) else dt)
 
 

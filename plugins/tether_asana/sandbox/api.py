@@ -486,6 +486,9 @@ def _completed_since(items: list[Record], raw: str | None) -> list[Record]:
 
 def _moment(name: str, raw: str) -> datetime:
     try:
-        return parse_datetime(raw)
+        moment = parse_datetime(raw)
     except ValueError:
+        moment = None
+    if moment is None:  # empty text (callers pass only non-empty text)
         raise StateError(400, f"{name}: Not a valid date-time: {raw}") from None
+    return moment

@@ -89,16 +89,16 @@ class AsanaState:
                     fields: list[str] | None = None, gid: str | None = None) -> Record:
         """A project with its sections (Asana gives every project at least one). Every
         workspace user is an editor of it until ``share`` or ``others`` says otherwise."""
-        project = {"gid": self.gid(gid), "name": name, "created_at": self.now(),
-                   "sections": [{"gid": self.gid(), "name": s}
-                                for s in (sections or ["Untitled section"])],
-                   "fields": list(fields or []),
-                   # user gid -> access level, for users with their own membership
-                   "members": {},
-                   # the level of every other workspace user (None: no access), the sandbox's
-                   # stand-in for a project shared with the whole workspace
-                   "others": "editor",
-                   "membership_gids": {}}
+        project: Record = {
+            "gid": self.gid(gid), "name": name, "created_at": self.now(),
+            "sections": [{"gid": self.gid(), "name": s} for s in (sections or ["Untitled section"])],
+            "fields": list(fields or []),
+            # user gid -> access level, for users with their own membership
+            "members": {},
+            # the level of every other workspace user (None: no access), the sandbox's
+            # stand-in for a project shared with the whole workspace
+            "others": "editor",
+            "membership_gids": {}}
         self.projects[project["gid"]] = project
         return project
 
@@ -106,8 +106,8 @@ class AsanaState:
                   gid: str | None = None, precision: int = 0) -> Record:
         if kind not in FIELD_KINDS:
             raise ValueError(f"custom field type must be one of {', '.join(FIELD_KINDS)}")
-        field = {"gid": self.gid(gid), "name": name, "kind": kind, "precision": precision,
-                 "options": [self._option(o) for o in options or []]}
+        field: Record = {"gid": self.gid(gid), "name": name, "kind": kind, "precision": precision,
+                         "options": [self._option(o) for o in options or []]}
         self.fields[field["gid"]] = field
         return field
 
@@ -130,8 +130,8 @@ class AsanaState:
     def add_tag(self, name: str, by: str | None = None, gid: str | None = None,
                 color: str | None = None) -> Record:
         """A workspace tag; Asana does not make tag names unique, and neither does this."""
-        tag = {"gid": self.gid(gid), "name": name, "color": color, "notes": "",
-               "created_at": self.now(), "followers": [by or self.me]}
+        tag: Record = {"gid": self.gid(gid), "name": name, "color": color, "notes": "",
+                       "created_at": self.now(), "followers": [by or self.me]}
         self.tags[tag["gid"]] = tag
         return tag
 

@@ -303,12 +303,17 @@ def page_limit(raw: str | None) -> int | None:
     return limit
 
 
+def _first(query: dict[str, list[str]], name: str) -> str | None:
+    values = query.get(name)
+    return values[0] if values else None
+
+
 def paginate(items: list[Record], query: dict[str, list[str]], path: str, base_url: str,
              ) -> tuple[list[Record], dict[str, Any]]:
     """(this page's records, the envelope keys besides data). ``items`` are in gid order;
     next_page appears only when a limit was sent, and is null on the last page."""
-    limit = page_limit((query.get("limit") or [None])[0])
-    offset = (query.get("offset") or [None])[0]
+    limit = page_limit(_first(query, "limit"))
+    offset = _first(query, "offset")
     if offset:
         after = int(decode_offset(offset))
         items = [i for i in items if int(i["gid"]) > after]

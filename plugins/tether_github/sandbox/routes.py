@@ -41,6 +41,13 @@ class GitHubRoutes(SandboxApi):
     def method_not_allowed(self, req: Request) -> Response:
         return self.not_found(req)  # GitHub answers an unknown method on a known path with 404
 
+    @property
+    def _login(self) -> str:
+        """The caller's login, for a handler that already required a caller (``_repo`` and
+        ``_writable`` answer 404 or 403 without one)."""
+        assert self._caller is not None
+        return self._caller.login
+
     # -- lookups ---------------------------------------------------------------------------
 
     def _repo(self, req: Request, doc: str) -> Repo:
@@ -140,7 +147,7 @@ class GitHubRoutes(SandboxApi):
     def get_repository(self, req: Request) -> Response:
         """GET a repository, with the caller's ``permissions`` on it."""
         repo = self._repo(req, "https://docs.github.com/rest/repos/repos#get-a-repository")
-        return gh_json(200, self._render.repository(repo, self._caller.login))  # type: ignore
+        return gh_json(200, self._render.repository(repo, self._login))
 
     # -- issues ----------------------------------------------------------------------------
 
@@ -209,7 +216,7 @@ class GitHubRoutes(SandboxApi):
                 or not data["title"].strip():
             raise Abort(invalid(doc, {"resource": "Issue", "code": "missing_field",
                                       "field": "title"}))
-        issue = self.world.add_issue(repo, data["title"], self._caller.login,  # type: ignore
+        issue = self.world.add_issue(repo, data["title"], self._login,
                                      body=data.get("body"),
                                      assignees=list(data.get("assignees") or []),
                                      labels=self._label_names(data.get("labels") or [], doc,
@@ -235,7 +242,7 @@ class GitHubRoutes(SandboxApi):
         if "labels" in data:
             issue.labels = []
             self.world.add_labels(repo, issue, self._label_names(data["labels"], doc, True))
-        self.world.edit_issue(issue, by=self._caller.login, **changes)  # type: ignore[union-attr]
+        self.world.edit_issue(issue, by=self._login, **changes)
         return gh_json(200, self._render.issue(repo, issue))
 
     # -- labels ----------------------------------------------------------------------------
@@ -378,7 +385,7 @@ class GitHubRoutes(SandboxApi):
         repo, issue = self._issue(req, doc)
         self._writable(doc)
         body = self._comment_body(req, doc)
-        comment = self.world.add_comment(repo, issue, self._caller.login, body)  # type: ignore
+        comment = self.world.add_comment(repo, issue, self._login, body)
         payload = self._render.comment(comment)
         return gh_json(201, payload, {"Location": payload["url"]})
 

@@ -162,14 +162,15 @@ def when(text: str | None, now: datetime) -> datetime | None:
         sign, amount, unit = match.groups()
         delta = timedelta(**{_UNITS[unit]: int(amount)})
         return now + delta if sign == "+" else now - delta
-    return parse_datetime(text).replace(microsecond=0)
+    parsed = parse_datetime(text)  # None for empty text, as for none
+    return parsed.replace(microsecond=0) if parsed is not None else None
 
 
 def load_seed(seed: SeedFile, world: World) -> list[str]:
     """Put ``seed`` into ``world``; return the repositories' full names."""
     now = world.now()
-    for token, spec in seed.tokens.items():
-        world.add_token(token, spec.login, tuple(spec.scopes), spec.write)
+    for token, grant in seed.tokens.items():
+        world.add_token(token, grant.login, tuple(grant.scopes), grant.write)
     for user in seed.users:
         world.user(user.login, user.name)
     for spec in seed.repos:

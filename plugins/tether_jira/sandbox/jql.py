@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -47,7 +48,7 @@ class Query:
     def run(self, issues: list[Issue]) -> list[Issue]:
         found = [i for i in issues if self.match(i)]
         for name, desc in reversed(self.order or [("key", True)]):
-            found.sort(key=lambda i, n=name: _sort_key(i, n), reverse=desc)
+            found.sort(key=partial(_sort_key, name=name), reverse=desc)
         return found
 
 
@@ -181,7 +182,7 @@ class _Parser:
     def values(self, field: _Field) -> list[Any]:
         self.expect("(")
         out = [self.value(field)]
-        while self.peek() is not None and self.peek().text == ",":  # type: ignore[union-attr]
+        while (nxt := self.peek()) is not None and nxt.text == ",":
             self.take()
             out.append(self.value(field))
         self.expect(")")
@@ -239,7 +240,7 @@ class _Parser:
             if self.is_word("asc", "desc"):
                 desc = self.take().text.lower() == "desc"
             out.append((name, desc))
-            if self.peek() is None or self.peek().text != ",":  # type: ignore[union-attr]
+            if (nxt := self.peek()) is None or nxt.text != ",":
                 return out
             self.take()
 
@@ -293,7 +294,7 @@ class _Field:
             raise jql_error(f"The value '{text}' does not exist for the field 'status'.")
         if self.custom_id and w.fields[self.custom_id].type == "number":
             try:
-                return float(text)
+                return float(str(text))  # str: a function's datetime is no number either
             except ValueError:
                 raise jql_error(f"The value '{text}' is not a valid number for field "
                                 f"'{w.fields[self.custom_id].name}'.") from None

@@ -83,7 +83,7 @@ class Renderer:
                 "active": user.active, "timeZone": user.time_zone}
 
     def project(self, project: Project) -> dict[str, Any]:
-        out = {"self": f"{self.api}/project/{project.id}", "id": project.id,
+        out: dict[str, Any] = {"self": f"{self.api}/project/{project.id}", "id": project.id,
                "key": project.key, "name": project.name, "projectTypeKey": "software",
                "avatarUrls": self.avatars("project", project.id)}
         if self.cloud:

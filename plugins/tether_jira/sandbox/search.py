@@ -119,6 +119,7 @@ class SearchRoutes(JiraApiBase):
 
     def _search_params(self, req: Request) -> dict[str, Any]:
         names = ("jql", "nextPageToken", "maxResults", "startAt", "expand")
+        out: dict[str, Any]
         if req.method == "POST":
             data = self._body(req) or {}
             if not isinstance(data, dict):

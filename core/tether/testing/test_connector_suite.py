@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from driver import Driver, writes
+
 from tether.errors import SourceError
 from tether.model import Finding, Mapping, OpKind, WriteOp
 from tether.pipeline.plan import desired_annotations, plan_ops
 from tether.pipeline.render import MARKER
 from tether.sandbox import Fault
+from tether.testing import Driver, writes
 
 PREFIX = "tether"
 

@@ -1,4 +1,7 @@
-"""Driver for the shared connector suite: the github connector against the GitHub sandbox."""
+"""Conformance driver: the github connector against the GitHub sandbox.
+
+Declared under the ``tether.testing`` entry-point group as ``github``.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +12,10 @@ import re
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from tether.clock import FakeClock
-from tether.sandbox import SandboxServer
+from tether.sandbox import LoggedRequest, SandboxServer
+from tether.sdk import FakeClock
+from tether.testing import Driver
+
 from tether_github import GitHubConnector, GitHubOptions
 from tether_github.client import PER_PAGE
 from tether_github.normalise import split_key, task_key
@@ -88,6 +93,9 @@ class GitHubDriver:
     def stored_comments(self, key: str) -> list[object]:
         return list(self.comments(key))  # GitHub keeps the Markdown as written
 
+    def is_comment_post(self, request: LoggedRequest) -> bool:
+        return request.method == "POST" and request.path.rstrip("/").endswith("/comments")
+
     def mention_handle(self) -> str:
         return MENTIONABLE
 
@@ -118,5 +126,5 @@ class GitHubDriver:
         return max(1, math.ceil(n / PER_PAGE))
 
 
-def make_driver(tmp_path: Path) -> GitHubDriver:
+def make_driver(tmp_path: Path) -> Driver:
     return GitHubDriver(tmp_path)

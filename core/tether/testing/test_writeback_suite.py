@@ -8,14 +8,15 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import timedelta
+from importlib.resources import files
 from pathlib import Path
 
-from driver import Driver, writes
 from tether.model import OpKind, WriteOp
 from tether.pipeline.apply import apply_ops
 from tether.pipeline.run import RunResult, run_pass
 from tether.sandbox import Fault
 from tether.store.db import Store
+from tether.testing import Driver, writes
 from tether.workspace import Workspace, load_workspace
 
 PREFIX = "tether"
@@ -100,6 +101,7 @@ def test_a_sync_converges_and_the_next_writes_nothing(driver: Driver, tmp_path: 
     first = tracker.run()
     _ok(first)
     idle = tracker.idle(first)
+    assert first.applied is not None
     assert idle and first.applied.applied == len(first.ops) > 0
     for key in idle:
         assert f"{PREFIX}:idle" in driver.labels(key) and len(driver.comments(key)) == 1
@@ -206,7 +208,7 @@ def test_a_decision_gate_mentions_the_kpi_owner_and_nothing_else_does(
     anchors: {{src: "{anchor}"}}
 """
     tracker = Tracker(driver, tmp_path, kpis=kpis)
-    gate = (Path(__file__).parents[2] / "rules" / "drift" / "gate.yaml").read_text()
+    gate = (files("tether.rulepacks") / "drift" / "gate.yaml").read_text()
     (tracker.folder / "rules" / "gate.yaml").write_text(gate)
     first = tracker.run()
     _ok(first)

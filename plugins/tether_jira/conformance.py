@@ -1,5 +1,9 @@
-"""Suite driver for Jira Cloud (and, through ``JiraDriver``, Data Center): the connector
-through the real ``jira`` library against the sandbox site on loopback."""
+"""Conformance drivers for Jira Cloud and Jira Data Center: the connector through the real
+``jira`` library against the sandbox site on loopback. Data Center is the same driver with
+REST v2, offset search, a bearer PAT and wiki comments.
+
+Declared under the ``tether.testing`` entry-point group as ``jira-cloud`` and ``jira-dc``.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tether.clock import FakeClock
-from tether.sandbox import SandboxServer
+from tether.sandbox import LoggedRequest, SandboxServer
+from tether.sdk import FakeClock
+from tether.testing import Driver
+
 from tether_jira.connector import JiraConnector
 from tether_jira.markup import adf_to_text
 from tether_jira.options import JiraOptions
@@ -83,6 +89,9 @@ class JiraDriver:
     def stored_comments(self, key: str) -> list[object]:
         return [c.body for c in self.world.issues[key].comments]
 
+    def is_comment_post(self, request: LoggedRequest) -> bool:
+        return request.method == "POST" and request.path.rstrip("/").endswith("/comment")
+
     def mention_handle(self) -> str:
         return RAVI if self.flavour == "cloud" else "ravi"
 
@@ -102,7 +111,7 @@ class JiraDriver:
         if self.flavour == "cloud":
             values["email"] = "mia@example.com"
         values.update(overrides)
-        return JiraOptions(**values)
+        return JiraOptions.model_validate(values)
 
     def connector(self, token: str | None = "good", **overrides: object) -> JiraConnector:
         if token is None:
@@ -129,5 +138,9 @@ def _adf_mentions(node: Any) -> list[str]:
     return own + _adf_mentions(node.get("content") or [])
 
 
-def make_driver(tmp_path: Path) -> JiraDriver:
+def make_cloud_driver(tmp_path: Path) -> Driver:
     return JiraDriver(tmp_path, "cloud")
+
+
+def make_dc_driver(tmp_path: Path) -> Driver:
+    return JiraDriver(tmp_path, "datacenter")

@@ -4,10 +4,10 @@ reach exactly the person named."""
 
 from __future__ import annotations
 
-from driver import Driver, writes
 from tether.model import KPI, Finding, Mapping, OpKind, WriteOp
 from tether.pipeline.render import MARKER, Renderer, mention
 from tether.sandbox import LoggedRequest
+from tether.testing import Driver, writes
 
 PREFIX = "tether"
 INJECTIONS = (
@@ -20,21 +20,16 @@ INJECTIONS = (
 )
 
 
-def _is_comment_post(r: LoggedRequest) -> bool:
-    return r.method == "POST" and r.path.rstrip("/").endswith(("/comment", "/comments",
-                                                                "/stories"))
-
-
 def _comment(text: str) -> str:
     return f"{MARKER}\nTether flagged this item: {text}"
 
 
 def test_a_lost_response_to_a_comment_post_never_duplicates_it(driver: Driver) -> None:
     key = driver.seed(3)[0]
-    lost = []
+    lost: list[int] = []
 
     def drop_first_comment_answer(r: LoggedRequest) -> bool:
-        if _is_comment_post(r) and not lost:
+        if driver.is_comment_post(r) and not lost:
             lost.append(r.number)
             return True
         return False
@@ -74,6 +69,7 @@ def test_editing_a_comment_a_person_deleted_reports_it_gone(driver: Driver) -> N
     connector = driver.connector()
     connector.pull(None)
     [made] = connector.apply([WriteOp("src", key, OpKind.CREATE_COMMENT, _comment("one"), "t")])
+    assert made.comment_id is not None
     driver.person_deletes_comment(key, made.comment_id)
     before = writes(driver)
     [result] = connector.apply([WriteOp("src", key, OpKind.UPDATE_COMMENT, _comment("two"), "t",

@@ -1,4 +1,7 @@
-"""Suite driver for Asana: the asana connector against the Asana sandbox (tags mode)."""
+"""Conformance driver: the asana connector against the Asana sandbox (tags mode).
+
+Declared under the ``tether.testing`` entry-point group as ``asana``.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,10 @@ import os
 from datetime import datetime
 from pathlib import Path
 
-from tether.clock import FakeClock
-from tether.connector import Connector
+from tether.sandbox import LoggedRequest
+from tether.sdk import Connector, FakeClock
+from tether.testing import Driver
+
 from tether_asana.connector import AsanaConnector
 from tether_asana.options import AsanaOptions
 from tether_asana.sandbox.html import mentions
@@ -86,6 +91,9 @@ class AsanaDriver:
     def stored_comments(self, key: str) -> list[object]:
         return [s["html_text"] for s in self._comment_stories(key)]
 
+    def is_comment_post(self, request: LoggedRequest) -> bool:
+        return request.method == "POST" and request.path.rstrip("/").endswith("/stories")
+
     def mention_handle(self) -> str:
         return self.human
 
@@ -101,7 +109,7 @@ class AsanaDriver:
         base: dict[str, object] = {"url": self.url, "projects": [self.project["gid"]],
                                    "workspace": self.state.workspace["gid"],
                                    "estimate_field": "Story Points"}
-        return AsanaOptions(**{**base, **extra})
+        return AsanaOptions.model_validate({**base, **extra})
 
     def connector(self, token: str | None = "good", **extra: object) -> Connector:
         if token is None:
@@ -117,5 +125,5 @@ class AsanaDriver:
         return max(1, math.ceil(n / 100))
 
 
-def make_driver(tmp_path: Path) -> AsanaDriver:
+def make_driver(tmp_path: Path) -> Driver:
     return AsanaDriver(tmp_path)

@@ -1,27 +1,18 @@
-"""What the shared connector suite needs from each tracker's sandbox: one driver per flavour.
+"""What the conformance suite needs from each tracker's sandbox: one driver per flavour.
 
-A driver module in ``drivers/`` defines ``make_driver(tmp_path) -> Driver`` and is listed in
-``DRIVERS`` below; the suite runs every test against every driver.
+A plugin ships a driver as a callable ``make_driver(tmp_path) -> Driver`` and declares it
+under the ``tether.testing`` entry-point group; the suite runs every test against every
+installed driver (see ``tether.testing``).
 """
 
 from __future__ import annotations
 
-import importlib
 from datetime import datetime
-from pathlib import Path
 from typing import Protocol
 
 from tether.clock import FakeClock
 from tether.connector import Connector
-from tether.sandbox import SandboxServer
-
-# parameter id -> module under tests/connectors/drivers/
-DRIVERS = {
-    "jira-cloud": "jira_cloud",
-    "jira-dc": "jira_dc",
-    "github": "github",
-    "asana": "asana",
-}
+from tether.sandbox import LoggedRequest, SandboxServer
 
 
 class Driver(Protocol):
@@ -55,6 +46,10 @@ class Driver(Protocol):
         """The item's comment bodies exactly as the tracker stores them (ADF dict, wiki or
         Markdown string, Asana html_text), oldest first: what an injection test inspects."""
 
+    def is_comment_post(self, request: LoggedRequest) -> bool:
+        """Whether ``request`` (from ``server.log``) creates a comment: the etiquette suite
+        drops the answer to the first one, as a lost network response would."""
+
     def mention_handle(self) -> str:
         """A handle of a seeded user as the tracker mentions them (accountId, username,
         login or gid)."""
@@ -77,11 +72,6 @@ class Driver(Protocol):
     @property
     def token_variable(self) -> str:
         """Name of the environment variable the connector reads its token from."""
-
-
-def make(name: str, tmp_path: Path) -> Driver:
-    module = importlib.import_module(f"drivers.{DRIVERS[name]}")
-    return module.make_driver(tmp_path)
 
 
 def writes(drv: Driver) -> int:
