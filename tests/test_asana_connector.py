@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
@@ -21,8 +23,9 @@ from tether.pipeline.plan import desired_annotations, plan_ops
 from tether.pipeline.render import MARKER, Renderer, digest, mention
 from tether.sandbox import Fault, LoggedRequest
 from tether.watermark import Watermark
-from tether_asana import AsanaConnector, AsanaOptions, AsanaSandbox
+from tether_asana import AsanaConnector, AsanaOptions, AsanaSandbox, events
 from tether_asana.richtext import footer_digest
+from tether_asana.sandbox.api import AsanaApi
 from tether_asana.sandbox.serve import serve
 from tether_asana.sandbox.state import AsanaState, Record
 from tether_asana.sandbox.views import API
@@ -61,6 +64,21 @@ class World:
     def requests(self, method: str | None = None, path: str = "") -> list[tuple[str, str, str]]:
         return [(r.method, r.path, r.query) for r in self.server.log
                 if (method is None or r.method == method) and r.path.startswith(API + path)]
+
+    @property
+    def api(self) -> AsanaApi:
+        assert isinstance(self.server.api, AsanaApi)
+        return self.server.api
+
+    def writes(self, method: str, path: str = "") -> list[tuple[str, str, int]]:
+        """Writes as the service performed them: requests to their endpoint, and the
+        actions of each /batch request, as (method, path, status)."""
+        sent = [(r.method, r.path, r.status) for r in self.server.log if r.path != API + "/batch"]
+        sent += [action for held in self.api.batches for action in held]
+        return [w for w in sent if w[0] == method and w[1].startswith(API + path)]
+
+    def batches(self) -> int:
+        return len(self.requests("POST", "/batch"))
 
     def tag_names(self, task: Record) -> set[str]:
         return {self.state.tags[g]["name"] for g in task["tags"]}
@@ -131,7 +149,7 @@ def test_tags_outside_the_namespace_are_never_touched(world: World) -> None:
     one_pass(connector, findings)  # wants tether:untethered only: drops tether:kpi:nps
     assert world.tag_names(task) == {"customer", "tetherball", "other:tether:x", "tether",
                                      "tether:untethered"}
-    removed = world.requests("POST", f"/tasks/{task['gid']}/removeTag")
+    removed = world.writes("POST", f"/tasks/{task['gid']}/removeTag")
     assert len(removed) == 1
 
 
@@ -239,7 +257,11 @@ def test_stories_are_read_only_for_tasks_the_token_user_follows(world: World) ->
     made = world.server.log[before:]
     story_reads = [r.path for r in made if r.path.endswith("/stories")]
     assert story_reads == [f"{API}/tasks/{tasks[4]['gid']}/stories"]
-    assert len(made) == 2  # one listing of the project, one story read (users/me was cached)
+    # one events call (no sync token yet: 412 and a fresh one), one listing of the project,
+    # one story read (users/me was cached)
+    assert [(r.path, r.status) for r in made][:2] == [(f"{API}/events", 412),
+                                                      (f"{API}/tasks", 200)]
+    assert len(made) == 3
     assert shown[tasks[4]["gid"]].comment_id and shown[tasks[5]["gid"]].comment_id is None
 
 
@@ -408,7 +430,7 @@ def test_a_lost_reply_to_the_story_post_is_found_not_reposted(world: World) -> N
             return True
         return False
 
-    world.server.after_handling = drop_story_post
+    world.server.after_handling = drop_story_post  # alone, a story POST is not batched
     [made] = world.connector().apply([WriteOp("src", task["gid"], OpKind.CREATE_COMMENT,
                                               f"{MARKER}\nOne.", "t")])
     world.server.after_handling = None
@@ -416,6 +438,380 @@ def test_a_lost_reply_to_the_story_post_is_found_not_reposted(world: World) -> N
     [story] = world.comments(task)
     assert made.comment_id == story["gid"]
     assert len(world.requests("POST", f"/tasks/{task['gid']}/stories")) == 1
+
+
+# -- the story memory and the Events API --------------------------------------------------
+
+def rerun(world: World, memory: dict[str, Any], findings: list[Finding]
+          ) -> tuple[int, list[LoggedRequest], dict[str, Any]]:
+    """One pass by a fresh connector (a new process) given ``memory`` as the state store
+    keeps it (JSON); returns the ops it planned, the requests it made and its memory after."""
+    connector = world.connector()
+    connector.memory = json.loads(json.dumps(memory))
+    before = len(world.server.log)
+    ops = one_pass(connector, findings)
+    return ops, world.server.log[before:], connector.memory
+
+
+def story_reads(made: list[LoggedRequest]) -> list[str]:
+    return [r.path.split("/")[-2] for r in made if r.method == "GET" and r.path.endswith("/stories")]
+
+
+def flag(*tasks: Record) -> list[Finding]:
+    return [Finding("untethered", "warning", f"src:{t['gid']}", "No KPI.", "r", 0.0, "untethered")
+            for t in tasks]
+
+
+def test_a_quiet_rerun_reads_no_story_list(world: World) -> None:
+    tasks = [world.task(f"T{i}") for i in range(6)]
+    findings = flag(*tasks[:4])
+    ops, made, memory = rerun(world, {}, findings)
+    assert ops == 8  # a label and a comment on each flagged task
+    assert [(r.path, r.status) for r in made if r.path.endswith("/events")] == [
+        (f"{API}/events", 412)]  # no sync token yet: a fresh one, and everything read
+    for _ in range(2):  # Tether's own writes since are in the events, and known as its own
+        ops, made, memory = rerun(world, memory, findings)
+        assert ops == 0 and story_reads(made) == []
+        assert [(r.method, r.path, r.status) for r in made] == [
+            ("GET", f"{API}/tasks", 200), ("GET", f"{API}/events", 200),
+            ("GET", f"{API}/tasks", 200)]  # the pull, the events, the labels: no /users/me
+    assert set(memory["stories"]) == {t["gid"] for t in tasks}
+    assert memory["sync"] == {world.project["gid"]: memory["sync"][world.project["gid"]]}
+
+
+def test_a_person_deleting_tethers_story_is_seen_next_run_through_the_events(
+        world: World) -> None:
+    kept, deleted = world.task("Kept"), world.task("Deleted")
+    _, _, memory = rerun(world, {}, flag(kept, deleted))
+    [story] = world.comments(deleted)
+    world.state.delete_story(story, by=world.ada)
+    world.state.comment(kept, world.ada, "Thanks, looking.")  # another comment: read again
+    connector = world.connector()
+    connector.memory = memory
+    tasks = connector.pull(None).tasks
+    before = len(world.server.log)
+    shown = connector.read_annotations(tasks, PREFIX)
+    assert shown[deleted["gid"]].comment_id is None
+    assert shown[kept["gid"]].comment_id == world.comments(kept)[0]["gid"]
+    assert sorted(story_reads(world.server.log[before:])) == sorted([kept["gid"], deleted["gid"]])
+    assert connector.memory["stories"][deleted["gid"]] is None
+    again = world.connector()
+    again.memory = connector.memory
+    before = len(world.server.log)
+    again.read_annotations(tasks, PREFIX)
+    assert story_reads(world.server.log[before:]) == []
+
+
+def test_an_expired_or_unknown_sync_token_means_one_full_read_then_incremental(
+        world: World) -> None:
+    tasks = [world.task(f"T{i}") for i in range(3)]
+    findings = flag(*tasks)
+    _, _, memory = rerun(world, {}, findings)
+    for spoil in ("expire", "unknown"):
+        if spoil == "expire":
+            world.clock.current += timedelta(hours=25)  # tokens live at most 24 hours
+        else:
+            memory["sync"][world.project["gid"]] = "de4774f6915eae04714ca93bb2f5ee81"
+        ops, made, memory = rerun(world, memory, findings)
+        assert ops == 0
+        assert [r.status for r in made if r.path.endswith("/events")] == [412]
+        assert sorted(story_reads(made)) == sorted(t["gid"] for t in tasks)  # the full read
+        ops, made, memory = rerun(world, memory, findings)  # the new token: incremental again
+        assert ops == 0 and story_reads(made) == []
+        assert [r.status for r in made if r.path.endswith("/events")] == [200]
+
+
+def test_events_are_read_100_a_call_and_too_many_mean_one_full_read(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    tasks = [world.task(f"T{i}") for i in range(3)]
+    findings = flag(*tasks)
+    _, _, memory = rerun(world, {}, findings)
+    _, _, memory = rerun(world, memory, findings)  # reads the events of its own writes
+
+    def busy_day() -> None:  # 300 events: each rename is a change and a system story
+        for i in range(150):
+            world.state.rename(tasks[2], f"T2 ({i})", world.ada)
+
+    busy_day()
+    ops, made, memory = rerun(world, memory, findings)
+    assert ops == 0 and story_reads(made) == []
+    assert [r.status for r in made if r.path.endswith("/events")] == [200, 200, 200]
+    monkeypatch.setattr(events, "MAX_CALLS", 2)  # replaying more than that costs more
+    busy_day()
+    ops, made, memory = rerun(world, memory, findings)
+    assert ops == 0 and sorted(story_reads(made)) == sorted(t["gid"] for t in tasks)
+    assert [r.status for r in made if r.path.endswith("/events")] == [200, 200, 412]
+    ops, made, memory = rerun(world, memory, findings)
+    assert ops == 0 and story_reads(made) == []
+
+
+def test_recover_never_trusts_the_memory(world: World) -> None:
+    task = world.task()
+    _, _, memory = rerun(world, {}, flag(task))
+    memory["stories"][task["gid"]] = ["1299999999999999", "0123456789abcdef"]  # a wrong note
+    connector = world.connector()
+    connector.memory = memory
+    tasks = connector.pull(None).tasks
+    [story] = world.comments(task)
+    assert connector.recover(tasks, PREFIX)[task["gid"]].comment_id == story["gid"]
+    assert connector.memory["stories"][task["gid"]][0] == story["gid"]  # and corrects it
+
+
+def test_the_memory_is_only_a_hint_for_writes(world: World) -> None:
+    """A create still looks first: a note claiming no story never makes a second comment."""
+    task = world.task()
+    _, _, memory = rerun(world, {}, flag(task))
+    _, _, memory = rerun(world, memory, flag(task))  # the events of that write are read
+    memory["stories"][task["gid"]] = None  # wrong: Tether's story is there
+    connector = world.connector()
+    connector.memory = memory
+    tasks = connector.pull(None).tasks
+    assert connector.read_annotations(tasks, PREFIX)[task["gid"]].comment_id is None
+    [made] = connector.apply([WriteOp("src", task["gid"], OpKind.CREATE_COMMENT,
+                                      f"{MARKER}\nAgain.", "t")])
+    [story] = world.comments(task)
+    assert made.ok and made.comment_id == story["gid"] and story["text"].startswith("Again.")
+
+
+def test_a_story_event_on_another_project_task_or_a_system_story_changes_nothing(
+        world: World) -> None:
+    task, other = world.task("A"), world.task("B")
+    _, _, memory = rerun(world, {}, flag(task))
+    world.state.rename(other, "B, renamed", world.ada)  # a task change and a system story
+    world.state.rename(task, "A, renamed", world.ada)
+    world.state.add_tag_to(task, world.state.add_tag("customer"), world.ada)
+    ops, made, _ = rerun(world, memory, flag(task))
+    assert ops == 0 and story_reads(made) == []
+
+
+# -- batched writes ----------------------------------------------------------------------------
+
+def test_25_tag_changes_over_5_tasks_take_3_batch_requests(world: World) -> None:
+    tasks = [world.task(f"T{i}") for i in range(5)]
+    names = [f"tether:l{i}" for i in range(5)]
+    for name in names:
+        world.state.add_tag(name)
+    connector = world.connector()
+    for kind in (OpKind.ADD_LABEL, OpKind.REMOVE_LABEL):
+        before = len(world.server.log)
+        results = connector.apply([label(t, n, kind) for t in tasks for n in names])
+        assert all(r.ok for r in results), [r.error for r in results]
+        made = world.server.log[before:]
+        assert [(r.method, r.path) for r in made if r.method != "GET"] == [
+            ("POST", f"{API}/batch")] * 3
+        assert [len(b) for b in world.api.batches[-3:]] == [10, 10, 5]
+        assert all(world.tag_names(t) == (set(names) if kind is OpKind.ADD_LABEL else set())
+                   for t in tasks)
+
+
+def test_one_failing_action_in_a_batch_fails_only_its_op(world: World) -> None:
+    a, b = world.task("A"), world.task("B")
+    human = world.state.comment(a, world.ada, "Mine.")
+    results = world.connector().apply([
+        label(a, "tether:x"),
+        WriteOp("src", "1288888888888888", OpKind.ADD_LABEL, "tether:x", "t"),  # no such task
+        label(b, "tether:x"),
+        WriteOp("src", b["gid"], OpKind.CREATE_COMMENT, f"{MARKER}\nFlagged.", "t"),
+        WriteOp("src", a["gid"], OpKind.UPDATE_COMMENT, f"{MARKER}\nX.", "t", human["gid"])])
+    assert [r.ok for r in results] == [True, False, True, True, False]
+    assert "task 1288888888888888 not found" in (results[1].error or "")
+    assert "403" in (results[4].error or "") and "stories:write" in (results[4].error or "")
+    assert world.batches() == 1 and [s for _, _, s in world.api.batches[0]] == [
+        200, 404, 200, 201, 403]
+    assert world.tag_names(a) == world.tag_names(b) == {"tether:x"}
+    assert results[3].comment_id == world.comments(b)[0]["gid"]
+    assert world.state.stories[human["gid"]]["text"] == "Mine."
+
+
+def test_a_429_on_a_batch_retries_the_whole_batch_after_retry_after(world: World) -> None:
+    tasks = [world.task(f"T{i}") for i in range(3)]
+    world.state.add_tag("tether:x")
+    connector = world.connector()
+    at = len(world.server.log) + 2  # the tag listing, then the batch
+    world.server.faults.add(Fault("status", at=frozenset({at}), status=429,
+                                  headers={"Retry-After": "7"},
+                                  body={"errors": [{"message": "You've made too many requests"}]}))
+    results = connector.apply([label(t, "tether:x") for t in tasks])
+    assert all(r.ok for r in results)
+    assert world.clock.slept == [7] and world.batches() == 2
+    assert [r.status for r in world.server.log if r.path == f"{API}/batch"] == [429, 200]
+    assert all(world.tag_names(t) == {"tether:x"} for t in tasks)
+
+
+def test_a_lost_answer_to_a_batch_is_rechecked_never_reposted(world: World) -> None:
+    a, b = world.task("A"), world.task("B")
+    world.state.add_tag("tether:x")
+    dropped: list[int] = []
+
+    def drop_first_batch(r: LoggedRequest) -> bool:
+        if r.path == f"{API}/batch" and not dropped:
+            dropped.append(r.number)
+            return True
+        return False
+
+    world.server.after_handling = drop_first_batch
+    results = world.connector().apply([
+        WriteOp("src", a["gid"], OpKind.CREATE_COMMENT, f"{MARKER}\nOne.", "t"),
+        WriteOp("src", b["gid"], OpKind.CREATE_COMMENT, f"{MARKER}\nTwo.", "t"),
+        label(a, "tether:x")])
+    world.server.after_handling = None
+    assert dropped and all(r.ok for r in results), [r.error for r in results]
+    assert [len(world.comments(t)) for t in (a, b)] == [1, 1]
+    assert [r.comment_id for r in results[:2]] == [world.comments(a)[0]["gid"],
+                                                  world.comments(b)[0]["gid"]]
+    # the resend looked first: both stories had landed, only the tag write went again
+    assert len(world.writes("POST", f"/tasks/{a['gid']}/stories")) == 1
+    assert len(world.writes("POST", f"/tasks/{a['gid']}/addTag")) == 2
+
+
+def test_an_add_and_a_remove_of_one_tag_never_share_a_batch(world: World) -> None:
+    tasks = [world.task(f"T{i}") for i in range(3)]
+    world.state.add_tag("tether:x")
+    results = world.connector().apply(
+        [label(t, "tether:x") for t in tasks] + [label(tasks[0], "tether:x", OpKind.REMOVE_LABEL)])
+    assert all(r.ok for r in results)
+    assert [len(b) for b in world.api.batches] == [3]  # the remove waited: it went alone
+    assert world.tag_names(tasks[0]) == set() and world.tag_names(tasks[1]) == {"tether:x"}
+
+
+def test_two_creates_on_one_task_in_one_apply_make_one_comment(world: World) -> None:
+    task = world.task()
+    results = world.connector().apply([
+        WriteOp("src", task["gid"], OpKind.CREATE_COMMENT, f"{MARKER}\nOne.", "t"),
+        WriteOp("src", task["gid"], OpKind.CREATE_COMMENT, f"{MARKER}\nTwo.", "t")])
+    [story] = world.comments(task)  # the second looked again before it was sent: an edit
+    assert [r.comment_id for r in results] == [story["gid"]] * 2
+    assert story["text"].startswith("Two.")
+
+
+# -- the sandbox's Events API and Batch API ---------------------------------------------------
+
+@pytest.fixture(scope="module")
+def spec() -> Any:
+    from test_asana_contract import OAS, Spec
+    if not OAS.is_file():
+        pytest.skip(f"Asana's OpenAPI file is not at {OAS}")
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return Spec(yaml.load(OAS.read_text(encoding="utf-8"), Loader=loader))
+
+
+def call(world: World, method: str, path: str, **kw: Any) -> requests.Response:
+    return requests.request(method, world.server.base_url + API + path, timeout=5,
+                            headers={"Authorization": "Bearer good"}, **kw)
+
+
+def test_the_sandbox_serves_events_as_asana_does(world: World, spec: Any) -> None:
+    project = world.project["gid"]
+    first = call(world, "GET", "/events", params={"resource": project})
+    assert first.status_code == 412  # the first call, without a token, makes one
+    assert first.json()["errors"][0]["message"].startswith("Sync token invalid or too old")
+    spec.validate("GET", f"{API}/events", 412, first.json())
+    token = first.json()["sync"]
+    task = world.task("New")
+    grace = world.state.add_user("Grace Hopper")["gid"]
+    story = world.state.comment(task, grace, "Hello")  # she now follows the task too
+    world.state.edit_comment(story, "Hello again", "<body>Hello again</body>")
+    world.state.delete_story(story, by=grace)
+    answer = call(world, "GET", "/events", params={"resource": project, "sync": token})
+    assert answer.status_code == 200
+    body = answer.json()
+    # parent "will be `null` for other event types" than added/removed, the schema's prose
+    # says; its nullable flag is missing (inside allOf), so an empty parent stands in here
+    spec.validate("GET", f"{API}/events", 200, {**body, "data": [
+        {**e, "parent": e["parent"] or {}} for e in body["data"]]})
+    assert body["has_more"] is False and body["sync"] not in (token, "")
+    seen = [(e["action"], e["resource"]["resource_type"], (e["parent"] or {}).get("gid"))
+            for e in body["data"]]
+    assert seen == [("added", "task", project), ("added", "story", task["gid"]),
+                    ("changed", "task", None), ("changed", "story", None),
+                    ("removed", "story", task["gid"])]
+    added = body["data"][1]
+    assert added["resource"] == {"gid": story["gid"], "resource_type": "story",
+                                 "resource_subtype": "comment_added"}
+    assert added["parent"] == {"gid": task["gid"], "name": "New", "resource_type": "task",
+                               "resource_subtype": "default_task"}
+    assert added["user"] == {"gid": grace, "name": "Grace Hopper", "resource_type": "user"}
+    assert "change" not in added and added["type"] == "story"
+    assert body["data"][2]["change"] == {"field": "followers", "action": "added", "added_value": {
+        "gid": grace, "name": "Grace Hopper", "resource_type": "user"}}
+    assert body["data"][3]["change"] == {"field": "text", "action": "changed"}
+    again = call(world, "GET", f"/projects/{project}/events", params={"sync": token})
+    assert again.json()["data"] == body["data"]  # asking again with a token is safe
+    later = call(world, "GET", "/events", params={"resource": project, "sync": body["sync"]})
+    assert later.json()["data"] == [] and later.json()["has_more"] is False
+    only = call(world, "GET", "/events", params={"resource": project, "sync": body["sync"],
+                                                  "opt_fields": "action,resource"})
+    assert only.status_code == 200
+    for spoiled in ("nope", call(world, "GET", "/events", params={
+            "resource": task["gid"]}).json()["sync"]):  # unknown, or another resource's
+        gone = call(world, "GET", "/events", params={"resource": project, "sync": spoiled})
+        assert gone.status_code == 412 and gone.json()["sync"]
+    missing = call(world, "GET", "/events")
+    assert missing.status_code == 400 and "resource" in missing.json()["errors"][0]["message"]
+
+
+def test_the_sandbox_pages_events_100_at_a_time_and_forgets_them_after_a_day(
+        world: World) -> None:
+    project = world.project["gid"]
+    token = call(world, "GET", "/events", params={"resource": project}).json()["sync"]
+    for i in range(120):
+        world.task(f"T{i}")
+    page = call(world, "GET", "/events", params={"resource": project, "sync": token}).json()
+    assert len(page["data"]) == 100 and page["has_more"] is True
+    rest = call(world, "GET", "/events", params={"resource": project, "sync": page["sync"]})
+    assert len(rest.json()["data"]) == 20 and rest.json()["has_more"] is False
+    world.clock.current += timedelta(hours=25)
+    expired = call(world, "GET", "/events", params={"resource": project,
+                                                     "sync": rest.json()["sync"]})
+    assert expired.status_code == 412
+
+
+def test_the_sandbox_batch_answers_each_action_in_order(world: World, spec: Any) -> None:
+    task = world.task()
+    tag = world.state.add_tag("tether:x")
+    actions = [
+        {"method": "post", "relative_path": f"/tasks/{task['gid']}/addTag",
+         "data": {"tag": tag["gid"]}},
+        {"method": "get", "relative_path": f"/tasks/{task['gid']}",
+         "options": {"fields": ["name", "tags.name"]}},
+        {"method": "post", "relative_path": f"/tasks/{task['gid']}/stories",
+         "data": {"text": "Hi"}, "options": {"fields": ["created_at"]}},
+        {"method": "post", "relative_path": "/tasks/1288888888888888/addTag",
+         "data": {"tag": tag["gid"]}},
+        {"method": "get", "relative_path": "/not_found"},
+        {"method": "post", "relative_path": "/batch", "data": {"actions": []}},
+    ]
+    answer = call(world, "POST", "/batch", json={"data": {"actions": actions}})
+    assert answer.status_code == 200
+    spec.validate("POST", f"{API}/batch", 200, answer.json())
+    results = answer.json()["data"]
+    assert [r["status_code"] for r in results] == [200, 200, 201, 404, 404, 400]
+    assert results[0] == {"body": {"data": {}}, "headers": {}, "status_code": 200}
+    assert results[1]["body"]["data"]["tags"] == [{"gid": tag["gid"], "name": "tether:x"}]
+    story = results[2]["body"]["data"]
+    assert set(story) == {"gid", "created_at"}
+    assert results[2]["headers"] == {"location": f"{API}/stories/{story['gid']}"}
+    assert results[3]["body"]["errors"][0]["message"] == "task: Unknown object: 1288888888888888"
+    assert results[4]["body"]["errors"][0]["message"] == "No matching route for request"
+    assert world.tag_names(task) == {"tether:x"} and len(world.comments(task)) == 1
+    for bad in ([], [actions[0]] * 11):
+        refused = call(world, "POST", "/batch", json={"data": {"actions": bad}})
+        assert refused.status_code == 400 and refused.json()["errors"][0]["message"]
+
+
+def test_a_batch_counts_each_action_against_the_rate_limit(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(TOKEN, "good")
+    limited = World(tmp_path, rate_limit=5)
+    try:
+        task = limited.task()
+        one = {"method": "get", "relative_path": f"/tasks/{task['gid']}"}
+        assert call(limited, "POST", "/batch", json={"data": {"actions": [one] * 5}}
+                    ).status_code == 200
+        refused = call(limited, "POST", "/batch", json={"data": {"actions": [one] * 2}})
+        assert refused.status_code == 429 and refused.headers["Retry-After"]
+    finally:
+        limited.server.stop()
 
 
 # -- pulling ---------------------------------------------------------------------------------

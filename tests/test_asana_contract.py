@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 import jsonschema
 import pytest
@@ -411,6 +411,15 @@ def test_the_connector_sends_only_declared_parameters_and_opt_fields(spec: Spec,
     st = sandbox.state
     tasks = [st.add_task(sandbox.project["gid"], f"T{i}", creator=sandbox.ada)
              for i in range(3)]
+    batched: list[tuple[str, str, str]] = []  # each /batch action as the request it stands for
+    original = requests.Session.request
+
+    def spy(self: requests.Session, method: str, url: str, **kw: Any) -> requests.Response:
+        if url.endswith(API + "/batch"):
+            batched.extend(_actions(kw["json"]))
+        return original(self, method, url, **kw)
+
+    requests.Session.request = spy  # type: ignore[method-assign]
     for mode in ({}, {"label_mode": "custom_field", "label_field": sandbox.labels["gid"]}):
         connector = AsanaConnector("src", AsanaOptions(
             url=sandbox.url, projects=[sandbox.project["gid"]], workspace=st.workspace["gid"],
@@ -427,20 +436,34 @@ def test_the_connector_sends_only_declared_parameters_and_opt_fields(spec: Spec,
             assert all(r.ok for r in results), [r.error for r in results]
         connector.apply([WriteOp("src", tasks[0]["gid"], OpKind.REMOVE_LABEL, "tether:none",
                                  "t")])
+    requests.Session.request = original  # type: ignore[method-assign]
+    assert batched, "no write went through the Batch API"
     checked = set()
-    for entry in sandbox.server.log:
-        declared = spec.params(entry.method, entry.path)
-        for name, values in parse_qs(entry.query).items():
-            assert name in declared, f"{entry.method} {entry.path}: {name} is not a parameter"
+    for method, path, query in [(e.method, e.path, e.query) for e in sandbox.server.log] + batched:
+        declared = spec.params(method, path)
+        for name, values in parse_qs(query).items():
+            assert name in declared, f"{method} {path}: {name} is not a parameter"
             if name == "opt_fields":
                 offered = set(declared[name]["schema"]["items"]["enum"])
                 sent = {f for v in values for f in v.split(",")}
-                assert sent <= offered, f"{entry.method} {entry.path}: {sent - offered}"
-        checked.add((entry.method, spec.template(entry.path)))
+                assert sent <= offered, f"{method} {path}: {sent - offered}"
+        checked.add((method, spec.template(path)))
     assert {("GET", "/tasks"), ("GET", "/tasks/{task_gid}/stories"), ("POST", "/tags"),
             ("POST", "/tasks/{task_gid}/addTag"), ("POST", "/tasks/{task_gid}/stories"),
             ("PUT", "/tasks/{task_gid}"), ("POST", "/custom_fields/{custom_field_gid}/enum_options"),
             ("GET", "/users/{user_gid}")} <= checked, checked
+
+
+def _actions(body: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
+    """A /batch body's actions as the requests they stand for: (method, path, query); a GET
+    action's data are its query parameters, options.fields its opt_fields."""
+    for action in body["data"]["actions"]:
+        method = action["method"].upper()
+        query = dict(action.get("data") or {}) if method == "GET" else {}
+        fields = (action.get("options") or {}).get("fields")
+        if fields:
+            query["opt_fields"] = ",".join(fields)
+        yield method, API + action["relative_path"], urlencode(query)
 
 
 def test_request_bodies_match_the_documented_request_schemas(spec: Spec,
@@ -470,10 +493,21 @@ def test_request_bodies_match_the_documented_request_schemas(spec: Spec,
                                      made.comment_id)])
     finally:
         requests.Session.request = original  # type: ignore[method-assign]
+    sent += [(m, p, {"data": b["data"]} if "data" in b else None)
+             for _, url, body in [s for s in sent if s[1].endswith("/batch")]
+             for m, p, b in _action_bodies(body)]
     assert len({(m, spec.template(p)) for m, p, _ in sent}) >= 6
-    for method, path, body in sent:
+    for method, path, body in [s for s in sent if s[2] is not None]:
         schema = spec.operation(method, path)["requestBody"]["content"]["application/json"]
         body = _multi_enum_as_documented(body)
         jsonschema.Draft7Validator({**to_json_schema(schema["schema"]),
                                     "components": spec.components}).validate(body)
         assert json.dumps(body)  # JSON-ready, nothing else
+
+
+def _action_bodies(body: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """A /batch body's write actions as (method, path, the body they stand for)."""
+    for action in body["data"]["actions"]:
+        if action["method"] != "get":
+            yield action["method"].upper(), API + action["relative_path"], \
+                {"data": action["data"]} if "data" in action else {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,8 +17,9 @@ from tether.codec import parse_datetime, task_from_dict, task_to_dict
 from tether.errors import SourceError
 from tether.model import OpKind, WriteOp
 from tether.pipeline.render import MARKER, digest
-from tether.pipeline.run import run_pass
-from tether.sandbox import Fault, SandboxServer
+from tether.pipeline.run import RunResult, run_pass
+from tether.sandbox import Fault, LoggedRequest, SandboxServer
+from tether.testing.test_writeback_suite import CONFIG
 from tether.watermark import Watermark
 from tether.workspace import load_workspace
 from tether_github import GitHubConnector, GitHubOptions, GitHubSandbox
@@ -352,6 +353,10 @@ def test_comment_lists_are_conditional_and_deleted_items_do_not_stop_reads(hub: 
     del hub.repo.issues[gone.number]  # deleted after the pull
     shown = connector.read_annotations(tasks, "tether")
     assert shown[f"{REPO}#{gone.number}"].comment_id is None
+    # Unchanged since its listing found no comment of Tether's: not listed again at all.
+    assert [s for _, p, s in hub.log() if p.endswith("/1/comments")] == [200]
+    connector.memory.clear()  # without that memory, the listing is conditional: a free 304
+    connector.read_annotations(tasks, "tether")
     assert [s for _, p, s in hub.log() if p.endswith("/1/comments")] == [200, 304]
 
 
@@ -555,6 +560,220 @@ def test_sandbox_rejects_bad_tokens_and_missing_user_agent(hub: Hub) -> None:
     assert too_many.status_code == 200 and len(too_many.json()) == 1
     bad_state = hub.get(f"/repos/{REPO}/issues?state=nope")
     assert bad_state.status_code == 422
+
+
+# -- what the connector remembers between passes (Connector.memory) ---------------------------
+
+OTHER = "acme/gadgets"
+QUIET_RULES = """\
+mappings:
+  - id: served
+    kpi: nps
+    when:
+      key: {in: %s}
+signals:
+  - id: unserved
+    signal: unserved
+    label: unserved
+    message: "{title} serves no KPI."
+    advice: Tie it to a KPI, or close it.
+    when:
+      all:
+        - status_category: {in: [todo, in_progress]}
+        - not: {key: {in: %s}}
+"""
+
+
+class Cron:
+    """Syncs of a workspace whose one source ``src`` is the hub's GitHub, as a cron job runs
+    them: a fresh connector (a fresh process) each time, on the sandbox's clock."""
+
+    def __init__(self, hub: Hub, repos: list[str], served: list[str]):
+        self.hub, self.repos = hub, repos
+        folder = hub.tmp_path / "ws"
+        (folder / "rules").mkdir(parents=True)
+        (folder / "none.json").write_text('{"tasks": []}')
+        (folder / "tether.yaml").write_text(CONFIG)
+        keys = json.dumps(served)
+        (folder / "rules" / "rules.yaml").write_text(QUIET_RULES % (keys, keys))
+        self.config = folder / "tether.yaml"
+
+    def workspace(self):
+        ws = load_workspace(self.config)
+        return replace(ws, connectors={"src": self.hub.connector(repos=self.repos)})
+
+    def run(self) -> tuple[RunResult, list[LoggedRequest]]:
+        """One sync, and the requests it made."""
+        before = len(self.hub.server.log)
+        ws = self.workspace()
+        with ws.open_store() as store:
+            result = run_pass(ws, store, "sync", lambda: self.hub.clock.now() + timedelta(minutes=5))
+        assert result.applied is not None and result.applied.failed == 0
+        return result, self.hub.server.log[before:]
+
+    def memory(self) -> dict:
+        with self.workspace().open_store() as store:
+            return store.load_memory("src")
+
+    def set_memory(self, data: dict) -> None:
+        with self.workspace().open_store() as store:
+            store.save_memory("src", data)
+
+
+def remaining(hub: Hub) -> int:
+    return int(hub.get("/rate_limit").json()["resources"]["core"]["remaining"])
+
+
+def two_repos(hub: Hub, n: int = 5) -> tuple[Cron, list[str]]:
+    """``n`` open issues in each of two repositories; the first of each is served (KPI
+    label only), the others serve no KPI (a label and Tether's comment)."""
+    other = hub.world.add_repo(OTHER)
+    keys = []
+    for repo in (hub.repo, other):
+        for i in range(n):
+            issue = hub.world.add_issue(repo, f"Issue {i}", "alice",
+                                        created=hub.clock.now() - timedelta(days=3))
+            keys.append(f"{repo.full_name}#{issue.number}")
+    return Cron(hub, [REPO, OTHER], [keys[0], keys[n]]), keys
+
+
+def comment_reads(requests_made: list[LoggedRequest]) -> list[str]:
+    return [r.path for r in requests_made if r.method == "GET" and r.path.endswith("/comments")]
+
+
+def tethers(hub: Hub, key: str) -> list[int]:
+    """Ids of Tether's comments on ``key``."""
+    repo_name, number = key.split("#")
+    repo = hub.world.repo(repo_name)
+    assert repo is not None
+    return [c for c in repo.issues[int(number)].comments
+            if hub.world.comments[c].body.startswith(MARKER)]
+
+
+def test_a_quiet_rerun_is_one_free_304_per_repository(hub: Hub) -> None:
+    cron, keys = two_repos(hub)
+    first, _ = cron.run()
+    idle = {k for k in keys if tethers(hub, k)}
+    assert len(idle) == 8 and first.ops
+    # The first re-run lists what Tether's writes touched: their payloads show the state
+    # the connector remembered writing (comment count and updated_at), so no comments are
+    # read back; the second lists again from the new mark (a new request, so 200).
+    for _ in range(2):
+        again, made = cron.run()
+        assert again.ops == [] and comment_reads(made) == []
+        assert [(r.method, r.path, r.status) for r in made] == [
+            ("GET", f"/repos/{REPO}/issues", 200), ("GET", f"/repos/{OTHER}/issues", 200)]
+    budget = remaining(hub)
+    quiet, made = cron.run()
+    assert quiet.ops == [] and quiet.held == []
+    assert [(r.method, r.path, r.status) for r in made] == [
+        ("GET", f"/repos/{REPO}/issues", 304), ("GET", f"/repos/{OTHER}/issues", 304)]
+    assert all("since=" in r.query for r in made)
+    assert remaining(hub) == budget  # a 304 costs no rate limit
+    memory = cron.memory()
+    assert set(memory["comments"]) == idle  # bounded: only items carrying Tether's comment
+    assert len(memory["pages"]) == 2  # this pass's list requests, one per repository
+
+
+def test_a_person_editing_or_deleting_tethers_comment_is_seen_on_the_next_run(hub: Hub) -> None:
+    cron, keys = two_repos(hub)
+    cron.run()
+    cron.run()
+    edited, deleted = sorted(k for k in keys if tethers(hub, k))[:2]
+    hub.clock.sleep(7)  # a person, some seconds later
+    [mine] = tethers(hub, edited)
+    body = hub.world.comments[mine].body
+    hub.world.edit_comment(hub.world.comments[mine], body + "\n\nNot idle, waiting on legal.")
+    [gone] = tethers(hub, deleted)
+    hub.world.delete_comment(hub.world.comments[gone])
+    result, made = cron.run()
+    # Only the two touched items' comments are read (the deleted one again by recover()).
+    assert set(comment_reads(made)) == {f"/repos/{k.replace('#', '/issues/')}/comments"
+                                        for k in (edited, deleted)}
+    # Tether puts its edited comment back where it is, and respects the deletion: no edit
+    # of the deleted comment is tried, nor a new one written.
+    assert [(o.key, o.kind, o.comment_id) for o in result.ops] == \
+        [(edited, OpKind.UPDATE_COMMENT, str(mine))]
+    assert hub.world.comments[mine].body == body
+    assert [(o.key, o.kind) for o in result.held] == [(deleted, OpKind.CREATE_COMMENT)]
+    assert tethers(hub, deleted) == [] and all(r.status < 400 for r in made)
+    cron.run()
+    quiet, made = cron.run()
+    assert quiet.ops == [] and comment_reads(made) == [] and [r.status for r in made] == \
+        [304, 304]
+
+
+def test_losing_the_memory_only_costs_requests(hub: Hub) -> None:
+    cron, keys = two_repos(hub)
+    cron.run()
+    cron.run()
+    cron.run()
+    idle = sorted(k for k in keys if tethers(hub, k))
+    assert len(cron.run()[1]) == 2
+    writes = sum(1 for r in hub.server.log if r.method != "GET")
+    for lost in ({}, {"version": 1, "pages": {"x": 1}, "comments": {idle[0]: "junk"}},
+                 {"version": 99, "comments": {k: {"id": "1"} for k in idle}}):
+        cron.set_memory(lost)
+        again, made = cron.run()
+        # Every comment is read again, and the list is asked for without a remembered ETag.
+        assert again.ops == [] and again.held == []
+        assert sorted(comment_reads(made)) == sorted(
+            f"/repos/{k.replace('#', '/issues/')}/comments" for k in idle)
+        assert [r.status for r in made if r.path.endswith("/issues")] == [200, 200]
+        quiet, made = cron.run()
+        assert quiet.ops == [] and [r.status for r in made] == [304, 304]
+    assert sum(1 for r in hub.server.log if r.method != "GET") == writes  # never a write
+
+
+def test_memory_never_answers_for_recovery_or_a_full_pull(hub: Hub) -> None:
+    issue = hub.issue("Item")
+    ours = hub.world.add_comment(hub.repo, issue, "tether-bot", f"{MARKER}\nVerdict.")
+    memory: dict = {}
+    first = hub.connector()
+    first.memory = memory
+    cursor = first.pull(None).cursor
+    [task] = [task_from_dict(task_to_dict(t)) for t in first.pull(None).tasks]
+    assert first.read_annotations([task], "tether")[task.key].comment_id == str(ours.id)
+    assert set(memory["comments"]) == {task.key}
+    second = hub.connector()
+    second.memory = memory
+    before = len(hub.server.log)
+    assert second.read_annotations([task], "tether")[task.key].comment_id == str(ours.id)
+    assert len(hub.server.log) == before  # vouched for by memory: no request
+    assert second.recover([task], "tether")[task.key].comment_id == str(ours.id)
+    assert comment_reads(hub.server.log[before:]) == [f"/repos/{REPO}/issues/1/comments"]
+    # A full pull replaces every stored item, so it never stands on a remembered ETag
+    # (even one that still matches: a 304 would leave it nothing to store).
+    third = hub.connector()
+    third.memory = memory
+    assert third.pull(cursor).tasks == []  # incremental, nothing new
+    full_list = f"/repos/{REPO}/issues?direction=asc&per_page=100&sort=updated&state=all"
+    memory["pages"][full_list] = {"etag": hub.get(full_list).headers["ETag"], "next": None,
+                                  "full": False}
+    full = hub.connector()
+    full.memory = memory
+    result = full.pull(None)
+    assert [t.key for t in result.tasks] == [task.key] and result.complete
+    assert hub.server.log[-1].status == 200 and memory["pages"] == {}
+
+
+def test_the_sandbox_answers_if_none_match_as_github_does(hub: Hub) -> None:
+    hub.issue("Item")
+    path = f"/repos/{REPO}/issues?state=all&since=2025-05-01T00:00:00Z"
+    first = hub.get(path)
+    etag = first.headers["ETag"]
+    assert first.status_code == 200 and etag.startswith('W/"') and first.json()
+    budget = int(first.headers["x-ratelimit-remaining"])
+    # Weak comparison: the weak tag, its strong form, or a list holding either matches.
+    for sent in (etag, etag.removeprefix("W/"), f'"nope", {etag}', "*"):
+        again = hub.get(path, **{"If-None-Match": sent})
+        assert (again.status_code, again.content) == (304, b"")
+        assert again.headers["ETag"] == etag
+        assert int(again.headers["x-ratelimit-remaining"]) == budget  # not counted
+    other = hub.get(path, **{"If-None-Match": 'W/"nope"'})
+    assert other.status_code == 200 and int(other.headers["x-ratelimit-remaining"]) == budget - 1
+    assert hub.get(path, Authorization="token reader", **{"If-None-Match": etag}).status_code \
+        == 200  # ETags are per token
 
 
 # -- through the pipeline --------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import threading
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -18,6 +19,8 @@ from tether.model import Finding, Link, OpKind, WriteOp
 from tether.pipeline.plan import desired_annotations, plan_ops
 from tether.pipeline.render import MARKER, digest, mention
 from tether.sandbox import Fault
+from tether.testing import writes
+from tether.testing.test_writeback_suite import Tracker
 from tether.watermark import Watermark
 from tether_jira import JiraSandbox
 from tether_jira.conformance import PLAIN_TOKEN, PROJECT, RAVI, JiraDriver
@@ -27,6 +30,7 @@ from tether_jira.options import JiraOptions
 from tether_jira.sandbox.api import REMOVED_SEARCH, RateLimit
 from tether_jira.sandbox.http import QUIET_REFUSED
 from tether_jira.sandbox.state import ALL_PERMISSIONS
+from tether_jira.writes import WORKERS
 
 PREFIX = "tether"
 FLAVOURS = ["cloud", "datacenter"]
@@ -216,7 +220,8 @@ def test_the_marker_survives_a_person_editing_the_comment(site) -> None:
     [comment] = site.world.issues[keys[1]].comments
     site.world.edit_comment(keys[1], comment.id, "I disagree, this is tethered.",
                             author="5b10ac8d82e05b22cc7d4ef5")
-    later = site.connector()  # a new run: knows only what Jira shows
+    later = site.connector()  # a new run: knows only what Jira and the state store show
+    later.known_comments = {keys[1]: comment.id}
     tasks = later.pull(None).tasks
     task = [t for t in tasks if t.key == keys[1]]
     assert plan(later, findings) == []  # same verdict: the person's words stay
@@ -331,8 +336,9 @@ def test_recover_finds_the_comment_when_the_issue_marker_was_never_set(site) -> 
     heal = f"/rest/api/{api(site)}/issue/{key}/properties/tether"  # tried: refused here
     if site.flavour == "cloud":  # ids from the listing, properties from comment/list
         assert paths == [f"/rest/api/3/issue/{key}/comment", "/rest/api/3/comment/list", heal]
-    else:  # Data Center lists them with expand=properties: one request
-        assert paths == [f"/rest/api/2/issue/{key}/comment", heal]
+    else:  # Data Center: the marker (its search cannot show it), then one listing with
+        # expand=properties; the marker is written only because it does not name the comment
+        assert paths == [heal, f"/rest/api/2/issue/{key}/comment", heal]
     other = next(t for t in tasks if t.key != key)
     assert fresh.recover([other], PREFIX)[other.key].comment_id is None
 
@@ -482,7 +488,144 @@ def test_wiki_escapes_what_would_link_mention_or_embed() -> None:
     assert to_wiki(f"{MARKER}\nAsk <@odd]name> now") == "Ask @odd\\]name now"  # not [~odd]
 
 
+# -- Data Center: its search shows no issue property, so Tether's comment comes from memory ---
+
+def touched(drv: JiraDriver) -> list[tuple[str, str]]:
+    """Requests about comments or issue properties: what a quiet re-run must not send."""
+    return [(r.method, r.path) for r in drv.server.log
+            if "/comment" in r.path or "/properties/" in r.path]
+
+
+@pytest.mark.parametrize("site", ["datacenter"], indirect=True)
+def test_a_quiet_dc_rerun_writes_nothing_and_reads_no_comment(site, tmp_path: Path) -> None:
+    tracker = Tracker(site, tmp_path)
+    tracker.run()
+    commented = {k for k in tracker.keys if site.world.issues[k].comments}
+    assert commented
+    tracker.run()  # lists, once, the comments on issues Tether's own writes touched
+    site.server.log.clear()
+    assert tracker.run().ops == [] and writes(site) == 0
+    assert touched(site) == []
+    assert [r.path.rsplit("/", 1)[1] for r in site.server.log] == [
+        "serverInfo", "field", "myself", "search", "search"]  # the page, then the labels
+    # Memory lost: one listing per commented issue, still nothing written; then quiet again.
+    with tracker.workspace().open_store() as store:
+        store.save_memory("src", {})
+    site.server.log.clear()
+    assert tracker.run().ops == [] and writes(site) == 0
+    assert sorted(touched(site)) == sorted(("GET", f"/rest/api/2/issue/{k}/comment")
+                                           for k in commented)
+    site.server.log.clear()
+    assert tracker.run().ops == [] and writes(site) == 0 and touched(site) == []
+
+
+@pytest.mark.parametrize("site", ["datacenter"], indirect=True)
+def test_a_person_deleting_tethers_comment_on_dc_is_still_noticed(site, tmp_path: Path) -> None:
+    tracker = Tracker(site, tmp_path)
+    first = tracker.run()
+    tracker.run()
+    key = sorted(tracker.idle(first))[0]
+    [comment] = site.world.issues[key].comments
+    site.person_deletes_comment(key, comment.id)  # moves `updated`: activity, no longer idle
+    site.server.log.clear()
+    after = tracker.run()
+    # Memory no longer holds for that issue: its comments are listed and the deletion seen,
+    # so Tether neither edits nor writes a comment there (nor a resolved note); only its
+    # idle label goes.
+    assert ("GET", f"/rest/api/2/issue/{key}/comment") in touched(site)
+    assert [(o.key, o.kind) for o in after.ops] == [(key, OpKind.REMOVE_LABEL)]
+    assert not [r for r in site.server.log if r.method != "GET" and "/comment" in r.path]
+    assert site.comments(key) == [] and f"{PREFIX}:idle" not in site.labels(key)
+    site.server.log.clear()
+    assert tracker.run().ops == [] and writes(site) == 0
+    # Only that issue is looked at again (the state store still names the deleted comment,
+    # so the pass confirms its absence with recover(), which never trusts memory).
+    assert {path for _, path in touched(site)} <= {
+        f"/rest/api/2/issue/{key}/comment", f"/rest/api/2/issue/{key}/properties/tether"}
+
+
+@pytest.mark.parametrize("site", ["datacenter"], indirect=True)
+def test_a_dc_create_asks_jira_for_the_marker_and_never_writes_it_again(site) -> None:
+    key = site.seed(3)[0]
+    connector = site.connector()
+    connector.pull(None)  # the search cannot tell whether Tether has a comment here
+    [made] = connector.apply([comment_op(key, "one")])
+    marker = f"/rest/api/2/issue/{key}/properties/tether"
+    assert [(r.method, r.path) for r in site.server.log if r.path == marker] == [
+        ("GET", marker), ("PUT", marker)]  # asked first (404), then set
+    [edit] = connector.apply([comment_op(key, "two", OpKind.UPDATE_COMMENT, made.comment_id)])
+    assert edit.ok and site.comments(key) == ["two"]
+    assert site.server.count("PUT", marker) == 1  # it already names this comment
+    assert site.world.issues[key].comments[0].properties["tether"]["digest"] == \
+        digest(f"{MARKER}\ntwo")  # the digest Data Center reads lives on the comment
+
+
 # -- labels -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("site", FLAVOURS, indirect=True)
+def test_three_label_changes_on_one_issue_are_one_request(site) -> None:
+    key = site.seed(3)[1]  # labelled team-b
+    connector = site.connector()
+    connector.pull(None)
+    before = len(site.server.log)
+    results = connector.apply([
+        WriteOp("src", key, OpKind.ADD_LABEL, f"{PREFIX}:kpi:nps", "t"),
+        WriteOp("src", key, OpKind.REMOVE_LABEL, "team-b", "t"),
+        WriteOp("src", key, OpKind.ADD_LABEL, f"{PREFIX}:idle", "t"),
+    ])
+    assert all(r.ok for r in results) and [r.op.value for r in results] == [
+        f"{PREFIX}:kpi:nps", "team-b", f"{PREFIX}:idle"]
+    assert [(r.method, r.path) for r in site.server.log[before:]] == [
+        ("PUT", f"/rest/api/{api(site)}/issue/{key}")]
+    assert site.labels(key) == {f"{PREFIX}:kpi:nps", f"{PREFIX}:idle"}
+
+
+@pytest.mark.parametrize("site", FLAVOURS, indirect=True)
+def test_writes_to_different_issues_run_at_once_and_each_issue_in_order(site, monkeypatch
+                                                                         ) -> None:
+    keys = site.seed(WORKERS + 2)
+    connector = site.connector()
+    connector.pull(None)
+    together = threading.Barrier(WORKERS, timeout=10)
+    send = connector.client.edit_labels
+
+    def edit_labels(key: str, changes: list[dict[str, str]]) -> None:
+        if key in keys[:WORKERS]:
+            together.wait()  # passes only while WORKERS issues are being written at once
+        send(key, changes)
+
+    monkeypatch.setattr(connector.client, "edit_labels", edit_labels)
+    ops = [op for k in keys for op in (WriteOp("src", k, OpKind.ADD_LABEL, f"{PREFIX}:x", "t"),
+                                       comment_op(k, f"about {k}"))]
+    results = connector.apply(ops)
+    assert [r.op for r in results] == ops
+    assert all(r.ok for r in results), [r.error for r in results if not r.ok]
+    base = f"/rest/api/{api(site)}/issue/"
+    for k in keys:  # per issue: its labels, then its comment, then the comment's marker
+        mine = [r.path for r in site.server.log if r.method != "GET"
+                and r.path.startswith(base + k + "/") or r.path == base + k]
+        assert mine == [base + k, base + k + "/comment", base + k + "/properties/tether"]
+        assert site.comments(k) == [f"about {k}"] and f"{PREFIX}:x" in site.labels(k)
+
+
+def test_a_write_that_breaks_unexpectedly_fails_only_its_own_ops(site, monkeypatch) -> None:
+    keys = site.seed(3)
+    connector = site.connector()
+    connector.pull(None)
+    send = connector.client.edit_labels
+
+    def edit_labels(key: str, changes: list[dict[str, str]]) -> None:
+        if key == keys[0]:
+            raise KeyError("boom")
+        send(key, changes)
+
+    monkeypatch.setattr(connector.client, "edit_labels", edit_labels)
+    ops = [WriteOp("src", k, OpKind.ADD_LABEL, f"{PREFIX}:{n}", "t")
+           for k in keys[:2] for n in ("a", "b")]
+    results = connector.apply(ops)
+    assert [r.ok for r in results] == [False, False, True, True]
+    assert "KeyError" in (results[0].error or "")
+
 
 def test_label_changes_of_one_issue_go_in_one_put_and_spaces_are_refused_locally(site) -> None:
     key = site.seed(3)[1]

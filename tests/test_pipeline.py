@@ -80,3 +80,60 @@ def test_config_tunes_a_drift_rule_parameter(files_only: Path, clock) -> None:
     config.write_text(config.read_text().replace(
         "  packs: [rules]", "  packs: [rules]\n  params: {misallocated-overfed: {tolerance: 0.5}}"))
     assert "misallocated-overfed" not in {f.rule_id for f in sync(files_only, clock, "plan").findings}
+
+
+def test_the_sources_of_a_pass_are_pulled_at_the_same_time(tmp_path: Path) -> None:
+    """Each source waits on its own tracker: a slow Jira must not hold up GitHub's pull."""
+    import threading
+
+    from workspace_kit import CONFIG, make_workspace
+
+    two = CONFIG.replace("kpis: kpis.yaml", "  - name: other\n    type: files\n    options: "
+                         "{path: tasks.json, format: tether-json}\nkpis: kpis.yaml")
+    ws = load_workspace(make_workspace(tmp_path / "ws", config=two) / "tether.yaml")
+    both_waiting = threading.Barrier(2, timeout=10)  # a sequential pull would break it
+
+    def meeting(pull):
+        def pull_when_both_started(cursor):
+            both_waiting.wait()
+            return pull(cursor)
+        return pull_when_both_started
+
+    for connector in ws.connectors.values():
+        connector.pull = meeting(connector.pull)
+    with ws.open_store() as store:
+        result = run_pass(ws, store, "plan")
+    assert result.pulled == {"jira": 3, "other": 3}
+
+
+def _verdicts(result) -> tuple[list, list]:
+    return ([(m.task, m.kpi, m.rule_id) for m in result.mappings],
+            [(f.subject, f.rule_id, f.reason) for f in result.findings])
+
+
+def test_a_pass_matches_only_the_items_whose_facts_changed(files_only: Path, clock) -> None:
+    first = sync(files_only, clock, "plan")
+    tasks = len(first.tasks)
+    assert first.rematched["map"] == tasks and first.rematched["drift"] > 0
+    quiet = sync(files_only, clock, "plan")
+    assert quiet.rematched == {"map": 0, "drift": 0}
+    assert _verdicts(quiet) == _verdicts(first)  # recalled, not re-matched, and the same
+
+    export = files_only / "data" / "jira-export.csv"
+    export.write_text(export.read_text().replace("Update office wiki", "Update onboarding wiki"))
+    one = sync(files_only, clock, "plan")
+    assert one.rematched["map"] == 1
+    ws = load_workspace(files_only / "tether.yaml")
+    with ws.open_store() as store:
+        full = run_pass(ws, store, "plan", clock, full=True)
+    assert full.rematched["map"] == tasks and _verdicts(full) == _verdicts(one)
+
+
+def test_a_rule_change_matches_everything_again(files_only: Path, clock) -> None:
+    sync(files_only, clock, "plan")
+    rules = files_only / "rules" / "mapping.yaml"
+    rules.write_text(rules.read_text().replace("- labels: {any_of: [onboarding]}",
+                                               "- labels: {any_of: [onboarding]}\n"
+                                               "        - title: {contains: onboarding}"))
+    changed = sync(files_only, clock, "plan")
+    assert changed.rematched["map"] == len(changed.tasks)

@@ -20,6 +20,7 @@ from tether.model import (
     WriteOp,
 )
 from tether.store.db import Store
+from tether.store.tables import SCHEMA_VERSION
 
 T0 = datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
 
@@ -97,6 +98,19 @@ def test_cursors_round_trip_and_clear(url: str) -> None:
         store.set_cursor("jira", None)
     with Store(url) as store:
         assert store.get_cursor("jira") is None
+
+
+def test_a_connectors_memory_survives_a_reopen_per_source(url: str) -> None:
+    with Store(url) as store:
+        store.save_memory("gh", {"etag": 'W/"1"', "comments": {"7": [2, "abc"]}})
+        store.save_memory("asana", {"sync": "t1"})
+        store.save_memory("asana", {"sync": "t2"})
+    with Store(url) as store:
+        assert store.load_memory("gh") == {"etag": 'W/"1"', "comments": {"7": [2, "abc"]}}
+        assert store.load_memory("asana") == {"sync": "t2"}
+        assert store.load_memory("jira") == {}
+        store.save_memory("gh", {})
+        assert store.load_memory("gh") == {}
 
 
 def test_mappings_replace_the_previous_set(url: str) -> None:
@@ -234,11 +248,11 @@ def test_a_newer_team_store_is_refused_without_showing_the_password(
         url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     Store(url).close()
     with sqlite3.connect(tmp_path / "state.db") as db:
-        db.execute("UPDATE schema_version SET version = 3")
+        db.execute(f"UPDATE schema_version SET version = {SCHEMA_VERSION + 1}")
     # SQLite URLs cannot carry a password: stand the file in for a PostgreSQL server.
     real = sqlalchemy.create_engine
     monkeypatch.setattr(sqlalchemy, "create_engine", lambda _url, **kw: real(url, **kw))
-    with pytest.raises(TetherError, match=r"newer Tether \(schema 3\)") as err:
+    with pytest.raises(TetherError, match=rf"newer Tether \(schema {SCHEMA_VERSION + 1}\)") as err:
         Store("postgresql://tether:s3cret@db.example:5432/tether")
     assert "postgresql://tether:***@db.example:5432/tether" in str(err.value)
     assert "s3cret" not in str(err.value)

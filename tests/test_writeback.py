@@ -143,6 +143,22 @@ def test_memory_records_writes_and_a_gone_comment() -> None:
     assert held.ops == [] and [o.kind for o in held.held] == [OpKind.CREATE_COMMENT]
 
 
+def test_a_deletion_a_careful_read_confirmed_is_noted_once() -> None:
+    """Once a read past every cache finds Tether's comment gone, later passes stop looking
+    for it (each look is a request per item on every run)."""
+    from tether.model import Written
+    from tether.pipeline.pull import seems_deleted
+
+    task = _task()
+    desired = _desired(task, [], [], {})  # the findings cleared: no comment wanted
+    written = {task.ref: Written(comment_id="c1", comment_verdict="v")}
+    shown = CurrentAnnotation(frozenset(), None, None)
+    assert seems_deleted(written[task.ref], shown)  # so the pass looked carefully
+    noted = remember(written, desired, {task.ref: shown}, [], [], [])
+    assert noted[task.ref].comment_gone and noted[task.ref].comment_id == "c1"
+    assert not seems_deleted(noted[task.ref], shown)
+
+
 def test_a_deferred_comment_is_not_mistaken_for_a_deleted_one() -> None:
     task = _task()
     finding = Finding("stalled", "warning", task.ref, "Idle.", "stalled")

@@ -75,6 +75,11 @@ class Connector(ABC):
         # from the state store, set before each read; a connector may skip looking for a
         # comment where this suffices. Never trusted for a write: a create still checks.
         self.known_comments: Mapping[str, str | None] = {}
+        # JSON-ready notes the connector keeps between passes (ETags, sync tokens, the
+        # comment it last saw per item): loaded from the state store before the pull, saved
+        # after the pass. A hint to save requests, never a fact to write on: losing it may
+        # cost requests, never correctness.
+        self.memory: dict[str, Any] = {}
 
     def report_progress(self, done: int, total: int | None = None) -> None:
         """Say how far a pull has got; connectors call it after each page."""

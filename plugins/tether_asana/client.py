@@ -12,7 +12,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from tether.sdk import Clock, SourceError, with_retries
 
-from .failures import AsanaHTTPError, Where, source_error, transient
+from .failures import AsanaHTTPError, Where, error_message, source_error, transient
 
 T = TypeVar("T")
 PAGE = 100  # the most Asana's list endpoints return per page (limit 1..100)
@@ -51,7 +51,9 @@ class AsanaClient:
                                     headers=headers, timeout=self.timeout)
         log.debug("%s %s -> %s", method, path, resp.status_code)
         if resp.status_code >= 400:
-            raise AsanaHTTPError(resp.status_code, _message(resp), _retry_after(resp))
+            body = _body(resp)
+            raise AsanaHTTPError(resp.status_code, error_message(body) or resp.reason or "",
+                                 _retry_after(resp), body)
         try:
             decoded = resp.json()
         except ValueError:
@@ -105,15 +107,13 @@ class AsanaClient:
             query["offset"] = offset
 
 
-def _message(resp: requests.Response) -> str:
-    """Asana's own error text ({"errors": [{"message": ...}]}), else the reason phrase."""
+def _body(resp: requests.Response) -> dict[str, Any]:
+    """An error answer's JSON object ({"errors": [...]}, a 412's "sync"), or {}."""
     try:
-        errors = resp.json().get("errors") or []
-        messages = [e.get("message", "") for e in errors if isinstance(e, dict)]
-        text = "; ".join(m for m in messages if m)
-    except (ValueError, AttributeError):
-        text = ""
-    return text or resp.reason or ""
+        body = resp.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 def _retry_after(resp: requests.Response) -> float | None:

@@ -1,15 +1,16 @@
 """Tether's one comment per task as an Asana story: found by its footer and its author (the
-token's user), created once, then edited in place."""
+token's user), created once, then edited in place; the writes go out as batch actions."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from tether.sdk import digest
+from tether.sdk import OpKind, SourceError, WriteOp, digest
 
+from .batch import Action, Item
 from .client import AsanaClient
-from .failures import AsanaHTTPError, Where
+from .failures import Where
 from .richtext import footer_digest, story_html
 
 STORY_FIELDS = "created_by,resource_subtype,text"
@@ -17,7 +18,7 @@ Story = dict[str, Any]
 
 
 class Comments:
-    """Reads and writes Tether's story on a task; ``me`` gives the token user's gid."""
+    """Reads Tether's story on a task and plans its writes; ``me`` gives the token user's gid."""
 
     def __init__(self, client: AsanaClient, me: Callable[[], str]):
         self.client = client
@@ -37,39 +38,64 @@ class Comments:
     def read(self, task: str, where: Where) -> Story | None:
         return self.client.retrying(lambda: self.find(task), where)
 
-    def create(self, task: str, markdown: str, where: Where) -> tuple[str, bool]:
-        """(story gid, whether one already existed). Looks before it posts, inside the retried
-        unit, so neither a stale plan nor a lost reply can make a second comment."""
-        html = story_html(markdown)
+    def write(self, op: WriteOp, where: Where) -> StoryWrite:
+        """The write of ``op``. An edit is one PUT; a create first looks for Tether's story (a
+        stale plan or a lost answer may have made it) and edits that one instead, and looks
+        again before any resend, so no retry can post a second comment."""
+        html = story_html(op.value)
+        if op.kind is OpKind.UPDATE_COMMENT and op.comment_id:
+            return StoryWrite(op, Item(self._put(op.key, op.comment_id, html, where)),
+                              op.comment_id, existed=True)
+        write = StoryWrite(op, Item(None), None, existed=False)
 
-        def find_or_post() -> tuple[str, bool]:
-            story = self.find(task)
-            if story is not None:
-                if footer_digest(story.get("text") or "") != digest(markdown):
-                    self._put(story["gid"], html)
-                return story["gid"], True
-            body = self.client.send("POST", f"/tasks/{task}/stories",
-                                    {"opt_fields": "created_at"}, {"html_text": html})
-            return body["data"]["gid"], False
+        def decide(story: Story | None) -> Action | None:
+            if story is None:
+                write.story, write.existed = None, False
+                return Action("POST", f"/tasks/{op.key}/stories", {"html_text": html}, where,
+                              f"{op.key}:story", ("created_at",))
+            write.story, write.existed = str(story["gid"]), True
+            if footer_digest(str(story.get("text") or "")) == digest(op.value):
+                return None  # already says exactly this
+            return self._put(op.key, write.story, html, where)
 
-        return self.client.retrying(find_or_post, where)
+        try:
+            write.item.action = decide(self.read(op.key, where))
+        except SourceError as exc:
+            write.error = str(exc)
+        write.item.recheck = lambda: decide(self.find(op.key))
+        return write
 
-    def update(self, story: str, markdown: str, where: Where) -> bool:
-        """Edit ``story`` in place; False when it is gone (a person deleted it), and then
-        nothing is written: the planner respects the deletion rather than repeat it."""
-        html = story_html(markdown)
+    @staticmethod
+    def _put(task: str, story: str, html: str, where: Where) -> Action:
+        return Action("PUT", f"/stories/{story}", {"html_text": html}, where, f"{task}:story",
+                      ("created_at",))
 
-        def put() -> bool:
-            try:
-                self._put(story, html)
-            except AsanaHTTPError as exc:
-                if exc.status == 404:
-                    return False
-                raise
-            return True
 
-        return self.client.retrying(put, where)
+class StoryWrite:
+    """One comment op on its way: its batch item, the story it writes (known before for an
+    edit, found by the look or made by the POST for a create), and whether that story
+    existed before this write."""
 
-    def _put(self, story: str, html: str) -> None:
-        self.client.send("PUT", f"/stories/{story}", {"opt_fields": "created_at"},
-                         {"html_text": html})
+    def __init__(self, op: WriteOp, item: Item, story: str | None, existed: bool):
+        self.op = op
+        self.item = item
+        self.story = story
+        self.existed = existed
+        self.error: str | None = None  # the look before a create failed: nothing was sent
+
+    def outcome(self, client: AsanaClient) -> tuple[bool, str | None, str | None, bool]:
+        """(ok, error, story gid, gone). An edit of a story a person deleted (404) is gone:
+        nothing is written, the planner respects the deletion rather than repeat it."""
+        answer, action = self.item.answer, self.item.action
+        if self.error is not None:
+            return False, self.error, None, False
+        if (answer is not None and answer.status == 404 and action is not None
+                and action.method == "PUT" and self.op.kind is OpKind.UPDATE_COMMENT
+                and self.op.comment_id and action.path.endswith(f"/{self.op.comment_id}")):
+            return True, None, None, True
+        failure = self.item.failure(client)
+        if failure is not None:
+            return False, failure, None, False
+        if answer is not None and action is not None and action.method == "POST":
+            self.story = str(answer.data.get("gid") or "") or None
+        return True, None, self.story, False

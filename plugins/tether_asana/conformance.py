@@ -16,6 +16,7 @@ from tether.testing import Driver
 
 from tether_asana.connector import AsanaConnector
 from tether_asana.options import AsanaOptions
+from tether_asana.sandbox.api import AsanaApi
 from tether_asana.sandbox.html import mentions
 from tether_asana.sandbox.serve import serve
 from tether_asana.sandbox.state import AsanaState, Record
@@ -38,6 +39,9 @@ class AsanaDriver:
         self.points = self.state.add_field("Story Points", "number")
         self.project = self.state.add_project("Website", SECTIONS, [self.points["gid"]])
         self.server = serve(self.state)
+        api = self.server.api
+        assert isinstance(api, AsanaApi)
+        self.api = api
         self.retry_clock = FakeClock()
         self.unicode_key = ""
 
@@ -86,13 +90,19 @@ class AsanaDriver:
 
     def person_deletes_comment(self, key: str, comment_id: str) -> None:
         assert comment_id in self.task(key)["stories"], (key, comment_id)
-        self.state.delete_story(self.state.stories[comment_id])
+        self.state.delete_story(self.state.stories[comment_id], by=self.human)
 
     def stored_comments(self, key: str) -> list[object]:
         return [s["html_text"] for s in self._comment_stories(key)]
 
     def is_comment_post(self, request: LoggedRequest) -> bool:
-        return request.method == "POST" and request.path.rstrip("/").endswith("/stories")
+        """A story POST, alone or as an action of the batch just answered."""
+        if request.method != "POST":
+            return False
+        if request.path.rstrip("/").endswith("/stories"):
+            return True
+        held = self.api.last_batch if request.path.endswith("/batch") else None
+        return any(m == "POST" and p.endswith("/stories") for m, p, _ in held or [])
 
     def mention_handle(self) -> str:
         return self.human

@@ -1,5 +1,7 @@
 """The asana connector: tasks from GET /tasks?project=..., Tether's labels as tags (or one
-multi-enum custom field) and its one comment as a footer-marked story."""
+multi-enum custom field) and its one comment as a footer-marked story. Reads skip the story
+lists the Events API shows unchanged (tether_asana.events); writes go out as Batch API
+actions (tether_asana.batch)."""
 
 from __future__ import annotations
 
@@ -22,11 +24,12 @@ from tether.sdk import (
     Task,
     Watermark,
     WriteOp,
+    digest,
 )
 
-from . import doctor
+from . import batch, doctor, events
 from .client import PAGE, AsanaClient
-from .comments import Comments
+from .comments import Comments, StoryWrite
 from .failures import AsanaHTTPError, Where
 from .labels import FieldLabels, TagLabels
 from .normalise import PULL_FIELDS, iso, to_task
@@ -94,48 +97,90 @@ class AsanaConnector(Connector):
 
     def read_annotations(self, tasks: Sequence[Task], prefix: str) -> dict[str, CurrentAnnotation]:
         """Labels and story of each task, read fresh: one listing per project (labels and
-        followers), then the stories only of tasks the token's user follows, because
-        commenting makes the author a follower and Asana lists no comment count."""
-        return self._read(tasks, prefix, trust_followers=True)
+        followers), one events call per project, then the stories only of tasks whose story
+        memory cannot answer (no note, or an event since touched it or its stories) and that
+        the token's user follows, because commenting makes the author a follower and Asana
+        lists no comment count."""
+        return self._read(tasks, prefix, careful=False)
 
     def recover(self, tasks: Sequence[Task], prefix: str) -> dict[str, CurrentAnnotation]:
-        """Like read_annotations, but lists the stories of every task: after an interrupted
-        write, a person may have removed the bot as follower, and a comment missed here
-        would be written twice."""
-        return self._read(tasks, prefix, trust_followers=False)
+        """Like read_annotations, but lists the stories of every task, trusting neither the
+        memory nor the follower hint: after an interrupted write a person may have removed
+        the bot as follower, and a comment missed here would be written twice."""
+        return self._read(tasks, prefix, careful=True)
 
-    def _read(self, tasks: Sequence[Task], prefix: str, trust_followers: bool
+    def _read(self, tasks: Sequence[Task], prefix: str, careful: bool
               ) -> dict[str, CurrentAnnotation]:
         self.client.token()
         wanted = {task.key for task in tasks}
-        fresh = self._fresh(wanted)
-        me = self._me()
+        seen = events.stories(self.memory)
+        trusted = set() if careful else self._catch_up(seen)
+        fresh, homes = self._fresh(wanted)
+        if not careful:  # a note holds only while its task's events are known
+            for key in [k for k in seen if not homes.get(k, set()) & trusted]:
+                del seen[key]
         out: dict[str, CurrentAnnotation] = {}
         for key in sorted(wanted & fresh.keys()):
             item = fresh[key]
             labels = frozenset(self.labels.shown(item, prefix))
-            if any((f or {}).get("gid") == me for f in item.get("followers") or []):
+            if not careful and key in seen:
+                out[key] = events.shown(labels, seen[key])
+                continue
+            if any((f or {}).get("gid") == self._me() for f in item.get("followers") or []):
                 self._unfollowed.discard(key)
             else:
                 self._unfollowed.add(key)  # remembered so a later write heals the hint
-                if trust_followers:
+                if not careful:
                     out[key] = CurrentAnnotation(labels)
+                    seen[key] = None
                     continue
             story = self.comments.read(key, self._task_where(key))
             if story is None:
                 out[key] = CurrentAnnotation(labels)
+                seen[key] = None
                 continue
             text = story.get("text") or ""
             out[key] = CurrentAnnotation(labels, text, story["gid"], footer_digest(text))
+            seen[key] = [str(story["gid"]), footer_digest(text) or ""]
         return out
 
-    def _fresh(self, wanted: set[str]) -> dict[str, dict[str, Any]]:
-        """Current labels and followers of the wanted tasks (stale snapshots would replan)."""
+    def _catch_up(self, seen: events.Seen) -> set[str]:
+        """The projects whose events since the last pass are known, after forgetting the
+        story notes those events touched; each project's next sync token is kept."""
+        tokens = events.tokens(self.memory)
+        for project in [p for p in tokens if p not in self.options.projects]:
+            del tokens[project]
+        by_story = {entry[0]: key for key, entry in seen.items() if entry}
+        trusted: set[str] = set()
+        for project in self.options.projects:
+            try:
+                feed = events.changes(self.client, project, tokens.get(project),
+                                      self._project_where(project))
+            except SourceError as exc:  # events only save requests: read everything instead
+                log.warning("%s (reading every story instead)", exc)
+                tokens.pop(project, None)
+                continue
+            if feed.sync:
+                tokens[project] = feed.sync
+            if not feed.complete:
+                continue
+            trusted.add(project)
+            for event in feed.events:
+                key = events.touched(event, seen, by_story)
+                if key is not None:
+                    seen.pop(key, None)
+        return trusted
+
+    def _fresh(self, wanted: set[str]) -> tuple[dict[str, dict[str, Any]], dict[str, set[str]]]:
+        """Current labels and followers of the wanted tasks (stale snapshots would replan),
+        and the configured projects each task of theirs is listed in."""
         fields = ",".join((*self.labels.fields, "followers"))
         fresh: dict[str, dict[str, Any]] = {}
+        homes: dict[str, set[str]] = {}
         for project in self.options.projects:
             for item in self.client.pages("/tasks", {"project": project, "opt_fields": fields},
                                           self._project_where(project)):
+                homes.setdefault(item["gid"], set()).add(project)
                 if item["gid"] in wanted:
                     fresh[item["gid"]] = item
         for key in sorted(wanted - fresh.keys()):  # moved to another project since the pull
@@ -144,7 +189,7 @@ class AsanaConnector(Connector):
                 fresh[key] = moved
         for item in fresh.values():
             self.labels.learn(item)
-        return fresh
+        return fresh, homes
 
     def _task(self, key: str, fields: str) -> dict[str, Any] | None:
         """GET one task, or None when it is gone."""
@@ -160,31 +205,50 @@ class AsanaConnector(Connector):
     # -- write -------------------------------------------------------------------------------
 
     def apply(self, ops: Sequence[WriteOp]) -> list[OpResult]:
-        """Label ops (grouped per task in custom-field mode), then comment ops, each
-        reported on its own; the results come back in the order of ``ops``."""
+        """Label ops, then comment ops, as Batch API actions: up to 10 a request, each op
+        reported on its own (custom-field labels: one read and write per task, not batched);
+        the results come back in the order of ``ops``."""
         self.client.token()
         results: list[OpResult | None] = [None] * len(ops)
         label_ops = [(i, op) for i, op in enumerate(ops) if op.kind in LABEL_OPS]
-        errors = self.labels.apply([op for _, op in label_ops])
-        for (index, op), error in zip(label_ops, errors, strict=True):
-            results[index] = OpResult(op, error is None, error)
-        for index, op in enumerate(ops):
-            if op.kind not in LABEL_OPS:
-                results[index] = self._comment(op)
+        tagged: list[tuple[int, list[batch.Item], str | None]] = []
+        if isinstance(self.labels, TagLabels):
+            planned = self.labels.plan([op for _, op in label_ops])
+            tagged = [(i, items, error) for (i, _), (items, error)
+                      in zip(label_ops, planned, strict=True)]
+        else:
+            errors = self.labels.apply([op for _, op in label_ops])
+            for (index, op), error in zip(label_ops, errors, strict=True):
+                results[index] = OpResult(op, error is None, error)
+        stories = {i: self.comments.write(op, self._task_where(op.key, need="stories:write"))
+                   for i, op in enumerate(ops) if op.kind not in LABEL_OPS}
+        sent = [item for _, items, _ in tagged for item in items]
+        batch.run(self.client, sent + [w.item for w in stories.values()], self._batch_where())
+        for index, items, error in tagged:
+            failure = error or next((f for f in (i.failure(self.client) for i in items) if f),
+                                    None)
+            results[index] = OpResult(ops[index], failure is None, failure)
+            self.labels.settled(ops[index].key, failure is None)
+        for index, write in stories.items():
+            results[index] = self._comment(write)
         return [r for r in results if r is not None]
 
-    def _comment(self, op: WriteOp) -> OpResult:
-        where = self._task_where(op.key, need="stories:write")
-        try:
-            if op.kind is OpKind.UPDATE_COMMENT and op.comment_id:
-                if not self.comments.update(op.comment_id, op.value, where):
-                    return OpResult(op, True, gone=True)
-                story, existed = op.comment_id, True
-            else:
-                story, existed = self.comments.create(op.key, op.value, where)
-        except SourceError as exc:
-            return OpResult(op, False, str(exc))
-        if existed and op.key in self._unfollowed:
+    def _comment(self, write: StoryWrite) -> OpResult:
+        """The op's result, noted in memory: the story Tether's write left, none when a
+        person deleted it, nothing known after a failure."""
+        op, seen = write.op, events.stories(self.memory)
+        ok, error, story, gone = write.outcome(self.client)
+        if not ok:
+            seen.pop(op.key, None)
+            return OpResult(op, False, error)
+        if gone:
+            seen[op.key] = None
+            return OpResult(op, True, gone=True)
+        if story:
+            seen[op.key] = [story, digest(op.value)]
+        else:
+            seen.pop(op.key, None)
+        if write.existed and op.key in self._unfollowed:
             self._follow(op.key)
         return OpResult(op, True, comment_id=story)
 
@@ -213,6 +277,10 @@ class AsanaConnector(Connector):
     def _project_where(self, project: str) -> Where:
         return Where(f"project {project}",
                      f"project {project} not found; check options.projects")
+
+    def _batch_where(self) -> Where:
+        where = self._where("")
+        return Where(where.scope, where.missing, "tasks:write")
 
     def _where(self, task: str) -> Where:
         projects = self.options.projects

@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import requests
 from tether.sdk import SourceError
 
 
 class AsanaHTTPError(Exception):
-    """A non-2xx answer: its status, Asana's own message and any Retry-After (seconds)."""
+    """A non-2xx answer: its status, Asana's own message, any Retry-After (seconds) and the
+    decoded body (a 412 from /events carries the fresh sync token there)."""
 
-    def __init__(self, status: int, message: str, retry_after: float | None = None):
+    def __init__(self, status: int, message: str, retry_after: float | None = None,
+                 body: dict[str, Any] | None = None):
         super().__init__(f"HTTP {status}: {message}")
         self.status = status
         self.message = message
         self.retry_after = retry_after
+        self.body = body or {}
+
+
+def error_message(body: Any) -> str:
+    """Asana's own error text ({"errors": [{"message": ...}]}), or ""."""
+    errors = body.get("errors") if isinstance(body, dict) else None
+    messages = [e.get("message", "") for e in errors or [] if isinstance(e, dict)]
+    return "; ".join(m for m in messages if isinstance(m, str) and m)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from typing import Any
 
 from tether.sdk import OpKind, SourceError, WriteOp
 
+from . import batch
 from .client import AsanaClient
 from .failures import Where
 
@@ -17,7 +18,8 @@ WhereFor = Callable[[str], Where]  # task gid -> where a call about that task is
 
 class TagLabels:
     """Labels as tags. Tags are workspace objects, names not unique: Tether uses the oldest
-    tag of a name (lowest gid) and, removing a label, every tag of that name on the task."""
+    tag of a name (lowest gid) and, removing a label, every tag of that name on the task.
+    The tag writes themselves go out as batch actions (see tether_asana.batch)."""
 
     fields = ("tags.name",)
 
@@ -40,37 +42,47 @@ class TagLabels:
         return {t.get("name") or "" for t in item.get("tags") or []
                 if (t.get("name") or "").startswith(prefix + ":")}
 
-    def apply(self, ops: Sequence[WriteOp]) -> list[str | None]:
-        """Perform label ops one by one; the error of each (None when it worked)."""
-        errors: list[str | None] = []
+    def plan(self, ops: Sequence[WriteOp]) -> list[tuple[list[batch.Item], str | None]]:
+        """Each op as batch items (addTag, or removeTag for every tag of that name on the
+        task: none when it has none), or the error that stopped it before any (the tag could
+        not be found or made, the task could not be read)."""
+        out: list[tuple[list[batch.Item], str | None]] = []
         for op in ops:
             try:
-                if op.kind is OpKind.ADD_LABEL:
-                    self._add(op.key, op.value)
-                else:
-                    self._remove(op.key, op.value)
-                errors.append(None)
+                add = op.kind is OpKind.ADD_LABEL
+                out.append(((self._add if add else self._remove)(op.key, op.value), None))
             except SourceError as exc:
-                errors.append(str(exc))
-        return errors
+                out.append(([], str(exc)))
+        return out
 
-    def _add(self, task: str, name: str) -> None:
+    def settled(self, task: str, ok: bool) -> None:
+        """After the writes: a task whose tag write failed is read afresh before the next."""
+        if not ok:
+            self._on_task.pop(task, None)
+
+    def _add(self, task: str, name: str) -> list[batch.Item]:
         gid = self._tag(name)
-        where = self.where_for(task).about(f"task {task}", _missing(task), "tasks:write")
-        self.client.call("POST", f"/tasks/{task}/addTag", where, data={"tag": gid})
         shown = self._on_task.setdefault(task, [])
         if not any(t.get("gid") == gid for t in shown):
             shown.append({"gid": gid, "name": name})
+        return [batch.Item(batch.Action("POST", f"/tasks/{task}/addTag", {"tag": gid},
+                                        self._task(task), f"{task}:tag:{gid}"))]
 
-    def _remove(self, task: str, name: str) -> None:
-        where = self.where_for(task).about(f"task {task}", _missing(task), "tasks:write")
+    def _remove(self, task: str, name: str) -> list[batch.Item]:
+        where = self._task(task)
         if task not in self._on_task:
-            body = self.client.call("GET", f"/tasks/{task}", where,
-                                    {"opt_fields": "tags.name"})
+            body = self.client.call("GET", f"/tasks/{task}", where, {"opt_fields": "tags.name"})
             self.learn(body.get("data") or {"gid": task})
+        items = []
         for tag in [t for t in self._on_task[task] if t.get("name") == name]:
-            self.client.call("POST", f"/tasks/{task}/removeTag", where, data={"tag": tag["gid"]})
+            items.append(batch.Item(batch.Action("POST", f"/tasks/{task}/removeTag",
+                                                 {"tag": tag["gid"]}, where,
+                                                 f"{task}:tag:{tag['gid']}")))
             self._on_task[task].remove(tag)
+        return items
+
+    def _task(self, task: str) -> Where:
+        return self.where_for(task).about(f"task {task}", _missing(task), "tasks:write")
 
     def _tag(self, name: str) -> str:
         """The gid of the tag called ``name``: known, listed, or created (once per workspace)."""
@@ -117,6 +129,9 @@ class FieldLabels:
 
     def learn(self, item: Item) -> None:
         """Nothing to remember: each write re-reads the task it changes."""
+
+    def settled(self, task: str, ok: bool) -> None:
+        """Nothing to forget either."""
 
     def shown(self, item: Item, prefix: str) -> set[str]:
         return {name for name in self._chosen(item).values() if name.startswith(prefix + ":")}

@@ -2,10 +2,11 @@
 
 Labels come from the issue payload (no request). Tether's comment is the one whose
 Markdown body starts with the hidden marker ``<!-- tether:comment -->``; comments are
-listed only for items whose payload counts any, except when recovering from an interrupted
-write (the payload may predate the comment) and before creating one (never a second).
-What this connector wrote since an item's payload was pulled is remembered, so a second
-pass over the same payloads sees its writes.
+listed only for items whose payload counts any and whose comments may have changed since
+Tether last saw them (see memory.py), except when recovering from an interrupted write (the
+payload may predate the comment) and before creating one (never a second). What this
+connector wrote since an item's payload was pulled is remembered, so a second pass over the
+same payloads sees its writes.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from github import Github
 from github.GithubException import GithubException
 from github.Issue import Issue
+from github.IssueComment import IssueComment
 from tether.sdk import (
     MARKER,
     CurrentAnnotation,
@@ -24,6 +26,7 @@ from tether.sdk import (
     SourceError,
     Task,
     WriteOp,
+    digest,
     stored_body,
     stored_digest,
     with_marker,
@@ -32,7 +35,8 @@ from tether.sdk import (
 from .client import GitHubClient
 from .failures import NotFound
 from .markdown import to_github
-from .normalise import split_key
+from .memory import IssueState, Memory, Seen
+from .normalise import split_key, task_key
 from .options import GitHubOptions
 
 MAX_BODY = 65536  # GitHub refuses longer comment bodies
@@ -43,6 +47,11 @@ _CUT = "\n\n_(cut to fit GitHub's comment size limit)_"
 def is_ours(body: str | None) -> bool:
     """Tether's comment starts with the marker (an HTML comment GitHub does not display)."""
     return body is not None and body.lstrip().startswith(MARKER)
+
+
+def body_digest(body: str) -> str:
+    """The digest the planner compares for a stored body: its trailer's, else its own."""
+    return stored_digest(body) or digest(body)
 
 
 def github_body(value: str) -> str:
@@ -79,6 +88,8 @@ class Annotator:
         self.options = options
         self.written: dict[str, Written] = {}
         self.labels_known: dict[str, set[str]] = {}  # repo -> lower-cased names that exist
+        self.states: dict[str, IssueState | None] = {}  # key -> as the last read found it
+        self.memory = Memory({})  # the connector's, during apply
 
     def pulled(self, repo: str, key: str, label_names: Sequence[str]) -> None:
         """A fresh payload of ``key`` arrived: it shows our writes; its labels exist."""
@@ -87,13 +98,16 @@ class Annotator:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def read(self, tasks: Sequence[Task], prefix: str, recovering: bool = False,
-             known: Mapping[str, str | None] | None = None) -> dict[str, CurrentAnnotation]:
+    def read(self, tasks: Sequence[Task], prefix: str, memory: Memory | None = None,
+             recovering: bool = False, known: Mapping[str, str | None] | None = None
+             ) -> dict[str, CurrentAnnotation]:
         """By key: labels under ``prefix`` and Tether's comment, listed where the payload
-        counts comments, unless ``known`` says Tether never wrote one there; ``recovering``
-        lists them for every task and trusts no memory, since an interrupted write may have
-        landed unseen."""
+        counts comments, unless ``known`` says Tether never wrote one there, or ``memory``
+        saw Tether's comment when the issue last showed the comment count and ``updated_at``
+        it shows now (nothing touched its comments since). ``recovering`` lists them for
+        every task and trusts neither, since an interrupted write may have landed unseen."""
         known = {} if recovering or known is None else known
+        memory = memory if memory is not None else Memory({})
         self.client.check_token()
         out = {}
         for task in tasks:
@@ -102,18 +116,41 @@ class Annotator:
                      if isinstance(lbl, dict)} if task.raw else set(task.labels)
             wrote = self.written.get(task.key, Written())
             names = (names | wrote.added) - wrote.removed
+            labels = frozenset(n for n in names if n.startswith(f"{prefix}:"))
+            state = self.states[task.key] = IssueState.of(task)
             found = None if recovering else wrote.comment
             never = task.key in known and known[task.key] is None
+            seen = None if recovering or never else memory.seen(task.key)
+            if found is None and seen is not None and state == seen.state \
+                    and known.get(task.key, seen.comment_id) == seen.comment_id:
+                out[task.key] = CurrentAnnotation(labels, None, seen.comment_id,
+                                                  seen.digest or None)
+                continue
             if found is None and (recovering or (self._has_comments(task) and not never)):
                 try:
                     found = self._find_comment(repo, number)
                 except NotFound:
                     found = None  # deleted since it was stored: its ops will fail and say so
+                self._saw(memory, task.key, found, state)
+            elif found is None:
+                memory.forget(task.key)  # no comment here, as far as Tether knows
             comment_id, body = found or (None, None)
-            out[task.key] = CurrentAnnotation(
-                frozenset(n for n in names if n.startswith(f"{prefix}:")), body, comment_id,
-                stored_digest(body))
+            out[task.key] = CurrentAnnotation(labels, body, comment_id, stored_digest(body))
+        if not recovering:
+            memory.keep_only({t.key for t in tasks})
         return out
+
+    @staticmethod
+    def _saw(memory: Memory, key: str, found: tuple[str, str] | None,
+             state: IssueState | None) -> None:
+        """Remember Tether's comment (or that there is none) as just listed, with the issue
+        state the payload showed before the listing (a change after it shows as a newer
+        state: listed again)."""
+        if state is None:
+            memory.forget(key)
+        else:
+            memory.remember(key, Seen(found[0], body_digest(found[1]), state) if found else
+                            Seen(None, "", state))
 
     @staticmethod
     def _has_comments(task: Task) -> bool:
@@ -143,9 +180,12 @@ class Annotator:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def apply(self, ops: Sequence[WriteOp]) -> list[OpResult]:
-        """One OpResult per op, in order; a failing op never stops the others."""
+    def apply(self, ops: Sequence[WriteOp], memory: Memory | None = None) -> list[OpResult]:
+        """One OpResult per op, in order; a failing op never stops the others. Each write
+        (tried) to an item makes ``memory`` forget the item's state, but for a comment
+        written last: GitHub stamps the issue's ``updated_at`` with that comment's."""
         self.client.check_token()
+        self.memory = memory if memory is not None else Memory({})
         results: dict[int, OpResult] = {}
         by_key: dict[str, list[int]] = {}
         for index, op in enumerate(ops):
@@ -166,6 +206,7 @@ class Annotator:
     def _apply_item(self, repo: str, number: int, ops: list[tuple[int, WriteOp]],
                     results: dict[int, OpResult]) -> None:
         """Label adds together (after creating missing labels), then removals, then the comment."""
+        self.memory.forget(task_key(repo, number))  # each write moves updated_at
         ready = []
         for i, op in ops:
             if op.kind is not OpKind.ADD_LABEL:
@@ -179,6 +220,7 @@ class Annotator:
         for i, op in ops:
             if op.kind is OpKind.ADD_LABEL:
                 continue
+            self.memory.forget(task_key(repo, number))
             try:
                 if op.kind is OpKind.REMOVE_LABEL:
                     self._remove_label(repo, number, op.value)
@@ -257,12 +299,14 @@ class Annotator:
             raise SourceError(f"GitHub {key}: comment id {target!r} is not a GitHub comment id")
         updating = op.kind is OpKind.UPDATE_COMMENT and op.comment_id is not None
 
-        def write(gh: Github) -> str | None:
+        def write(gh: Github) -> tuple[IssueComment, bool] | None:
+            """The comment written, and whether it is a new one."""
             issue = self._issue(gh, repo, number)
             if target is not None:
                 try:
-                    issue.get_comment(int(target)).edit(body)  # lazy: PATCH only
-                    return target
+                    comment = issue.get_comment(int(target))  # lazy: PATCH only
+                    comment.edit(body)
+                    return comment, False
                 except GithubException as exc:
                     if exc.status != 404:
                         raise
@@ -272,13 +316,23 @@ class Annotator:
             # process wrote it, or an earlier attempt landed before its answer was lost).
             found = self._find_comment(repo, number)
             if found is not None:
-                issue.get_comment(int(found[0])).edit(body)
-                return found[0]
-            return str(issue.create_comment(body).id)
+                comment = issue.get_comment(int(found[0]))
+                comment.edit(body)
+                return comment, False
+            return issue.create_comment(body), True
 
-        comment_id = self.client.call(write, key, self._gone(repo, number))
-        if comment_id is None:
+        written = self.client.call(write, key, self._gone(repo, number))
+        if written is None:
             wrote.comment = None
             return OpResult(op, True, gone=True)
+        comment, created = written
+        comment_id = str(comment.id)
         wrote.comment = (comment_id, body)
+        # GitHub stamps the issue updated when its comment is written (the issue_comment
+        # webhook's payloads show the issue's updated_at equal to the comment's), and this
+        # is the item's last write here: remember the state it should show next.
+        before = self.states.get(key)
+        after = IssueState.parse(before.comments + created, comment.updated_at) if before else None
+        if after is not None:
+            self.memory.remember(key, Seen(comment_id, body_digest(body), after))
         return OpResult(op, True, comment_id=comment_id)

@@ -20,6 +20,7 @@ from github import Auth, Github
 from tether.sdk import Clock, RetryPolicy, SourceError, with_retries
 
 from .failures import TRACKER, source_error, transient
+from .memory import PageMark
 from .options import GitHubOptions
 
 T = TypeVar("T")
@@ -114,35 +115,58 @@ class GitHubClient:
         return with_retries(lambda: gh.requester.requestJsonAndCheck("GET", path),
                             lambda exc: transient(exc, self.clock, 0.0), self.clock, self.policy)
 
-    def pages(self, path: str, params: dict[str, str], where: str,
-              subject: str) -> Iterator[list[dict[str, Any]]]:
+    def pages(self, path: str, params: dict[str, str], where: str, subject: str,
+              remembered: Callable[[str], PageMark | None] | None = None,
+              answered: dict[str, PageMark] | None = None) -> Iterator[list[dict[str, Any]]]:
         """Every page of the list at ``path`` as raw payloads, following Link headers.
 
         A page seen before is asked for with ``If-None-Match``: a 304 costs no rate limit
         and the remembered page is used. GitHub's ETag covers the body only, so when a
         remembered last page was full the page after it is asked for too (lists sorted
-        oldest first grow at the end)."""
+        oldest first grow at the end).
+
+        ``remembered`` gives the ETag an earlier pass (another process) got for a page URL:
+        a 304 to it yields no items, since that pass read and handled the very same page.
+        ``answered`` collects, by URL, each page's ETag as it stands after this listing."""
         query = urlencode(sorted({**params, "per_page": str(PER_PAGE)}.items()))
         url: str | None = f"{path}?{query}"
         while url:
             page_url = url
             cached = self._pages.get(page_url)
-            headers = {"If-None-Match": cached.etag} if cached else None
+            mark = None if cached is not None or remembered is None else remembered(page_url)
+            etag = cached.etag if cached is not None else mark.etag if mark else None
+            headers = {"If-None-Match": etag} if etag else None
 
             def get(gh: Github, u: str = page_url, h: dict[str, str] | None = headers
                     ) -> tuple[dict[str, Any], Any]:
                 return gh.requester.requestJsonAndCheck("GET", u, headers=h)
 
             got_headers, data = self.call(get, where, subject)
-            if data is None and cached is not None:  # 304 Not Modified
-                items, url = cached.items, cached.next_url
-                if url is None and len(items) >= PER_PAGE:
+            if data is None and (cached is not None or mark is not None):  # 304 Not Modified
+                if cached is not None:
+                    items, url, full = cached.items, cached.next_url, len(cached.items) >= PER_PAGE
+                else:
+                    assert mark is not None
+                    items, url, full = [], self._ours(mark.next_url), mark.full
+                if answered is not None and etag:
+                    answered[page_url] = PageMark(etag, url, full)  # still this page's
+                if url is None and full:
                     url = following_page(page_url)
             else:
                 items = data if isinstance(data, list) else []
                 url = next_link(got_headers.get("link"))
                 self._remember(page_url, got_headers.get("etag"), items, url)
+                if answered is not None and got_headers.get("etag"):
+                    answered[page_url] = PageMark(got_headers["etag"], url,
+                                                  len(items) >= PER_PAGE)
             yield items
+
+    def _ours(self, url: str | None) -> str | None:
+        """``url`` if PyGithub may follow it from here (a Link an earlier process remembered
+        may name another host or port, e.g. a restarted sandbox's), else None."""
+        if url is None or url.startswith("/") or url.startswith(self.options.url + "/"):
+            return url
+        return None
 
     def _remember(self, url: str, etag: str | None, items: list[dict[str, Any]],
                   next_url: str | None) -> None:

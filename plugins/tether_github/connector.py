@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from tether.sdk import (
 from . import doctor
 from .annotations import MAX_LABEL, Annotator
 from .client import PER_PAGE, GitHubClient
+from .memory import Memory, PageMark
 from .normalise import is_pull_request, task_key, to_task
 from .options import GitHubOptions
 
@@ -46,17 +47,24 @@ class GitHubConnector(Connector):
     def pull(self, cursor: str | None) -> PullResult:
         """Every item (cursor None, or unreadable) or those updated since the cursor's mark
         less the overlap, oldest change first, without those the cursor already saw
-        unchanged; the new cursor marks the newest ``updated_at`` seen."""
+        unchanged; the new cursor marks the newest ``updated_at`` seen.
+
+        An incremental pull asks each page with the ETag ``memory`` kept for that very
+        request: a 304 (free of rate limit) means nothing changed there since, so no items.
+        A full pull never does: it must list every item, since it replaces the stored ones."""
         self.client.check_token()
+        memory = Memory(self.memory)
         mark = Watermark.resume(cursor)
         since = mark.since()
         params = {"state": self.options.state, "sort": "updated", "direction": "asc"}
         if since is not None:
             params["since"] = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        remembered = memory.page if since is not None else None
+        answered: dict[str, PageMark] = {}
         pulled: list[Task] = []
         tasks: list[Task] = []
         for repo in self.options.repos:
-            for item in self._items(repo, params):
+            for item in self._items(repo, params, remembered, answered):
                 key = task_key(repo, item["number"])
                 self.annotator.pulled(repo, key, [lbl.get("name", "") for lbl in
                                                   item.get("labels") or []])
@@ -67,13 +75,18 @@ class GitHubConnector(Connector):
                 if mark.is_new(task) and (self.options.include_pull_requests
                                           or not is_pull_request(item)):
                     tasks.append(task)
+        memory.set_pages(answered if since is not None else {})
         return PullResult(tasks, mark.advance(pulled).encode(), complete=since is None)
 
-    def _items(self, repo: str, params: dict[str, str]) -> Iterator[dict[str, Any]]:
-        """Every item GitHub lists for ``repo`` with ``params``, page by page."""
+    def _items(self, repo: str, params: dict[str, str],
+               remembered: Callable[[str], PageMark | None] | None,
+               answered: dict[str, PageMark]) -> Iterator[dict[str, Any]]:
+        """Every item GitHub lists for ``repo`` with ``params``, page by page (none from a
+        page answered 304 to the ETag ``remembered`` for it)."""
         subject = f"{repo} not found; check options.repos (and that the token can see it)"
-        for page in self.client.pages(f"/repos/{repo}/issues", params, repo, subject):
-            yield from page
+        yield from (item for page in self.client.pages(f"/repos/{repo}/issues", params, repo,
+                                                       subject, remembered, answered)
+                    for item in page)
 
     def diagnose(self) -> list[Check]:
         """Token, sign-in, each repository's read and write access and the rate limit, from
@@ -81,15 +94,16 @@ class GitHubConnector(Connector):
         return doctor.diagnose(self.options, self.client, self.clock)
 
     def read_annotations(self, tasks: Sequence[Task], prefix: str) -> dict[str, CurrentAnnotation]:
-        """Labels from the payloads; Tether's comment listed only where comments exist and
-        Tether may have written one (``known_comments``)."""
-        return self.annotator.read(tasks, prefix, known=self.known_comments)
+        """Labels from the payloads; Tether's comment listed only where comments exist,
+        Tether may have written one (``known_comments``) and ``memory`` cannot vouch that
+        the comments are as Tether last saw them (same count and ``updated_at``)."""
+        return self.annotator.read(tasks, prefix, Memory(self.memory), known=self.known_comments)
 
     def recover(self, tasks: Sequence[Task], prefix: str) -> dict[str, CurrentAnnotation]:
-        """As read_annotations, but comments are listed for every task: a payload pulled
-        before an interrupted write landed still counts none."""
-        return self.annotator.read(tasks, prefix, recovering=True)
+        """As read_annotations, but comments are listed for every task, whatever memory
+        says: a payload pulled before an interrupted write landed still counts none."""
+        return self.annotator.read(tasks, prefix, Memory(self.memory), recovering=True)
 
     def apply(self, ops: Sequence[WriteOp]) -> list[OpResult]:
         """Labels (created with Tether's colour first), removals, then the comment in place."""
-        return self.annotator.apply(ops)
+        return self.annotator.apply(ops, Memory(self.memory))

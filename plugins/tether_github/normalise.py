@@ -45,9 +45,13 @@ def to_task(source: str, repo: str, item: dict[str, Any]) -> Task:
     # Some webhook payloads (issues.pinned) omit state: closed_at still tells.
     state = str(item.get("state") or ("closed" if item.get("closed_at") else "open"))
     status = "merged" if merged_at else state
-    # The comment count survives in the state store (raw does not): annotation reads use it.
+    # The comment count and GitHub's own update stamp survive in the state store (raw does
+    # not): annotation reads compare them with what the connector remembers (see memory.py).
+    # ``updated`` may not serve: the pipeline takes Tether's own edits out of it.
     custom: dict[str, Any] = {"author": _login(item.get("user")), "assignees": assignees,
                               "comments": int(item.get("comments") or 0)}
+    if isinstance(item.get("updated_at"), str):
+        custom["updated_at"] = item["updated_at"]
     if isinstance(item.get("milestone"), dict) and item["milestone"].get("title"):
         custom["milestone"] = item["milestone"]["title"]
     if item.get("state_reason"):

@@ -9,7 +9,11 @@ person's words only when its own verdict changes (the digest is of what Tether w
 
 The comment also carries a ``tether`` comment property ``{"v": 1, "digest": ..}``, set in
 the request that creates it: when the issue property could not be written (a crash, a lost
-answer, a refused PUT), ``JiraConnector.recover`` still finds the comment by it."""
+answer, a refused PUT), ``JiraConnector.recover`` still finds the comment by it.
+
+Data Center's search returns no issue property (JRASERVER-62898): there a pulled issue shows
+its labels only, and Tether's comment comes from the connector's memory or one comment
+listing (see ``tether_jira.recall``)."""
 
 from __future__ import annotations
 
@@ -47,19 +51,31 @@ class Shown:
     labels: frozenset[str]
     marker: Marker | None = None
     text: str | None = None  # the comment as Jira returned it after Tether's own write
+    updated: str | None = None  # the issue's ``updated``, as Jira printed it in that payload
+    # Whether ``marker`` is Jira's word (a payload with the property, a comment listing,
+    # Tether's own write). False on Data Center's search, which cannot show the property,
+    # and for a comment recalled from memory: a create then asks Jira first.
+    sure: bool = True
 
     @classmethod
-    def from_issue(cls, issue: dict[str, Any], asked: bool = False) -> Shown | None:
+    def from_issue(cls, issue: dict[str, Any], asked: bool = False,
+                   marked: bool = True) -> Shown | None:
         """From a payload that carried labels and the ``tether`` property; None if it did not.
         ``asked``: the payload answers our own search, which requested the property, so a
-        missing ``properties`` object means the issue has none."""
+        missing ``properties`` object means the issue has none. ``marked`` False: the search
+        cannot return properties (Data Center), so the marker is unknown, not absent."""
         fields = issue.get("fields")
         if not isinstance(fields, dict) or "labels" not in fields:
             return None
         if "properties" not in issue and not asked:
             return None
+        labels = frozenset(fields.get("labels") or ())
+        stamp = fields.get("updated")
+        updated = str(stamp) if stamp not in (None, "") else None
+        if not marked:
+            return cls(labels, updated=updated, sure=False)
         props = issue.get("properties") or {}
-        return cls(frozenset(fields.get("labels") or ()), Marker.parse(props.get(MARKER_KEY)))
+        return cls(labels, Marker.parse(props.get(MARKER_KEY)), updated=updated)
 
     def with_labels(self, add: set[str], remove: set[str]) -> Shown:
         return replace(self, labels=(self.labels | add) - remove)

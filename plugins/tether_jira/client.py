@@ -4,12 +4,16 @@ The library's own retries are off (``max_retries=0``); each call goes through
 ``tether.retry.with_retries`` so waits happen on the injected clock. Where the library's
 public helper would cost extra requests (``Issue.update`` and ``Comment.update`` re-GET the
 resource), the call goes through the library's own session instead, so authentication,
-headers and error handling stay the library's."""
+headers and error handling stay the library's.
+
+A client may be used from several threads at once (the writer does): connecting and the
+first quiet edit, which decides whether Jira accepts quiet edits, happen under a lock."""
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any, TypeVar
@@ -25,7 +29,8 @@ from .options import CLOUD_STORY_POINTS, JiraOptions
 
 T = TypeVar("T")
 # The issue property {"v", "comment_id", "digest"} pointing at Tether's comment, read for free
-# with every search; and the comment property {"v", "digest"} on that comment itself, set in
+# with every Cloud search (Data Center's search cannot return issue properties,
+# JRASERVER-62898); and the comment property {"v", "digest"} on that comment itself, set in
 # the same request that creates it, so the comment is Tether's even if the issue's is not set.
 MARKER_KEY = "tether"
 COMMENT_PAGE = 5000  # comments per listing page asked for; Jira may send fewer
@@ -55,6 +60,8 @@ class JiraClient:
         self._fields: FieldMap | None = None
         self._zone: tuple[str | None] | None = None
         self._quiet: bool | None = None  # may edits go with notifyUsers=false? None: not tried
+        self._connecting = threading.RLock()
+        self._probing = threading.Lock()  # one quiet edit at a time until Jira has answered
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -95,6 +102,10 @@ class JiraClient:
         """Like ``jira``, but a failure to connect propagates as the library raised it
         (after retries), for callers that tell 401 from a network error (the doctor);
         FlavourMismatch when the site is not of the configured flavour."""
+        with self._connecting:
+            return self._connect()
+
+    def _connect(self) -> JIRA:
         token = self.token()
         if self._jira is not None and token == self._token:
             return self._jira
@@ -162,7 +173,8 @@ class JiraClient:
     # -- reading --------------------------------------------------------------------------
 
     def search(self, jql: str, fields: list[str]) -> Iterator[list[dict[str, Any]]]:
-        """Pages of raw issues (with the Tether issue property) at the largest page size."""
+        """Pages of raw issues at the largest page size (on Cloud with the Tether issue
+        property; Data Center's search cannot return it, so it is not asked for there)."""
         jira = self.jira()
         ctx = Context(self.options)
         try:
@@ -265,7 +277,15 @@ class JiraClient:
     def _edit(self, send: Callable[[dict[str, str]], T], quiet: bool = True) -> T:
         """``send(query)`` with retries, asking Jira not to notify watchers of this edit of
         Tether's own annotations, until Jira refuses that once; from then on this client
-        sends edits plainly, so a refusal costs one extra request per run."""
+        sends edits plainly, so a refusal costs one extra request per run. Until Jira has
+        answered one quiet edit, concurrent edits wait for that answer."""
+        if quiet and self._quiet is None:
+            with self._probing:
+                if self._quiet is None:
+                    return self._send(send, quiet)
+        return self._send(send, quiet)
+
+    def _send(self, send: Callable[[dict[str, str]], T], quiet: bool) -> T:
         if quiet and self._quiet is not False:
             try:
                 result = self.retrying(partial(send, {"notifyUsers": "false"}))
@@ -365,9 +385,10 @@ def comment_marker(comment: dict[str, Any]) -> dict[str, Any] | None:
 
 def _offset_page(jira: JIRA, jql: str, start: int, fields: list[str]) -> dict[str, Any]:
     """One Data Center search page as JSON (a named function: mypy types a ``partial`` of
-    the overloaded ``search_issues`` by its first overload, not the ``json_result`` one)."""
+    the overloaded ``search_issues`` by its first overload, not the ``json_result`` one).
+    No ``properties``: Data Center's search ignores it (JRASERVER-62898)."""
     return jira.search_issues(jql, startAt=start, maxResults=DC_PAGE, fields=fields,
-                              properties=MARKER_KEY, json_result=True)
+                              json_result=True)
 
 
 def _resolve(listing: list[dict[str, Any]], wanted: str) -> str:

@@ -1,12 +1,20 @@
 """Performing Tether's write ops on Jira: one PUT per issue for its label changes, and one
 comment per issue kept in place through the ``tether`` issue property (and found again by
-the ``tether`` property the comment itself carries)."""
+the ``tether`` property the comment itself carries).
+
+Issues are written concurrently, up to ``WORKERS`` at a time through the one ``jira``
+client (its session pools connections); one issue's ops always go one after another, in
+order. That fits Jira's documented limits: Cloud limits writes per issue
+(RateLimit-Reason ``jira-per-issue-on-write``), which only ever sees one of Tether's writes
+at a time, and bursts per endpoint and method (``jira-burst-based``), which a few requests
+in flight stay under; Data Center's limit is an admin's per-user token bucket. Any 429 is
+waited out (Retry-After) on the injected clock, by the call that got it."""
 
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -15,10 +23,12 @@ from tether.sdk import OpKind, OpResult, SourceError, WriteOp, digest
 from .annotations import VERSION, Marker, Shown
 from .client import JiraClient
 from .markup import adf_to_text, to_adf, to_wiki
+from .recall import Recall
 
 _LABEL_KINDS = (OpKind.ADD_LABEL, OpKind.REMOVE_LABEL)
 _SPACE = re.compile(r"\s")
 MAX_LABEL = 255
+WORKERS = 4  # issues written at once
 
 
 Written = tuple[Marker, str | None]  # Tether's comment as just written, and its text
@@ -27,31 +37,56 @@ Written = tuple[Marker, str | None]  # Tether's comment as just written, and its
 class Writer:
     """Applies ops for one connector, keeping its memory of what issues show in step:
     ``shown`` (key -> labels and marker, as pulled) and ``written`` (key -> the comment
-    Tether wrote in this session, which wins over an older pull)."""
+    Tether wrote in this session, which wins over an older pull). Each worker touches only
+    its own issue's entries of these (and of ``recall``, Data Center's memory)."""
 
     def __init__(self, client: JiraClient, shown: dict[str, Shown],
-                 written: dict[str, Written], marker_of: Callable[[str], Marker | None]):
+                 written: dict[str, Written], marker_of: Callable[[str], Marker | None],
+                 recall: Recall | None = None):
         self.client = client
         self.shown = shown
         self.written = written
         self.marker_of = marker_of  # the issue's marker now, fetched when nothing is cached
+        self.recall = recall  # Data Center: the comment its marker names, kept between passes
         self.cloud = client.options.flavour == "cloud"
 
     def apply(self, ops: Sequence[WriteOp]) -> list[OpResult]:
-        """One result per op, in order; a failing op never stops the others."""
+        """One result per op, in order; a failing op never stops the others. Each issue's
+        ops run in their order (its label ops as one PUT, where the first of them stands);
+        up to WORKERS issues at once."""
+        by_issue: dict[str, list[int]] = {}
+        for i, op in enumerate(ops):
+            by_issue.setdefault(op.key, []).append(i)
+        batches = [[ops[i] for i in indexes] for indexes in by_issue.values()]
+        if len(batches) > 1:
+            with ThreadPoolExecutor(min(WORKERS, len(batches)),
+                                    thread_name_prefix="tether-jira-write") as pool:
+                done = list(pool.map(self._issue, batches))
+        else:
+            done = [self._issue(batch) for batch in batches]
         results: dict[int, OpResult] = {}
-        labels: dict[str, list[int]] = defaultdict(list)
-        for i, op in enumerate(ops):
-            if op.kind in _LABEL_KINDS:
-                labels[op.key].append(i)
-        for key, indexes in labels.items():
-            for i, result in zip(indexes, self._labels(key, [ops[i] for i in indexes]),
-                                 strict=True):
-                results[i] = result
-        for i, op in enumerate(ops):
-            if op.kind not in _LABEL_KINDS:
-                results[i] = self._guard(op, self._comment)
+        for indexes, got in zip(by_issue.values(), done, strict=True):
+            results.update(zip(indexes, got, strict=True))
         return [results[i] for i in range(len(ops))]
+
+    def _issue(self, ops: list[WriteOp]) -> list[OpResult]:
+        """The ops of one issue, in order; an unexpected error fails that op alone."""
+        out: dict[int, OpResult] = {}
+        labels = [i for i, op in enumerate(ops) if op.kind in _LABEL_KINDS]
+        for i, op in enumerate(ops):
+            if i in out:
+                continue
+            try:
+                if op.kind in _LABEL_KINDS:
+                    out.update(zip(labels, self._labels(op.key, [ops[j] for j in labels]),
+                                   strict=True))
+                else:
+                    out[i] = self._guard(op, self._comment)
+            except Exception as exc:  # a bug or an unwrapped library error: this op only
+                group = labels if op.kind in _LABEL_KINDS else [i]
+                out.update({j: OpResult(ops[j], False, f"{type(exc).__name__}: {exc}")
+                            for j in group})
+        return [out[i] for i in range(len(ops))]
 
     def _labels(self, key: str, ops: list[WriteOp]) -> list[OpResult]:
         """All label changes of one issue in a single PUT (Jira rate-limits writes per issue)."""
@@ -100,17 +135,31 @@ class Writer:
         marker = Marker(comment_id, digest(op.value))
         text = _text(saved.get("body"))
         try:
-            self.client.set_marker(op.key, marker.value())
+            self._mark(op.key, marker)
         except SourceError as exc:
             return OpResult(op, False, f"{exc} (comment {comment_id} was written and carries "
                                        "Tether's comment property, so a recovering run finds "
                                        "it; only the issue's marker is missing)", comment_id)
         finally:  # the comment exists either way: never write a second one in this run
             self.written[op.key] = (marker, text)
+            if self.recall is not None:
+                self.recall.forget(op.key)  # its `updated` moved: list it next pass
         return OpResult(op, True, comment_id=comment_id)
+
+    def _mark(self, key: str, marker: Marker) -> None:
+        """PUT the issue's marker. Cloud: after every comment write, since its search reads
+        the digest from it. Data Center reads the digest from the comment's own property (set
+        by the write itself), so a marker already naming this comment is left as it is."""
+        if self.recall is not None and self.recall.marker(key) == marker.comment_id:
+            return
+        self.client.set_marker(key, marker.value())
+        if self.recall is not None:
+            self.recall.marked(key, marker.comment_id)
 
     def _forget(self, key: str, comment_id: str) -> None:
         """A person deleted Tether's comment ``comment_id``: stop showing it as there."""
+        if self.recall is not None:
+            self.recall.forget(key)
         if key in self.written and self.written[key][0].comment_id == comment_id:
             del self.written[key]
         shown = self.shown.get(key)

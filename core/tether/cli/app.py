@@ -24,7 +24,7 @@ from tether.cli.doctor import doctor
 from tether.cli.init import init
 from tether.cli.kpi import kpi
 from tether.cli.log import log
-from tether.cli.options import as_of_option, config_option, err, json_option, out
+from tether.cli.options import as_of_option, config_option, err, full_option, json_option, out
 from tether.cli.progress import pull_progress
 from tether.cli.report import report, write_report
 from tether.cli.rules import rules
@@ -65,7 +65,8 @@ def main() -> None:
     """Tether tracker work to strategic KPIs and flag where it drifts."""
 
 
-def _pass(config_path: Path, mode: str, as_json: bool, as_of: datetime | None) -> RunResult:
+def _pass(config_path: Path, mode: str, as_json: bool, as_of: datetime | None,
+          full: bool = False) -> RunResult:
     ws = load_workspace(config_path)
     if as_of is not None and mode == "sync" and as_of > datetime.now(UTC):
         raise TetherError(f"--as-of {as_of.date().isoformat()} is in the future: a sync records "
@@ -73,7 +74,7 @@ def _pass(config_path: Path, mode: str, as_json: bool, as_of: datetime | None) -
                           "--as-of` to look ahead; nothing was pulled or written.")
     clock = (lambda: as_of) if as_of is not None else (lambda: datetime.now(UTC))
     with ws.open_store() as store, pull_progress(ws.connectors, err, not as_json):
-        result = run_pass(ws, store, mode, clock)
+        result = run_pass(ws, store, mode, clock, full=full)
     if as_json:
         click.echo(json.dumps(run_document(result), indent=2))
     else:
@@ -89,9 +90,10 @@ def _pass(config_path: Path, mode: str, as_json: bool, as_of: datetime | None) -
 @config_option
 @json_option
 @as_of_option("as pulled now")
-def plan(config_path: Path, as_json: bool, as_of: datetime | None) -> None:
+@full_option
+def plan(config_path: Path, as_json: bool, as_of: datetime | None, full: bool) -> None:
     """Show the writes a sync would make. Writes nothing to any tracker."""
-    _pass(config_path, "plan", as_json, as_of)
+    _pass(config_path, "plan", as_json, as_of, full)
 
 
 @main.command()
@@ -99,9 +101,11 @@ def plan(config_path: Path, as_json: bool, as_of: datetime | None) -> None:
 @json_option
 @click.option("--dry-run", is_flag=True, help="Same as `tether plan`: write nothing.")
 @as_of_option("as pulled now")
-def sync(config_path: Path, as_json: bool, dry_run: bool, as_of: datetime | None) -> None:
+@full_option
+def sync(config_path: Path, as_json: bool, dry_run: bool, as_of: datetime | None,
+         full: bool) -> None:
     """Pull, map, assess, and write labels and comments back to the trackers."""
-    _pass(config_path, "plan" if dry_run else "sync", as_json, as_of)
+    _pass(config_path, "plan" if dry_run else "sync", as_json, as_of, full)
 
 
 @main.command()

@@ -47,3 +47,8 @@ def as_of_option(items: str = "as last pulled"):
     return click.option("--as-of", "as_of", type=DATE, default=None,
                         help="Judge KPIs and findings as of this date (YYYY-MM-DD or ISO 8601), "
                         f"with the items {items}. Default: now.")
+
+
+full_option = click.option(
+    "--full", is_flag=True, help="Match every item's facts against the rules again, not only "
+    "those that changed since the last pass (a rule-pack change does this by itself).")

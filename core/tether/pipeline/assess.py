@@ -15,7 +15,8 @@ from typing import Any
 
 from tether.kpi.status import KpiStatus, kpi_statuses
 from tether.model import KPI, Finding, Mapping, Measurement, Task
-from tether.pipeline.map import Mapper, task_values
+from tether.pipeline.incremental import Recall
+from tether.pipeline.map import Mapper, collector_paused, task_values
 from tether.rules.compiler import compile_rules
 from tether.rules.engine import RuleEngine
 from tether.rules.language import Rule
@@ -50,6 +51,8 @@ class Assessor:
     """Drift signal rules compiled once (task rules and KPI rules apart); ``assess`` is a
     plain function of its inputs."""
 
+    FINDINGS_CHUNK = 500  # flagged tasks whose message values are alive at once
+
     def __init__(self, rules: list[Rule], judgement: Judgement | None = None):
         self.rules = rules
         self.judgement = judgement or Judgement()
@@ -64,15 +67,52 @@ class Assessor:
         templates = {n for r in task_rules for text in (r.message, r.advice)
                      for _, n, _, _ in string.Formatter().parse(text) if n}
         self.names = self.task_engine.compiled.field_names() | templates
+        self._task_names = self.names - DRIFT_FIELDS.keys()
+        # What a message's fields look up (`{a.b}`, `{a[0]}`: a): values beyond are unread.
+        shown = {n.partition(".")[0].partition("[")[0] for n in templates}
+        self._shown_task_names = shown & self._task_names
+        self._shown_links = shown & DRIFT_FIELDS.keys()
+        # A task's fact straight from the task and its drift fields (link_facts).
+        self._project = self.task_engine.task_projector(DRIFT_FIELDS)
 
     def assess(self, tasks: Iterable[Task], mappings: Iterable[Mapping], kpis: Iterable[KPI],
                now: datetime, statuses: dict[str, KpiStatus] | None = None,
-               measurements: Iterable[Measurement] = ()) -> list[Finding]:
-        """Findings for every task, then every KPI, a signal rule matched, in rule order."""
-        values, per_kpi = self.facts(tasks, mappings, kpis, now, statuses, measurements)
-        findings = _findings(self.task_engine.match(values.items()), values)
+               measurements: Iterable[Measurement] = (), recall: Recall | None = None
+               ) -> list[Finding]:
+        """Findings for every task, then every KPI, a signal rule matched, in rule order
+        (with ``recall``: only tasks whose values it has not matched before go to the engine).
+
+        The rules see what ``facts`` returns; only the values of a few flagged tasks at a
+        time are built, for their messages."""
+        with collector_paused():
+            return self._assess(list(tasks), list(mappings), list(kpis), now, statuses,
+                                measurements, recall)
+
+    def _assess(self, tasks: list[Task], mappings: list[Mapping], kpis: list[KPI],
+                now: datetime, statuses: dict[str, KpiStatus] | None,
+                measurements: Iterable[Measurement], recall: Recall | None) -> list[Finding]:
+        links = link_facts(tasks, mappings, {k.id: k for k in kpis}, statuses, self.judgement)
+        by_ref = {task.ref: task for task in tasks}  # one subject per ref, as in facts
+        if recall is not None:  # it compares the values facts() shows
+            matched = recall.match(self.task_engine, (
+                (ref, self._values(task, links[ref], now)) for ref, task in by_ref.items()))
+        else:
+            project = self._project
+            matched = self.task_engine.match_facts(
+                (ref, project(task, now, links[ref])) for ref, task in by_ref.items())
+        flagged = [(ref, rules) for ref, rules in matched.items() if rules]
+        del matched
+        links = {ref: links[ref] for ref, _ in flagged}  # the others' are read no more
+        findings: list[Finding] = []
+        for start in range(0, len(flagged), self.FINDINGS_CHUNK):
+            part = dict(flagged[start:start + self.FINDINGS_CHUNK])
+            findings += _findings(part, {ref: self._shown(by_ref[ref], links[ref], now)
+                                         for ref in part})
+        # with_value_at_risk reads a flagged task's KPIs, no more of its link facts.
+        links = {ref: {"kpis": links[ref].get("kpis", [])} for ref, _ in flagged}
+        per_kpi = self._kpi_values(tasks, mappings, kpis, now, statuses, measurements)
         findings += _findings(self.kpi_engine.match(per_kpi.items()), per_kpi)
-        return with_value_at_risk(findings, values, statuses or {})
+        return with_value_at_risk(findings, links, statuses or {})
 
     def facts(self, tasks: Iterable[Task], mappings: Iterable[Mapping], kpis: Iterable[KPI],
               now: datetime, statuses: dict[str, KpiStatus] | None = None,
@@ -82,13 +122,23 @@ class Assessor:
         ref, and by ``kpi:<id>``. ``rules explain`` shows these very values."""
         tasks, mappings, kpis = list(tasks), list(mappings), list(kpis)
         links = link_facts(tasks, mappings, {k.id: k for k in kpis}, statuses, self.judgement)
-        task_names = self.names - DRIFT_FIELDS.keys()
-        values: dict[str, dict[str, Any]] = {
-            task.ref: {**task_values(task, task_names, now), **links[task.ref]} for task in tasks}
-        per_kpi = {f"kpi:{kpi}": facts
-                   for kpi, facts in kpi_facts(kpis, tasks, mappings, statuses, measurements,
-                                               now, self.judgement).items()}
-        return values, per_kpi
+        values = {task.ref: self._values(task, links[task.ref], now) for task in tasks}
+        return values, self._kpi_values(tasks, mappings, kpis, now, statuses, measurements)
+
+    def _values(self, task: Task, links: dict[str, Any], now: datetime) -> dict[str, Any]:
+        return {**task_values(task, self._task_names, now), **links}
+
+    def _shown(self, task: Task, links: dict[str, Any], now: datetime) -> dict[str, Any]:
+        """The part of _values the rules' messages read (they render the same from it)."""
+        return {**task_values(task, self._shown_task_names, now),
+                **{name: links[name] for name in self._shown_links if name in links}}
+
+    def _kpi_values(self, tasks: list[Task], mappings: list[Mapping], kpis: list[KPI],
+                    now: datetime, statuses: dict[str, KpiStatus] | None,
+                    measurements: Iterable[Measurement]) -> dict[str, dict[str, Any]]:
+        return {f"kpi:{kpi}": facts
+                for kpi, facts in kpi_facts(kpis, tasks, mappings, statuses, measurements,
+                                            now, self.judgement).items()}
 
     def close(self) -> None:
         self.task_engine.close()
@@ -135,17 +185,20 @@ class Examination:
 
 
 def examine(ws: Workspace, tasks: list[Task], measurements: list[Measurement], now: datetime,
-            rules: RuleBook | None = None, facts: bool = False) -> Examination:
+            rules: RuleBook | None = None, facts: bool = False,
+            recall: Recalled | None = None) -> Examination:
     """Stages 2 and 3 as of ``now`` with ``rules`` (default: the workspace's): each KPI's
     status, the mappings and the findings; with ``facts``, also the values the signal rules
-    saw, so `rules explain` shows the very facts a pass judges on."""
+    saw, so `rules explain` shows the very facts a pass judges on. With ``recall``, only
+    facts not matched on an earlier pass go to the rule engine."""
     cfg = ws.config
     book = rules or ws.rules
     statuses = kpi_statuses(cfg.kpis, measurements, now, cfg.status)
     mapper, assessor = Mapper(book.mappings), Assessor(book.signals, cfg.judgement)
     try:
-        mappings = mapper.map(tasks, now)
-        findings = assessor.assess(tasks, mappings, cfg.kpis, now, statuses, measurements)
+        mappings = mapper.map(tasks, now, recall=recall.map if recall else None)
+        findings = assessor.assess(tasks, mappings, cfg.kpis, now, statuses, measurements,
+                                   recall=recall.drift if recall else None)
         seen = (assessor.facts(tasks, mappings, cfg.kpis, now, statuses, measurements)
                 if facts else ({}, {}))
     finally:
@@ -155,11 +208,12 @@ def examine(ws: Workspace, tasks: list[Task], measurements: list[Measurement], n
 
 
 def judge(ws: Workspace, tasks: list[Task], measurements: list[Measurement],
-          first_seen: dict[tuple[str, str, str], datetime], now: datetime
+          first_seen: dict[tuple[str, str, str], datetime], now: datetime,
+          recall: Recalled | None = None
           ) -> tuple[dict[str, KpiStatus], list[Mapping], list[Finding]]:
     """Stages 2 and 3 as of ``now``: each KPI's status, the mappings, and the findings with
     their reminders (``first_seen`` by (signal, subject, rule id) of the open ones)."""
-    seen = examine(ws, tasks, measurements, now)
+    seen = examine(ws, tasks, measurements, now, recall=recall)
     rules = {r.id: r for r in ws.rules.signals}
     return seen.statuses, seen.mappings, [with_reminder(f, rules.get(f.rule_id), first_seen, now)
                                           for f in seen.findings]
@@ -190,13 +244,35 @@ class Verdicts:
     findings: list[Finding]
     new: set[FindingKey]
     cleared: list[FindingKey]
+    rematched: dict[str, int]  # by stage: tasks whose facts went to the rule engine
 
 
-def assess_pass(ws: Workspace, store: Store, tasks: list[Task], now: datetime) -> Verdicts:
-    """Stages 2 and 3 of a pass on the store's measurements, reminders included; records
-    nothing (sync records the findings when it applies)."""
+@dataclass
+class Recalled:
+    """The matches an earlier pass kept, per stage: mapping rules, then task drift rules."""
+
+    map: Recall
+    drift: Recall
+
+    @classmethod
+    def load(cls, ws: Workspace, store: Store, full: bool) -> Recalled:
+        return cls(Recall.load(store, "map", ws.rules.mappings, full),
+                   Recall.load(store, "drift", [r for r in ws.rules.signals if r.subject == "task"],
+                               full))
+
+
+def assess_pass(ws: Workspace, store: Store, tasks: list[Task], now: datetime,
+                full: bool = False) -> Verdicts:
+    """Stages 2 and 3 of a pass on the store's measurements, reminders included, matching
+    only the facts that changed since the last pass (all of them if ``full``). Records no
+    finding (sync records them when it applies); keeps the matches for the next pass."""
     open_before = {(f.signal, f.subject, f.rule_id): f.first_seen for f in store.open_findings()}
-    statuses, mappings, findings = judge(ws, tasks, store.measurements(), open_before, now)
+    recall = Recalled.load(ws, store, full)
+    statuses, mappings, findings = judge(ws, tasks, store.measurements(), open_before, now,
+                                         recall)
+    recall.map.save(store)
+    recall.drift.save(store)
     keys = [(f.signal, f.subject, f.rule_id) for f in findings]
     return Verdicts(statuses, mappings, findings, {k for k in keys if k not in open_before},
-                    sorted(set(open_before) - set(keys)))
+                    sorted(set(open_before) - set(keys)),
+                    {"map": recall.map.rematched, "drift": recall.drift.rematched})

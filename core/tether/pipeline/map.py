@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import gc
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tether.model import Mapping, Task
 from tether.rules.compiler import compile_rules
@@ -12,10 +14,28 @@ from tether.rules.engine import RuleEngine
 from tether.rules.fields import read_task_field
 from tether.rules.language import Rule
 
+if TYPE_CHECKING:
+    from tether.pipeline.incremental import Recall
+
 
 def task_values(task: Task, names: Iterable[str], now: datetime) -> dict[str, Any]:
     """The values of the named fields of ``task``, as rules see them."""
     return {name: read_task_field(task, name, now) for name in names}
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector during a stage over all tasks. Such a stage makes
+    and drops hundreds of thousands of small containers (facts, values, results), and with
+    every task alive each full collection walks them all: measured, a third of the stage.
+    Reference counting still frees everything as it goes; only cycles wait until the end."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class Mapper:
@@ -24,19 +44,28 @@ class Mapper:
     def __init__(self, rules: list[Rule]):
         self.rules = rules
         self.engine = RuleEngine(compile_rules(rules, "map"))
+        # Reads from each task just the fields the rules use, straight into their fact.
+        self._project = self.engine.task_projector()
 
-    def matches(self, tasks: Iterable[Task], now: datetime) -> dict[str, list[Rule]]:
-        """For each task ref, the mapping rules it matched."""
-        names = self.engine.compiled.field_names()
-        return self.engine.match((t.ref, task_values(t, names, now)) for t in tasks)
+    def matches(self, tasks: Iterable[Task], now: datetime, recall: Recall | None = None
+                ) -> dict[str, list[Rule]]:
+        """For each task ref, the mapping rules it matched (with ``recall``: only the tasks
+        whose field values it has not matched before go to the engine)."""
+        if recall is not None:
+            names = self.engine.compiled.field_names()
+            return recall.match(self.engine, ((t.ref, task_values(t, names, now)) for t in tasks))
+        project = self._project
+        return self.engine.match_facts((t.ref, project(t, now, None)) for t in tasks)
 
-    def map(self, tasks: Iterable[Task], now: datetime) -> list[Mapping]:
+    def map(self, tasks: Iterable[Task], now: datetime, recall: Recall | None = None
+            ) -> list[Mapping]:
         """One Mapping per (task, matching rule), in task then rule order."""
         out = []
-        for ref, rules in self.matches(tasks, now).items():
-            for rule in rules:
-                reason = rule.description or f"matched rule {rule.id}"
-                out.append(Mapping(ref, rule.kpi or "", rule.id, rule.weight, reason))
+        with collector_paused():
+            for ref, rules in self.matches(tasks, now, recall).items():
+                for rule in rules:
+                    reason = rule.description or f"matched rule {rule.id}"
+                    out.append(Mapping(ref, rule.kpi or "", rule.id, rule.weight, reason))
         return out
 
     def close(self) -> None:

@@ -71,6 +71,10 @@ def remember(written: dict[str, Written], desired: dict[str, Annotation],
             new = replace(new, comment_id=have.comment_id, comment_gone=False,
                           comment_verdict=want.verdict if want.comment is not None
                           else new.comment_verdict)
+        elif w.comment_id is not None and not w.comment_gone and ref not in open_comment:
+            # The read looked past every cache (the comment seemed gone: see read_current)
+            # and found none, so a person deleted it: noted once, not looked for again.
+            new = replace(new, comment_gone=True)
         if new != w:
             changed[ref] = new
     return changed

@@ -4,8 +4,9 @@ state store, and what each item shows of Tether now (its labels and comment)."""
 from __future__ import annotations
 
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 
-from tether.connector import Connector
+from tether.connector import Connector, PullResult
 from tether.kpi.sources import store_measurements
 from tether.model import CurrentAnnotation, Task, Written
 from tether.pipeline.memory import mask_own_edits
@@ -14,18 +15,31 @@ from tether.workspace import Workspace
 
 
 def pull_all(ws: Workspace, store: Store) -> dict[str, int]:
-    """Pull every source, then read every KPI source (inline values first) into ``store``;
-    returns the items pulled by source."""
+    """Pull every source (concurrently: each waits on its own tracker), save them in config
+    order, then read every KPI source (inline values first) into ``store``; returns the
+    items pulled by source. The first source that fails (in config order) fails the pass,
+    after the sources before it are saved, as a sequential pull would."""
     prefix = ws.config.writeback.label_prefix
-    pulled = {name: pull_source(c, store, prefix) for name, c in ws.connectors.items()}
+    for connector in ws.connectors.values():
+        connector.memory = store.load_memory(connector.name)
+    cursors = {name: store.get_cursor(name) for name in ws.connectors}
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(ws.connectors)))) as pool:
+        futures = {name: pool.submit(c.pull, cursors[name]) for name, c in ws.connectors.items()}
+        pulled = {name: save_pull(ws.connectors[name], future.result(), store, prefix)
+                  for name, future in futures.items()}
     store_measurements(ws.config, ws.plugins, store)
     return pulled
 
 
 def pull_source(connector: Connector, store: Store, prefix: str) -> int:
-    """Pull one source from its stored cursor, save snapshot and cursor; return items pulled.
-    Tether's own last write is taken out of each item's ``updated`` (see mask_own_edits)."""
-    result = connector.pull(store.get_cursor(connector.name))
+    """Pull one source from its stored cursor, save snapshot and cursor; return items pulled."""
+    connector.memory = store.load_memory(connector.name)
+    return save_pull(connector, connector.pull(store.get_cursor(connector.name)), store, prefix)
+
+
+def save_pull(connector: Connector, result: PullResult, store: Store, prefix: str) -> int:
+    """Save one source's pull (snapshots and cursor); return the items it brought. Tether's
+    own last write is taken out of each item's ``updated`` (see mask_own_edits)."""
     written = store.load_written()
     tasks = result.tasks
     if any(t.ref in written for t in tasks):
@@ -53,7 +67,7 @@ def read_current(ws: Workspace, tasks: list[Task], suspect: set[str],
         connector.known_comments = {t.key: written[t.ref].comment_id for t in group
                                     if t.ref in written}
         shown = connector.read_annotations([t for t in group if t.ref not in suspect], prefix)
-        careful = [t for t in group if t.ref in suspect or _seems_deleted(
+        careful = [t for t in group if t.ref in suspect or seems_deleted(
             written.get(t.ref), shown.get(t.key))]
         if careful:
             shown.update(connector.recover(careful, prefix))
@@ -61,7 +75,7 @@ def read_current(ws: Workspace, tasks: list[Task], suspect: set[str],
     return current
 
 
-def _seems_deleted(w: Written | None, shown: CurrentAnnotation | None) -> bool:
+def seems_deleted(w: Written | None, shown: CurrentAnnotation | None) -> bool:
     """Tether kept a comment here and the read shows none, not yet confirmed as deleted."""
     return (w is not None and w.comment_id is not None and not w.comment_gone
             and "comment" not in w.held and shown is not None and shown.comment_id is None)

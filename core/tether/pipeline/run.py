@@ -43,15 +43,18 @@ class RunResult:
     budget: int = 0
     applied: ApplyReport | None = None
     kpi_statuses: dict[str, KpiStatus] = field(default_factory=dict)  # by KPI id, config order
+    rematched: dict[str, int] = field(default_factory=dict)  # by stage: facts the engine saw
 
 
 def run_pass(ws: Workspace, store: Store, mode: str,
-             clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> RunResult:
-    """Run one pass; ``mode`` "plan" writes nothing to trackers, "sync" applies the plan."""
+             clock: Callable[[], datetime] = lambda: datetime.now(UTC), full: bool = False
+             ) -> RunResult:
+    """Run one pass; ``mode`` "plan" writes nothing to trackers, "sync" applies the plan.
+    Only facts that changed since the last pass go to the rule engine, unless ``full``."""
     now = clock()
     result = RunResult(store.start_run(mode, ws.rules.packs, now), mode, now, packs=ws.rules.packs)
     try:
-        _run(ws, store, result, clock)
+        _run(ws, store, result, clock, full)
     except BaseException:
         store.finish_run(result.run_id, "failed", _counts(result), clock())
         raise
@@ -61,15 +64,16 @@ def run_pass(ws: Workspace, store: Store, mode: str,
     return result
 
 
-def _run(ws: Workspace, store: Store, result: RunResult, clock: Callable[[], datetime]) -> None:
+def _run(ws: Workspace, store: Store, result: RunResult, clock: Callable[[], datetime],
+         full: bool) -> None:
     if result.mode == "sync":
         result.interrupted = settle_interrupted(store, result.started)
     result.pulled = pull_all(ws, store)
     result.tasks = [t for t in store.load_tasks() if t.source in ws.connectors]
-    verdicts = assess_pass(ws, store, result.tasks, result.started)
+    verdicts = assess_pass(ws, store, result.tasks, result.started, full)
     result.kpi_statuses, result.mappings = verdicts.statuses, verdicts.mappings
     result.findings, result.new_findings = verdicts.findings, verdicts.new
-    result.cleared = verdicts.cleared
+    result.cleared, result.rematched = verdicts.cleared, verdicts.rematched
     planned = plan_pass(ws, store, result.tasks, verdicts.mappings, verdicts.findings,
                         {f"{e.source}:{e.key}" for e in result.interrupted})
     result.ops, result.held, result.deferred = planned.ops, planned.held, planned.deferred
@@ -78,6 +82,8 @@ def _run(ws: Workspace, store: Store, result: RunResult, clock: Callable[[], dat
         result.applied = apply_pass(ws, store, result.run_id, planned, verdicts, result.started,
                                     clock)
         result.notices = [n for c in ws.connectors.values() for n in c.notices()]
+    for name, connector in ws.connectors.items():
+        store.save_memory(name, connector.memory)
 
 
 def _counts(result: RunResult) -> dict[str, int]:

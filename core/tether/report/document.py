@@ -28,6 +28,7 @@ def run_document(r: RunResult) -> dict[str, Any]:
             "as_of": r.started.isoformat(),  # the moment judged (--as-of, else the start)
             "finished": r.finished.isoformat() if r.finished else None,
             "rule_packs": r.packs, "pulled": r.pulled, "tasks": len(r.tasks),
+            "rematched": r.rematched,  # by stage: tasks whose facts changed, so were matched
         },
         "mappings": [
             {"task": m.task, "kpi": m.kpi, "rule_id": m.rule_id, "weight": m.weight,

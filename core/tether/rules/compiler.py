@@ -8,29 +8,88 @@ durable-rules has sharp edges this module designs around (see README, design not
 - its regex dialect is its own, so `matches` and `contains` are evaluated in Python and
   posted as derived booleans (admins get Python's regex and located errors);
 - about 511 rules per ruleset at most: rules are sharded into rulesets of RULES_PER_SET;
-- about 250 keys per posted object: facts are projected to the fields rules use;
+- about 250 keys per posted object: facts are projected to the fields rules use, by a
+  function generated once per rule set (CompiledRules.projector);
 - an `$or` or `$and` nested inside `$iany`/`$iall` makes ruleset creation fail at random
   (error 102, uninitialised memory in rete.c): list tests compile to one `$iany` per value.
 """
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from tether.rules.evaluate import rule_condition, text_holds, typed
-from tether.rules.fields import DATE, NUM
+from tether.rules.evaluate import rule_condition, typed
+from tether.rules.fields import BOOL, DATE, LIST, NUM, STR
 from tether.rules.language import All, AnyOf, Cond, Node, Not, Rule
 
 RULES_PER_SET = 400
 REF_KEY = "tref"
 # Every ruleset gets a rule that only a per-state sentinel fact matches: durable-rules
 # frees an uninitialised action context in delete_state when no rule fired in a state
-# (a segfault that comes and goes), so each state is made to fire at least once.
+# (a segfault that comes and goes), so each state's first fact fires one, run at once.
 SENTINEL_ACTION = "sentinel"
 SENTINEL_KEY = "tether_sentinel"
 _OPPOSITE = {"gt": "$lte", "gte": "$lt", "lt": "$gte", "lte": "$gt"}
+# durable-rules keeps a property value under 16 MiB (error 314); rules never need more text.
+MAX_TEXT = 1_000_000
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+# (task or None, now or None, field values or None) -> the fact a rule set's rules need.
+Projector = Callable[[Any, datetime | None, dict[str, Any] | None], dict[str, Any]]
+# Field name -> Python source of an expression reading its value (from `t`, `now` or `v`).
+Read = Callable[[str], str]
+
+
+def value_code(name: str) -> str:
+    """Read field ``name`` from ``v``, a dict of field values (a missing key: no value)."""
+    return f"v.get({name!r})"
+
+
+def engine_safe(value: Any) -> Any:
+    """``value`` in a form durable-rules' own JSON reader takes, meaning unchanged.
+
+    Its reader rejects what Python's JSON writes for some values, each measured: a float in
+    exponent form without a fraction (``1e-05``, ``1e+16``: error 204), infinities (204), a
+    lone surrogate in a text (the call fails outright) and a text of 16 MiB or more (314).
+    Such a float moves by one unit in the last place (``1.0000000000000003e-05``, which it
+    reads), a non-finite one becomes absent, a lone surrogate becomes U+FFFD and a text is
+    cut at MAX_TEXT characters."""
+    if isinstance(value, bool) or value is None or isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        while not _float_fine(value):
+            value = math.nextafter(value, 0.0)
+        return value
+    if isinstance(value, str):
+        return value if _text_fine(value) else _SURROGATE.sub("\ufffd", value[:MAX_TEXT])
+    if isinstance(value, list | tuple):
+        return [v for v in (engine_safe(v) for v in value) if v is not None]
+    if isinstance(value, dict):
+        return {k: v for k, v in ((k, engine_safe(v)) for k, v in value.items()) if v is not None}
+    return engine_safe(str(value))
+
+
+def _float_fine(value: float) -> bool:
+    text = repr(value)
+    return math.isfinite(value) and ("e" not in text or "." in text)
+
+
+def _text_fine(value: str) -> bool:
+    return len(value) <= MAX_TEXT and (value.isascii() or not _SURROGATE.search(value))
+
+
+def _safe_texts(items: list[str]) -> list[str]:
+    for item in items:
+        if len(item) > MAX_TEXT or not item.isascii():
+            return engine_safe(items)
+    return items
 
 
 def _or(items: list[dict]) -> dict:
@@ -49,6 +108,27 @@ def _encode(value: Any, kind: str | None) -> Any:
     return value
 
 
+# typed(raw, kind) inlined, the common case first; the value each kind posts, engine-safe
+# (a float in [1e-4, 1e16) or 0 never takes exponent form, an ASCII text needs no repair).
+_TYPED = {
+    LIST: "list(map(str, raw)) if isinstance(raw, (list, tuple)) and raw else None",
+    NUM: f"None if raw is None else float(raw) if type(raw) in (int, float) else _typed(raw, {NUM!r})",
+    STR: f"raw if type(raw) is str else None if raw is None else _typed(raw, {STR!r})",
+    DATE: f"raw if type(raw) is datetime else None if raw is None else _typed(raw, {DATE!r})",
+    BOOL: "raw if raw is True or raw is False else None",
+}
+_FLOAT = ["e = e if 1e-4 <= abs(e) < 1e16 or e == 0.0 else _safe(e)",
+          "if e is not None:", "    fact[{k}] = e"]
+_POST = {
+    LIST: ["fact[{k}] = _safe_texts({c})"],
+    NUM: ["e = {c}", *_FLOAT],
+    DATE: ["e = {c}.timestamp()", *_FLOAT],
+    STR: [f"fact[{{k}}] = {{c}} if {{c}}.isascii() and len({{c}}) <= {MAX_TEXT} else _safe({{c}})"],
+    BOOL: ["fact[{k}] = {c}"],
+}
+_ANY = ["e = _safe({c})", "if e is not None:", "    fact[{k}] = e"]
+
+
 @dataclass
 class CompiledRules:
     """Rulesets in durable-rules' JSON form plus what is needed to build matching facts."""
@@ -59,7 +139,7 @@ class CompiledRules:
     # (field, kind) -> fact key: "has a value of this kind"; kind None: any value at all.
     presence: dict[tuple[str, str | None], str] = field(default_factory=dict)
     derived: dict[str, Cond] = field(default_factory=dict)  # fact key -> text condition
-    _fact_plan: list | None = field(default=None, repr=False)
+    _projectors: dict[Read, Projector] = field(default_factory=dict, repr=False, compare=False)
 
     def field_names(self) -> set[str]:
         """Every field the compiled rules read."""
@@ -67,44 +147,86 @@ class CompiledRules:
                 | {c.field for c in self.derived.values()})
 
     def fact(self, values: dict[str, Any]) -> dict[str, Any]:
-        """Project a subject's field values to the fact its rules need, all derived keys set."""
-        fact: dict[str, Any] = {}
+        """Project a subject's field values to the fact its rules need, all derived keys set,
+        every value engine-safe."""
+        return self.projector()(None, None, values)
+
+    def projector(self, read: Read = value_code, env: dict[str, Any] | None = None) -> Projector:
+        """A function building the fact these rules need, generated once per ``read``: each
+        field they use is read once (``read(name)`` is the source of an expression over the
+        task ``t``, ``now`` and the values ``v``, with the names in ``env``), converted once
+        per kind and posted engine-safe; text tests are computed once per field."""
+        if read not in self._projectors:
+            names: dict[str, Any] = {**(env or {}), "_typed": typed, "_safe": engine_safe,
+                                     "_safe_texts": _safe_texts, "datetime": datetime}
+            source = "\n".join(self._projector_source(read, names))
+            exec(compile(source, "<tether projector>", "exec"), names)
+            self._projectors[read] = names["project"]
+        return self._projectors[read]
+
+    def _projector_source(self, read: Read, names: dict[str, Any]) -> list[str]:
+        # The fact's first key is the ref (set later): RuleEngine finds it first in a match.
+        out = ["def project(t, now, v):", f"    fact = {{{REF_KEY!r}: None}}"]
         for name, slots, texts in self._plan():
-            raw = values.get(name)
-            converted: dict[str | None, Any] = {None: None if raw in ((), []) else raw}
+            out.append(f"    raw = {read(name)}")
+            converted: dict[str, str] = {}
             for kind, key, is_presence in slots:
-                if kind is not None and kind not in converted:  # None: the raw value, set above
-                    converted[kind] = typed(raw, kind)
-                value = converted[kind]
+                if kind is not None and kind not in converted:
+                    converted[kind] = c = f"c{len(converted)}"
+                    out.append(f"    {c} = {_TYPED.get(kind, f'_typed(raw, {kind!r})')}")
                 if is_presence:
-                    fact[key] = value is not None
-                elif value is not None:
-                    fact[key] = _encode(value, kind)
+                    test = ("not (raw is None or raw == () or raw == [])" if kind is None
+                            else f"{converted[kind]} is not None")
+                    out.append(f"    fact[{key!r}] = {test}")
+                else:
+                    assert kind is not None  # a value slot has a kind
+                    out.append(f"    if {converted[kind]} is not None:")
+                    out += [f"        {line.format(c=converted[kind], k=repr(key))}"
+                            for line in _POST.get(kind, _ANY)]
             if texts:
-                # Each text field is converted and case-folded once, however many tests use it.
-                items = [] if raw is None else [str(v) for v in raw] if isinstance(raw, (list, tuple)) \
-                    else [str(raw)]
-                folded = [i.casefold() for i in items]
-                for key, cond in texts:
-                    if cond.op == "contains":
-                        needle = cond.arg.casefold()
-                        fact[key] = any(needle in i for i in folded)
-                    else:
-                        fact[key] = text_holds(cond, items) if items else False
-        return fact
+                out += self._text_source(texts, names)
+        out.append("    return fact")
+        return out
+
+    @staticmethod
+    def _text_source(texts: list[tuple[str, Cond]], names: dict[str, Any]) -> list[str]:
+        """`matches` and `contains` on one field: text_holds over its text, or over the
+        texts of its items (a list; none: no item holds)."""
+        many, one, none = [], [], []
+        folds = any(c.op == "contains" for _, c in texts)
+        for key, cond in texts:
+            none.append(f"fact[{key!r}] = False")
+            if cond.op == "contains":
+                needle = cond.arg.casefold()
+                # Joined by a character the needle lacks, no match can span two items.
+                many.append(f"fact[{key!r}] = {needle!r} in joined" if "\0" not in needle else
+                            f"fact[{key!r}] = any({needle!r} in i for i in folded)")
+                one.append(f"fact[{key!r}] = {needle!r} in folded")
+            else:
+                rx = f"_rx{len(names)}"
+                names[rx] = re.compile(cond.arg)
+                many.append(f"fact[{key!r}] = any(map({rx}.search, items))")
+                one.append(f"fact[{key!r}] = {rx}.search(text) is not None")
+        fold_many = ["folded = [i.casefold() for i in items]", "joined = '\\0'.join(folded)"]
+        return ["    if raw is None or (isinstance(raw, (list, tuple)) and not raw):",
+                *(f"        {line}" for line in none),
+                "    elif isinstance(raw, (list, tuple)):",
+                "        items = list(map(str, raw))",
+                *(f"        {line}" for line in (fold_many if folds else []) + many),
+                "    else:",
+                "        text = str(raw)",
+                *(f"        {line}" for line in (["folded = text.casefold()"] if folds else []) + one)]
 
     def _plan(self) -> list[tuple[str, list[tuple[str | None, str, bool]], list[tuple[str, Cond]]]]:
-        """Per field: its typed and presence slots and its text tests (built once, cached)."""
-        if self._fact_plan is None:
-            plan: dict[str, tuple[list, list]] = {}
-            for (name, kind), key in self.presence.items():
-                plan.setdefault(name, ([], []))[0].append((kind, key, True))
-            for (name, kind), key in self.keys.items():
-                plan.setdefault(name, ([], []))[0].append((kind, key, False))
-            for key, cond in self.derived.items():
-                plan.setdefault(cond.field, ([], []))[1].append((key, cond))
-            self._fact_plan = [(name, slots, texts) for name, (slots, texts) in plan.items()]
-        return self._fact_plan
+        """Per field: its typed and presence slots and its text tests."""
+        plan: dict[str, tuple[list, list]] = {}
+        for (name, kind), key in self.presence.items():
+            plan.setdefault(name, ([], []))[0].append((kind, key, True))
+        for (name, kind), key in self.keys.items():
+            plan.setdefault(name, ([], []))[0].append((kind, key, False))
+        for key, cond in self.derived.items():
+            plan.setdefault(cond.field, ([], []))[1].append((key, cond))
+        return [(name, slots, texts) for name, (slots, texts) in plan.items()]
 
 
 class Compiler:

@@ -5,84 +5,45 @@ from __future__ import annotations
 import contextlib
 import copy
 import itertools
-import math
-import re
-from collections.abc import Iterable
+import json
+from collections.abc import Collection, Iterable
+from functools import cache
 from typing import Any
 
 import durable_rules_engine
 from durable import engine as durable
 
 from tether.errors import TetherError
-from tether.rules.compiler import REF_KEY, SENTINEL_ACTION, SENTINEL_KEY, CompiledRules
+from tether.rules.compiler import (
+    REF_KEY,
+    SENTINEL_ACTION,
+    SENTINEL_KEY,
+    CompiledRules,
+    Projector,
+    Read,
+    engine_safe,
+    value_code,
+)
+from tether.rules.fields import READ_ENV, task_field_code
 from tether.rules.language import Rule
 
 # Facts of one chunk share a durable-rules state (sid); the state is deleted after the
 # chunk. That keeps live sids far below the 1,024 cap, memory flat, and the 32-bit message
-# id hash far from collisions (~n²/2³³ per sid).
+# id hash far from collisions (~n²/2³³ per sid; a fact that meets one is run again in a
+# state of its own).
 CHUNK = 500
 _engine_ids = itertools.count()
-# durable-rules keeps a property value under 16 MiB (error 314); rules never need more text.
-MAX_TEXT = 1_000_000
-_SURROGATE = re.compile("[\ud800-\udfff]")
+# durable's result code for a message whose id (hash) its state has seen (1: no rule matched).
+OBSERVED = 2
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_loads, _load_at = json.JSONDecoder().decode, json.JSONDecoder().raw_decode
+_REF_FIRST = f'":{{"m":{{"{REF_KEY}":'
 
 
-def engine_safe(value: Any) -> Any:
-    """``value`` in a form durable-rules' own JSON reader takes, meaning unchanged.
-
-    Its reader rejects what Python's JSON writes for some values, each measured: a float in
-    exponent form without a fraction (``1e-05``, ``1e+16``: error 204), infinities (204), a
-    lone surrogate in a text (the call fails outright) and a text of 16 MiB or more (314).
-    Such a float moves by one unit in the last place (``1.0000000000000003e-05``, which it
-    reads), a non-finite one becomes absent, a lone surrogate becomes U+FFFD and a text is
-    cut at MAX_TEXT characters."""
-    if isinstance(value, bool) or value is None or isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return None
-        while not _float_fine(value):
-            value = math.nextafter(value, 0.0)
-        return value
-    if isinstance(value, str):
-        return value if _text_fine(value) else _SURROGATE.sub("\ufffd", value[:MAX_TEXT])
-    if isinstance(value, list | tuple):
-        return [v for v in (engine_safe(v) for v in value) if v is not None]
-    if isinstance(value, dict):
-        return {k: v for k, v in ((k, engine_safe(v)) for k, v in value.items()) if v is not None}
-    return engine_safe(str(value))
-
-
-def _float_fine(value: float) -> bool:
-    text = repr(value)
-    return math.isfinite(value) and ("e" not in text or "." in text)
-
-
-def _text_fine(value: str) -> bool:
-    return len(value) <= MAX_TEXT and (value.isascii() or not _SURROGATE.search(value))
-
-
-def _fine(value: Any) -> bool:
-    """True when durable-rules takes ``value`` as Python's JSON writes it (the common case,
-    checked cheaply: most facts are booleans, whole numbers and short ASCII texts)."""
-    kind = type(value)
-    if kind is bool or kind is int or value is None:
-        return True
-    if kind is float:
-        return _float_fine(value)
-    if kind is str:
-        return _text_fine(value)
-    if kind is list:
-        return all(_fine(v) for v in value)
-    return False
-
-
-def safe_fact(fact: dict[str, Any]) -> dict[str, Any]:
-    """``fact`` with every value as engine_safe writes it (untouched when all are fine)."""
-    for value in fact.values():
-        if type(value) is not bool and not _fine(value):  # most values are presence flags
-            return engine_safe(fact)
-    return fact
+@cache
+def _task_reader(from_values: frozenset[str]) -> Read:
+    """Fields read from the task ``t``, except those in ``from_values``: from the values ``v``."""
+    return lambda name: value_code(name) if name in from_values else task_field_code(name)
 
 
 def _safe_literals(node: Any) -> Any:
@@ -98,26 +59,37 @@ def _safe_literals(node: Any) -> Any:
 
 
 class _Host(durable.Host):
-    """A Host whose actions record (subject, rule) hits, without background threads."""
-
-    def __init__(self, hits: set[tuple[str, str]]):
-        self._hits = hits
-        super().__init__()
+    """A Host without background threads whose assert_fact only asserts: the actions a
+    state's facts enable are read once per state by RuleEngine, none is run."""
 
     def _run(self) -> None:
-        # The stock Host starts dispatch timers that run actions on other threads; rules
-        # here fire synchronously inside assert_fact, so the timers would only add races.
+        # The stock Host starts dispatch timers that run actions on other threads.
         return None
 
     def get_action(self, action_name: str) -> Any:
-        hits = self._hits
-        if action_name == SENTINEL_ACTION:
-            return lambda c: None
+        return _never_run
 
-        def record(c: Any) -> None:
-            hits.add((c.m[REF_KEY], action_name))
+    def assert_fact(self, ruleset_name: str, fact: dict[str, Any], complete: Any = None
+                    ) -> tuple[int, int]:
+        """Assert ``fact``: (durable's result code, the offset of its state). Where durable's
+        own assert_fact raises (no rule matched: 1, OBSERVED) this returns the code: it
+        would build a message for each, and run the actions of each fact apart."""
+        handle = self._ruleset_directory[ruleset_name]._handle
+        return durable_rules_engine.assert_fact(handle, _dumps(fact))
 
-        return record
+
+def _never_run(c: Any) -> None:
+    raise AssertionError("RuleEngine reads actions, it never runs them")
+
+
+def _hit(message: str) -> tuple[str, str]:
+    """(action, ref) of an action's message, ``{"<action>":{"m":{<fact as asserted>}}}``:
+    the ref read alone when the fact starts with it (durable keeps a fact's text)."""
+    end = message.find('"', 2)
+    if message.startswith('{"') and message.startswith(_REF_FIRST, end):
+        return message[2:end], _load_at(message, end + len(_REF_FIRST))[0]
+    ((action, frame),) = _loads(message).items()
+    return action, frame["m"][REF_KEY]
 
 
 class RuleEngine:
@@ -126,8 +98,7 @@ class RuleEngine:
 
     def __init__(self, compiled: CompiledRules):
         self.compiled = compiled
-        self._hits: set[tuple[str, str]] = set()
-        self._host = _Host(self._hits)
+        self._host = _Host()
         self._id = next(_engine_ids)
         try:
             # durable-rules deletes `run` from the dict it is given: pass a (safe) copy.
@@ -138,46 +109,65 @@ class RuleEngine:
                               "Run `tether rules lint` to find a rule it cannot take, fix or "
                               "disable it (rules: {disable: [id]}), and run again.") from None
         self._sids = itertools.count()
+        self._handles = {name: self._host.get_ruleset(name)._handle for name in compiled.rulesets}
+
+    def task_projector(self, from_values: Collection[str] = ()) -> Projector:
+        """The compiled rules' projector of tasks: ``project(task, now, values)`` reads each
+        field the rules use from the task as of ``now``, those named in ``from_values`` from
+        ``values``."""
+        return self.compiled.projector(_task_reader(frozenset(from_values)), READ_ENV)
 
     def match(self, subjects: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, list[Rule]]:
-        """For each (ref, field values), the rules it matched, in rule order."""
-        out: dict[str, list[Rule]] = {}
-        chunk: list[tuple[str, dict[str, Any]]] = []
-        try:
-            for subject in subjects:
-                out[subject[0]] = []
-                chunk.append(subject)
-                if len(chunk) == CHUNK:
-                    self._run_chunk(chunk)
-                    chunk = []
-            if chunk:
-                self._run_chunk(chunk)
-            order = {action: i for i, action in enumerate(self.compiled.rules)}
-            for ref, action in sorted(self._hits, key=lambda h: order[h[1]]):
-                out[ref].append(self.compiled.rules[action])
-        finally:
-            self._hits.clear()  # a failed call leaves nothing for the next one to report
-        return out
+        """For each (ref, field values), the rules it matched, in rule order (a ref given
+        twice is refused: two sources share a name)."""
+        project = self.compiled.projector()
+        return self.match_facts((ref, project(None, None, values)) for ref, values in subjects)
 
-    def _run_chunk(self, chunk: list[tuple[str, dict[str, Any]]]) -> None:
-        sid = f"e{self._id}s{next(self._sids)}"
-        facts = [{**safe_fact(self.compiled.fact(values)), REF_KEY: ref, "id": ref, "sid": sid}
-                 for ref, values in chunk]
-        sentinel = {SENTINEL_KEY: True, REF_KEY: "", "id": f"{sid}-sentinel", "sid": sid}
-        for name in self.compiled.rulesets:
+    def match_facts(self, facts: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, list[Rule]]:
+        """As match, for facts one of compiled.projector's functions built. ``facts`` is read
+        a chunk at a time; a fact is completed (ref, id, state) and dropped with its chunk."""
+        found: dict[str, list[Any]] = {}  # action names, then (in place) their rules
+        chunk: list[dict[str, Any]] = []
+        for ref, fact in facts:
+            if ref in found:
+                raise TetherError(f"Two items share the reference {ref!r}; "
+                                  "give each source a unique name.")
+            found[ref] = []
+            fact[REF_KEY] = fact["id"] = ref  # a projector's fact has REF_KEY first
+            chunk.append(fact)
+            if len(chunk) == CHUNK:
+                self._run_chunk(chunk, found)
+                chunk = []
+        if chunk:
+            self._run_chunk(chunk, found)
+        rules = self.compiled.rules
+        order = {action: i for i, action in enumerate(rules)}
+        for hits in found.values():
+            if hits:  # a rule can fire twice for a fact (durable splits an `$or` into rules)
+                hits[:] = [rules[a] for a in sorted(set(hits), key=order.__getitem__)]
+        return found
+
+    def _run_chunk(self, chunk: list[dict[str, Any]], found: dict[str, list[Any]],
+                   rulesets: Iterable[str] | None = None) -> None:
+        """Assert ``chunk`` in a state of its own per ruleset, record the actions it enables
+        in ``found``, delete the state."""
+        for name in rulesets or self._handles:
+            handle = self._handles[name]
+            sid = f"e{self._id}s{next(self._sids)}"
+            sentinel = {SENTINEL_KEY: True, REF_KEY: "", "id": f"{sid}-sentinel", "sid": sid}
+            again: list[dict[str, Any]] = []  # met a false duplicate (32-bit id hash)
             ref = ""
             try:
-                self._host.assert_fact(name, sentinel)
-                for fact in facts:
+                _, state = self._host.assert_fact(name, sentinel)
+                # Its action, run now, sets the state's action context delete_state frees.
+                self._read_actions(handle, state, found)
+                for fact in chunk:
                     ref = fact[REF_KEY]
-                    try:
-                        self._host.assert_fact(name, fact)
-                    except durable.MessageNotHandledException:
-                        pass  # no rule of this ruleset matched
-                    except durable.MessageObservedException:
-                        raise TetherError(f"Two items share the reference {ref!r}; "
-                                          "give each source a unique name.") from None
-                state = self._host.get_state(name, sid)
+                    fact["sid"] = sid
+                    if self._host.assert_fact(name, fact)[0] == OBSERVED:
+                        again.append(fact)
+                ref = ""
+                self._read_actions(handle, state, found)
             except (durable_rules_engine.error, MemoryError) as exc:
                 raise self._failure(ref, exc) from None
             finally:
@@ -185,8 +175,19 @@ class RuleEngine:
                 # may not exist: the first assert failed).
                 with contextlib.suppress(durable_rules_engine.error):
                     self._host.delete_state(name, sid)
-            if "exception" in state:  # durable-rules swallows action errors into the state
-                raise self._failure("", state["exception"])
+            if again:
+                self._run_chunk(again, found, [name])
+
+    @staticmethod
+    def _read_actions(handle: int, state: int, found: dict[str, list[Any]]) -> None:
+        """Record and complete every action pending in ``state``, as (ref, action name)."""
+        start = durable_rules_engine.start_action_for_state(handle, state)
+        message = start and start[1]
+        while message:
+            action, ref = _hit(message)
+            if action != SENTINEL_ACTION:
+                found[ref].append(action)
+            message = durable_rules_engine.complete_and_start_action(handle, state)
 
     def _failure(self, ref: str, cause: object) -> TetherError:
         """An engine failure as users read it: which item, which rule packs, what to do."""
@@ -206,3 +207,4 @@ class RuleEngine:
             durable_rules_engine.delete_ruleset(ruleset._handle)
         self._host._ruleset_list.clear()
         self._host._ruleset_directory.clear()
+

@@ -54,14 +54,20 @@ TASK_FIELDS: dict[str, Field] = {f.name: f for f in (
     Field("idle_days", NUM, "whole days since the last update (Tether's own writes do not count)"),
 )}
 
-_READERS: dict[str, Callable[[Task, datetime], Any]] = {
-    "labels": lambda t, now: list(t.labels),
-    "components": lambda t, now: list(t.components),
-    "links": lambda t, now: [link.target for link in t.links],
-    "link_types": lambda t, now: sorted({link.type for link in t.links}),
-    "age_days": lambda t, now: _days(t.created, now),
-    "idle_days": lambda t, now: _days(t.updated or t.created, now),
+# Fields computed from a task, as Python source over a task ``t`` as of ``now``: one text
+# for read_task_field and for the projectors compiled from rules (task_field_code).
+_COMPUTED = {
+    "labels": "list(t.labels)",
+    "components": "list(t.components)",
+    "links": "[link.target for link in t.links]",
+    "link_types": "sorted({link.type for link in t.links})",
+    "age_days": "_days(t.created, now)",
+    "idle_days": "_days(t.updated or t.created, now)",
 }
+# What the sources in _COMPUTED and task_field_code's expressions refer to besides t and now.
+READ_ENV: dict[str, Any] = {"_days": _days}
+_READERS: dict[str, Callable[[Task, datetime], Any]] = {
+    name: eval(f"lambda t, now: {code}", dict(READ_ENV)) for name, code in _COMPUTED.items()}
 
 
 class Catalog:
@@ -92,6 +98,17 @@ def read_task_field(task: Task, name: str, now: datetime) -> Any:
     reader = _READERS.get(name)
     value = reader(task, now) if reader else getattr(task, name)
     return None if value == "" else value
+
+
+def task_field_code(name: str) -> str:
+    """Python source of an expression worth ``read_task_field(t, name, now)``, for code
+    generated once per rule set (it may use the names in READ_ENV)."""
+    if name.startswith(CUSTOM_PREFIX):
+        return f"t.custom.get({name[len(CUSTOM_PREFIX):]!r})"
+    if name in _COMPUTED:
+        return f"({_COMPUTED[name]})"  # lists and whole days: never ""
+    read = f"t.{name}" if name in TASK_FIELDS else f"getattr(t, {name!r})"
+    return f'(None if (_v := {read}) == "" else _v)'
 
 
 def kind_of_value(value: Any) -> str | None:

@@ -96,8 +96,10 @@ class SandboxApi:
     def dispatch(self, req: Request) -> Response:
         """Route ``req``: 401 from ``authenticate``, 404/405 as the service would answer."""
         denied = self.authenticate(req)
-        if denied is not None:
-            return denied
+        return denied if denied is not None else self.route(req)
+
+    def route(self, req: Request) -> Response:
+        """Route an authenticated ``req`` to its handler; 404/405 as the service answers."""
         allowed = False
         for method, rx, handler in self._routes:
             found = rx.fullmatch(req.path)

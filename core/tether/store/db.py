@@ -70,7 +70,8 @@ class Store(WriteLedger):
                     raise TetherError(
                         f"state store at {self.url} was written by a newer Tether "
                         f"(schema {stored}); upgrade tether")
-            # Version 2 only added the ``written`` table, which create_all makes.
+            # Versions 2 to 4 only added tables (``written``, ``connector_memory``,
+            # ``matches``), which create_all makes.
             tables.meta.create_all(conn)
             if stored != tables.SCHEMA_VERSION:
                 conn.execute(tables.schema.delete())
@@ -101,6 +102,54 @@ class Store(WriteLedger):
             conn.execute(tables.cursors.delete().where(tables.cursors.c.source == source))
             if cursor is not None:
                 conn.execute(tables.cursors.insert().values(source=source, cursor=cursor))
+
+    def load_memory(self, source: str) -> dict[str, Any]:
+        """What ``source``'s connector kept after its last pass (empty if nothing)."""
+        with self._engine.begin() as conn:
+            data = conn.execute(sa.select(tables.memory.c.data)
+                                .where(tables.memory.c.source == source)).scalar()
+        return json.loads(data) if data else {}
+
+    def save_memory(self, source: str, data: dict[str, Any]) -> None:
+        """Replace what ``source``'s connector keeps between passes."""
+        with self._engine.begin() as conn:
+            conn.execute(tables.memory.delete().where(tables.memory.c.source == source))
+            if data:
+                conn.execute(tables.memory.insert().values(
+                    source=source, data=json.dumps(data, sort_keys=True)))
+
+    # -- matches kept between passes ------------------------------------------------------
+
+    def load_matches(self, stage: str, book: str) -> dict[str, tuple[str, tuple[str, ...]]]:
+        """By task ref, (facts hash, matched rule ids) of ``stage`` as last saved, if it was
+        saved for the rule set ``book``; else nothing."""
+        m, b = tables.matches.c, tables.match_books.c
+        with self._engine.begin() as conn:
+            if conn.execute(sa.select(b.book).where(b.stage == stage)).scalar() != book:
+                return {}
+            rows = conn.execute(sa.select(m.task, m.hash, m.rules).where(m.stage == stage))
+            return {task: (digest, tuple(json.loads(rules))) for task, digest, rules in rows}
+
+    def save_matches(self, stage: str, book: str,
+                     changed: dict[str, tuple[str, tuple[str, ...]]], keep: set[str]) -> None:
+        """Record ``stage``'s matches under the rule set ``book``: ``changed`` rows replace
+        theirs; rows of tasks neither changed nor in ``keep`` are forgotten."""
+        m, b = tables.matches.c, tables.match_books.c
+        with self._engine.begin() as conn:
+            if conn.execute(sa.select(b.book).where(b.stage == stage)).scalar() != book:
+                conn.execute(tables.matches.delete().where(m.stage == stage))
+                conn.execute(tables.match_books.delete().where(b.stage == stage))
+                conn.execute(tables.match_books.insert().values(stage=stage, book=book))
+            stored = set(conn.execute(sa.select(m.task).where(m.stage == stage)).scalars())
+            gone = sorted(stored - keep - set(changed))
+            replaced = sorted(stored & set(changed))
+            for i in range(0, max(len(gone), len(replaced)), 500):
+                conn.execute(tables.matches.delete().where(
+                    m.stage == stage, m.task.in_(gone[i:i + 500] + replaced[i:i + 500])))
+            if changed:
+                conn.execute(tables.matches.insert(), [
+                    {"stage": stage, "task": task, "hash": digest, "rules": json.dumps(list(ids))}
+                    for task, (digest, ids) in changed.items()])
 
     # -- task snapshots -------------------------------------------------------------------
 

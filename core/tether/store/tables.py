@@ -8,7 +8,7 @@ from enum import Enum
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 4
 
 meta = sa.MetaData()
 Name = sa.String(255)
@@ -19,6 +19,26 @@ cursors = sa.Table(
     "cursors", meta,
     sa.Column("source", Name, primary_key=True),
     sa.Column("cursor", sa.Text, nullable=False),
+)
+# What each connector keeps between passes (ETags, sync tokens, comment ids), as JSON.
+memory = sa.Table(
+    "connector_memory", meta,
+    sa.Column("source", Name, primary_key=True),
+    sa.Column("data", sa.Text, nullable=False),
+)
+# Which rules each task's facts matched, per stage, with the hash of those facts and the
+# fingerprint of the rule set: a pass re-matches only facts it has not seen.
+matches = sa.Table(
+    "matches", meta,
+    sa.Column("stage", sa.String(32), primary_key=True),
+    sa.Column("task", sa.String(512), primary_key=True),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("rules", sa.Text, nullable=False),
+)
+match_books = sa.Table(
+    "match_books", meta,
+    sa.Column("stage", sa.String(32), primary_key=True),
+    sa.Column("book", sa.String(64), nullable=False),
 )
 tasks = sa.Table(
     "tasks", meta,

@@ -116,6 +116,21 @@ def test_a_sync_converges_and_the_next_writes_nothing(driver: Driver, tmp_path: 
     assert second.ops == [] and writes(driver) == before
 
 
+def test_a_quiet_rerun_reads_one_list_page_and_nothing_per_item(
+        driver: Driver, tmp_path: Path) -> None:
+    tracker = Tracker(driver, tmp_path)
+    _ok(tracker.run())
+    tracker.run()  # reads back the items Tether's own writes touched
+    driver.server.log.clear()
+    quiet = tracker.run()
+    # Nothing changed anywhere: one incremental list page per scope, the connector's usual
+    # setup calls, at most one auth check and one batched read of Tether's annotations
+    # (Jira's search for its marker property); no read per item, no write.
+    assert quiet.ops == [] and writes(driver) == 0
+    assert len(driver.server.log) <= driver.pages(1) + driver.setup_calls + 2, \
+        [(r.method, r.path, r.query) for r in driver.server.log]
+
+
 def test_what_a_person_removes_stays_removed_until_the_verdict_changes(
         driver: Driver, tmp_path: Path) -> None:
     tracker = Tracker(driver, tmp_path)

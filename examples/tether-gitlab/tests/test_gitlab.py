@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
-from tether.sdk import MARKER, InitError, OpKind, WriteOp
+from tether.sdk import (
+    MARKER,
+    CurrentAnnotation,
+    InitError,
+    OpKind,
+    WriteOp,
+    digest,
+    task_from_dict,
+    task_to_dict,
+)
 from tether_gitlab import GitLabConnector
 from tether_gitlab.annotations import gitlab_body
-from tether_gitlab.conformance import make_driver
+from tether_gitlab.conformance import GitLabDriver, make_driver
 from tether_gitlab.options import GitLabOptions
 from tether_gitlab.sandbox import TOKEN_ENV, GitLabSandbox
 from tether_gitlab.starter import GitLabStarter
@@ -77,3 +88,94 @@ def test_the_sandbox_serves_a_seed_and_keeps_writes_across_a_restart(
             assert box.comments() == {"1": [f"{MARKER}\nHello."]}
         finally:
             box.stop()
+
+
+def shown_digest(shown: CurrentAnnotation) -> str | None:
+    """The digest the planner compares (the body's, when the tracker kept it verbatim)."""
+    return shown.comment_digest or (digest(shown.comment) if shown.comment else None)
+
+
+def _read(driver: GitLabDriver, key: str, memory: dict[str, Any]
+          ) -> tuple[CurrentAnnotation, list[str]]:
+    """A fresh process's read of ``key`` as the pipeline makes it (stored task, no payload),
+    with ``memory`` as the last pass left it; and the requests the read made."""
+    connector = driver.connector()
+    connector.memory = memory
+    [task] = [task_from_dict(task_to_dict(t)) for t in connector.pull(None).tasks
+              if t.key == key]
+    before = len(driver.server.log)
+    shown = connector.read_annotations([task], "tether")[key]
+    return shown, [r.path for r in driver.server.log[before:]]
+
+
+def test_notes_are_listed_again_only_when_the_issue_shows_a_change(tmp_path: Path) -> None:
+    driver = make_driver(tmp_path)
+    try:
+        key = driver.seed(3)[0]
+        writer = driver.connector()
+        writer.pull(None)
+        [made] = writer.apply([WriteOp("src", key, OpKind.CREATE_COMMENT, f"{MARKER}\nHi.", "t")])
+        notes = f"/api/v4/projects/acme%2Fwidgets/issues/{key}/notes"
+        memory: dict[str, Any] = {}
+        shown, reads = _read(driver, key, memory)
+        assert reads == [notes] and shown.comment_id == made.comment_id
+        shown, reads = _read(driver, key, memory)  # nothing changed: memory vouches
+        assert reads == [] and shown.comment_id == made.comment_id and shown.comment is None
+        assert shown_digest(shown) == digest(f"{MARKER}\nHi.")  # all the planner compares
+        issue = driver.issue(key)
+        [note] = [n for n in issue.notes if str(n.id) == made.comment_id]
+        driver.retry_clock.sleep(120)  # a person edits Tether's note, later
+        driver.world.edit_note(issue, note, f"{MARKER}\nHi, edited by a person.")
+        shown, reads = _read(driver, key, memory)
+        assert reads == [notes] and shown.comment == f"{MARKER}\nHi, edited by a person."
+        driver.retry_clock.sleep(120)  # and deletes it
+        driver.world.delete_note(issue, note)
+        shown, reads = _read(driver, key, memory)
+        assert shown.comment_id is None and memory["notes"] == {}
+        memory.clear()  # lost: only costs the listing again
+        driver.world.add_note(issue, "tether-bot", f"{MARKER}\nBack.")
+        for expected in ([notes], []):
+            shown, reads = _read(driver, key, memory)
+            assert reads == expected and shown_digest(shown) == digest(f"{MARKER}\nBack.")
+    finally:
+        driver.server.stop()
+
+
+def test_a_listing_within_a_minute_of_the_issues_update_is_not_remembered(
+        tmp_path: Path) -> None:
+    """GitLab's ThrottledTouch: a note edited within a minute of the issue's last update
+    leaves its updated_at as it was, so such a listing cannot vouch for the next pass."""
+    driver = make_driver(tmp_path)
+    try:
+        driver.retry_clock.current = datetime.now(UTC)  # the fake GitLab's clock is the Date's
+        key = driver.seed(2)[0]
+        writer = driver.connector()
+        writer.pull(None)
+        writer.apply([WriteOp("src", key, OpKind.CREATE_COMMENT, f"{MARKER}\nHi.", "t")])
+        memory: dict[str, Any] = {}
+        for _ in range(2):
+            shown, reads = _read(driver, key, memory)
+            assert len(reads) == 1 and reads[0].endswith("/notes") and shown.comment_id
+            assert memory["notes"] == {}
+    finally:
+        driver.server.stop()
+
+
+def test_recovery_lists_notes_whatever_memory_says(tmp_path: Path) -> None:
+    driver = make_driver(tmp_path)
+    try:
+        key = driver.seed(2)[0]
+        writer = driver.connector()
+        writer.pull(None)
+        writer.apply([WriteOp("src", key, OpKind.CREATE_COMMENT, f"{MARKER}\nHi.", "t")])
+        memory: dict[str, Any] = {}
+        _read(driver, key, memory)
+        assert _read(driver, key, memory)[1] == []
+        connector = driver.connector()
+        connector.memory = memory
+        [task] = [t for t in connector.pull(None).tasks if t.key == key]
+        before = len(driver.server.log)
+        assert connector.recover([task], "tether")[key].comment_id is not None
+        assert [r.path for r in driver.server.log[before:]][-1].endswith("/notes")
+    finally:
+        driver.server.stop()

@@ -2,8 +2,9 @@
 
 Labels come from the issue payload, or from the answer to Tether's own last edit of it.
 Tether's note is the oldest user note whose body starts with ``MARKER`` (an HTML comment
-GitLab does not display); notes are listed only where the payload counts user notes, except
-when recovering from an interrupted write and before creating one (never a second).
+GitLab does not display); notes are listed only where the payload counts user notes and may
+have changed since Tether last listed them (see memory.py), except when recovering from an
+interrupted write and before creating one (never a second).
 """
 
 from __future__ import annotations
@@ -21,18 +22,25 @@ from tether.sdk import (
     Task,
     WriteOp,
     at_mentions,
+    digest,
     stored_body,
     stored_digest,
     with_marker,
 )
 
 from .client import GitLabClient, HttpError, NotFound
+from .memory import IssueState, Memory, Seen
 
 MAX_LABEL = 255
 MAX_BODY = 1_000_000  # GitLab's longest note
 # GitLab's username syntax, and what would lengthen a @username typed right after one.
 USERNAME = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_-])?")
 EXTENDS = re.compile(r"[A-Za-z0-9_/-]|\.+[A-Za-z0-9_-]")
+
+
+def note_digest(body: str) -> str:
+    """The digest the planner compares for a stored body: its trailer's, else its own."""
+    return stored_digest(body) or digest(body)
 
 
 def gitlab_body(value: str) -> str:
@@ -54,50 +62,73 @@ class Annotator:
         self.labels.pop(key, None)
         self.notes.pop(key, None)
 
-    def read(self, tasks: Sequence[Task], prefix: str, recovering: bool = False,
-             known: Mapping[str, str | None] | None = None) -> dict[str, CurrentAnnotation]:
+    def read(self, tasks: Sequence[Task], prefix: str, memory: Memory | None = None,
+             recovering: bool = False, known: Mapping[str, str | None] | None = None
+             ) -> dict[str, CurrentAnnotation]:
+        """By iid: labels under ``prefix`` and Tether's note, listed where the payload counts
+        user notes, unless ``known`` says Tether never wrote one there, or ``memory`` listed
+        Tether's note when the issue showed the note count and ``updated_at`` it shows now.
+        ``recovering`` lists them for every task and trusts neither."""
         known = {} if recovering or known is None else known
+        memory = memory if memory is not None else Memory({})
         self.client.token()
         out = {}
         for task in tasks:
             raw = task.raw.get("labels") if task.raw else None
             labels = self.labels.get(task.key, raw if raw is not None else list(task.labels))
+            mine = frozenset(str(x) for x in labels if str(x).startswith(f"{prefix}:"))
             found = None if recovering else self.notes.get(task.key)
             never = task.key in known and known[task.key] is None
+            state = IssueState.of(task)
+            seen = None if recovering or never else memory.seen(task.key)
+            if found is None and seen is not None and state == seen.state \
+                    and known.get(task.key, seen.note_id) == seen.note_id:
+                out[task.key] = CurrentAnnotation(mine, None, seen.note_id, seen.digest)
+                continue
             count = task.raw.get("user_notes_count") if task.raw else task.custom.get("notes")
             if found is None and (recovering or (count != 0 and not never)):
                 try:
-                    found = self.client.call(partial(self._find, task.key),
-                                             *self._where(task.key))
+                    found, headers = self.client.call(partial(self._find, task.key),
+                                                      *self._where(task.key))
                 except NotFound:
-                    found = None  # the issue is gone: its writes will fail and say so
+                    found, headers = None, {}  # the issue is gone: its writes will fail
+                if found is not None and state is not None and state.settled_by(headers):
+                    memory.remember(task.key, Seen(found[0], note_digest(found[1]), state))
+                else:
+                    memory.forget(task.key)
+            elif found is None:
+                memory.forget(task.key)  # no note here, as far as Tether knows
             note_id, body = found or (None, None)
-            out[task.key] = CurrentAnnotation(
-                frozenset(str(x) for x in labels if str(x).startswith(f"{prefix}:")), body,
-                note_id, stored_digest(body))
+            out[task.key] = CurrentAnnotation(mine, body, note_id, stored_digest(body))
+        if not recovering:
+            memory.keep_only({t.key for t in tasks})
         return out
 
-    def _find(self, iid: str) -> tuple[str, str] | None:
-        """Tether's note on ``iid``, oldest first; each page sent once (callers retry)."""
+    def _find(self, iid: str) -> tuple[tuple[str, str] | None, Mapping[str, str]]:
+        """Tether's note on ``iid``, oldest first, with the headers of the page that held it
+        (of the last page when none did); each page sent once (callers retry)."""
         for page, _ in self.client.pages(f"{self.client.project}/issues/{iid}/notes",
                                          {"order_by": "created_at", "sort": "asc"},
                                          retried=False):
             for note in page:
                 body = note.get("body") or ""
                 if not note.get("system") and body.lstrip().startswith(MARKER):
-                    return str(note["id"]), body
-        return None
+                    return (str(note["id"]), body), self.client.headers
+        return None, self.client.headers
 
     def _where(self, iid: str) -> tuple[str, str]:
         where = f"{self.client.options.project}#{iid}"
         return where, (f"issue {where} not found; it may have been deleted or moved, or "
                        "options.project names the wrong project")
 
-    def apply(self, ops: Sequence[WriteOp]) -> list[OpResult]:
-        """One OpResult per op, in order; a failing op never stops the others."""
+    def apply(self, ops: Sequence[WriteOp], memory: Memory | None = None) -> list[OpResult]:
+        """One OpResult per op, in order; a failing op never stops the others. ``memory``
+        forgets each issue written to (tried): its notes are listed again next pass."""
         self.client.token()
+        memory = memory if memory is not None else Memory({})
         results: dict[int, OpResult] = {}
         for key in dict.fromkeys(op.key for op in ops):
+            memory.forget(key)
             mine = [(i, op) for i, op in enumerate(ops) if op.key == key]
             if not key.isdigit():
                 results.update((i, OpResult(op, False, f"GitLab {key}: not an issue iid"))
@@ -157,7 +188,7 @@ class Annotator:
                         raise
                     if updating:
                         return None  # a person deleted it: respect that
-            found = self._find(iid)
+            found, _ = self._find(iid)
             if found is not None:
                 self.client.send("PUT", f"{notes}/{found[0]}", body={"body": body})
                 return found[0]

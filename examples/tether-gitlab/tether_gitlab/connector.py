@@ -25,6 +25,7 @@ from tether.sdk import (
 from . import doctor
 from .annotations import MAX_LABEL, Annotator
 from .client import GitLabClient
+from .memory import Memory
 from .options import GitLabOptions
 
 
@@ -38,8 +39,12 @@ def to_task(source: str, item: dict[str, Any]) -> Task:
     assignee = assignees[0] if assignees else _username(item.get("assignee"))
     state = str(item.get("state") or "opened")
     weight = item.get("weight")  # GitLab's estimate (Premium); null elsewhere
+    # The user notes' count and GitLab's own update stamp survive in the state store (raw
+    # does not): annotation reads compare them with what the connector remembers (memory.py).
     custom: dict[str, Any] = {"author": _username(item.get("author")), "assignees": assignees,
                               "notes": int(item.get("user_notes_count") or 0)}
+    if isinstance(item.get("updated_at"), str):
+        custom["updated_at"] = item["updated_at"]
     if isinstance(item.get("milestone"), dict):
         custom["milestone"] = item["milestone"].get("title")
     full = str((item.get("references") or {}).get("full") or "")
@@ -99,12 +104,15 @@ class GitLabConnector(Connector):
         return doctor.diagnose(self.options, self.client)
 
     def read_annotations(self, tasks: Sequence[Task], prefix: str) -> dict[str, CurrentAnnotation]:
-        return self.annotator.read(tasks, prefix, known=self.known_comments)
+        """Labels from the payloads; Tether's note listed only where user notes exist, Tether
+        may have written one (``known_comments``) and ``memory`` cannot vouch that the notes
+        are as Tether last listed them (same count and ``updated_at``)."""
+        return self.annotator.read(tasks, prefix, Memory(self.memory), known=self.known_comments)
 
     def recover(self, tasks: Sequence[Task], prefix: str) -> dict[str, CurrentAnnotation]:
         """As read_annotations, but notes are listed for every task and nothing is trusted."""
-        return self.annotator.read(tasks, prefix, recovering=True)
+        return self.annotator.read(tasks, prefix, Memory(self.memory), recovering=True)
 
     def apply(self, ops: Sequence[WriteOp]) -> list[OpResult]:
         """Per issue: one edit for all label changes, then Tether's note, in place."""
-        return self.annotator.apply(ops)
+        return self.annotator.apply(ops, Memory(self.memory))

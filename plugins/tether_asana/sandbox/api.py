@@ -1,5 +1,6 @@
 """The Asana API 1.0 as the sandbox serves it: the routes Tether (and a curious user) call,
-with Asana's paths, envelopes, status codes, error bodies, auth and rate limit."""
+with Asana's paths, envelopes, status codes, error bodies, auth and rate limit, the Events
+API (sandbox.feed) and the Batch API (up to 10 actions, each answered on its own)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from typing import Any
 from tether.sandbox import Request, Response, route
 from tether.sdk import parse_datetime
 
+from . import feed
 from .access import AccessRoutes
 from .html import story_text
 from .state import AsanaState, Record, StateError
-from .views import Views, opt_fields, paginate
+from .views import API, Views, opt_fields, paginate, project
 
 A = r"/api/1\.0"
 G = r"(?P<gid>[^/]+)"
@@ -50,6 +52,9 @@ FIELD_FIELDS = {
     "privacy_setting", "default_access_level", "representation_type", "id_prefix",
     "input_restrictions", "display_value", "date_value", "enum_value", "multi_enum_values",
     "number_value", "people_value", "text_value", "html_text_value", "reference_value"}
+BATCH_FIELDS = {"body", "headers", "status_code"}
+BATCH_METHODS = ("get", "post", "put", "delete", "patch", "head")
+MAX_ACTIONS = 10  # developers.asana.com/docs/batch-requests
 READ_ONLY_TASK = {"gid", "resource_type", "created_at", "modified_at", "completed_at",
                   "completed_by", "tags", "followers", "projects", "memberships", "parent",
                   "workspace", "permalink_url", "num_subtasks", "num_likes", "dependencies",
@@ -79,11 +84,17 @@ class AsanaApi(AccessRoutes):
         self.rate_limit = rate_limit
         self.on_change = on_change  # called after each successful write (persistence)
         self._windows: dict[str, tuple[int, int]] = {}
+        self._token = ""  # the token of the request being answered
+        # Each /batch request's actions as served: (METHOD, path, status); ``last_batch`` is
+        # the one the request being answered held, if it was a batch (None otherwise).
+        self.batches: list[list[tuple[str, str, int]]] = []
+        self.last_batch: list[tuple[str, str, int]] | None = None
 
     # -- the service's framing ---------------------------------------------------------------
 
     def dispatch(self, req: Request) -> Response:
         owner = self.state.me
+        self.last_batch = None
         try:  # authenticate() makes the token's user "me" for this request only
             response = super().dispatch(req)
         except StateError as exc:
@@ -106,10 +117,12 @@ class AsanaApi(AccessRoutes):
         if token not in self.state.tokens or self.state.tokens[token] not in self.state.users:
             return error(401, "Not Authorized")
         self.state.me = self.state.tokens[token]
+        self._token = token
         return self._limit(token)
 
-    def _limit(self, token: str) -> Response | None:
-        """A per-minute quota per token; rejected requests still count, as Asana documents."""
+    def _limit(self, token: str, cost: int = 1) -> Response | None:
+        """A per-minute quota per token; rejected requests still count, as Asana documents;
+        a batch costs one request per action."""
         if not self.rate_limit:
             return None
         now = self.state.clock.now().timestamp()
@@ -117,8 +130,8 @@ class AsanaApi(AccessRoutes):
         start, count = self._windows.get(token, (window, 0))
         if start != window:
             start, count = window, 0
-        self._windows[token] = (start, count + 1)
-        if count + 1 <= self.rate_limit:
+        self._windows[token] = (start, count + cost)
+        if count + cost <= self.rate_limit:
             return None
         wait = max(1, math.ceil((start + 1) * 60 - now))
         return error(429, RATE_MESSAGE, {"Retry-After": str(wait)})
@@ -134,6 +147,16 @@ class AsanaApi(AccessRoutes):
 
     def method_not_allowed(self, req: Request) -> Response:
         return error(404, "No matching route for request")
+
+    def _serve(self, req: Request) -> Response:
+        """Route ``req`` as the caller already authenticated (a batch action): the handler's
+        answer, or the error it raised as Asana words it."""
+        try:
+            return self.route(req)
+        except StateError as exc:
+            return error(exc.status, exc.message)
+        except ValueError:
+            return error(400, "Could not parse request data, invalid JSON")
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -380,6 +403,105 @@ class AsanaApi(AccessRoutes):
         if story["task"] in self.state.tasks:
             self._allowed(self.state.tasks[story["task"]], "commenter")
         return story
+
+    # -- events ------------------------------------------------------------------------------
+
+    @route("GET", A + r"/events")
+    def get_events(self, req: Request) -> Response:
+        raw = req.arg("resource")
+        if not raw:
+            raise StateError(400, "resource: Missing input")
+        return self._events(req, raw)
+
+    @route("GET", A + r"/(?:projects|tasks)/" + G + r"/events")
+    def get_resource_events(self, req: Request) -> Response:
+        """The same, as /projects/{gid}/events or /tasks/{gid}/events ("in lieu of including
+        the resource ID in the data for the request")."""
+        return self._events(req, req.params["gid"])
+
+    def _events(self, req: Request, raw: str) -> Response:
+        st = self.state
+        if not raw.isdigit():
+            raise StateError(400, f"resource: Not a recognized ID: {raw}")
+        if raw in st.tasks:
+            self._allowed(st.tasks[raw])
+        elif raw in st.projects:
+            self._project(raw)
+        else:
+            raise StateError(404, f"resource: Unknown object: {raw}")
+        fields = opt_fields(req.args("opt_fields"), feed.EVENT_FIELDS)
+        found = st.feed.since(req.arg("sync"), raw)
+        if found is None:  # no token, or an unknown or expired one: a fresh one, and 412
+            body: Record = {"errors": [{"message": feed.SYNC_MESSAGE, "help": HELP}],
+                            "sync": st.feed.issue(raw)}
+            response = reply(412, body)
+        else:
+            events, sync, more = found
+            response = reply(200, {"data": [feed.view(e, fields) for e in events],
+                                   "sync": sync, "has_more": more})
+        if self.on_change:  # the token just made must outlive a restart
+            self.on_change()
+        return response
+
+    # -- batch -------------------------------------------------------------------------------
+
+    @route("POST", A + r"/batch")
+    def post_batch(self, req: Request) -> Response:
+        """Each action dispatched to its endpoint as the caller; 200 with one result per
+        action, in order, whatever they answered. Over the rate limit (each action counts
+        as a request) the whole request fails with 429."""
+        actions = self._data(req).get("actions")
+        if not isinstance(actions, list) or not actions:
+            raise StateError(400, "actions: Missing input")
+        if len(actions) > MAX_ACTIONS:
+            raise StateError(400, f"actions: A batch request can have at most {MAX_ACTIONS} "
+                                  f"actions, not {len(actions)}")
+        fields = opt_fields(req.args("opt_fields"), BATCH_FIELDS)
+        denied = self._limit(self._token, len(actions) - 1)
+        if denied is not None:
+            return denied
+        results = [self._action(req, action) for action in actions]
+        self.last_batch = [(str(a.get("method", "")).upper() if isinstance(a, dict) else "",
+                            API + str(a.get("relative_path", "")) if isinstance(a, dict) else "",
+                            r["status_code"]) for a, r in zip(actions, results, strict=True)]
+        self.batches.append(self.last_batch)
+        return reply(200, {"data": [project(r, fields) if fields else r for r in results]})
+
+    def _action(self, req: Request, action: Any) -> Record:
+        """One action's {body, headers, status_code}."""
+        def refused(status: int, message: str) -> Record:
+            return {"body": {"errors": [{"message": message, "help": HELP}]},
+                    "headers": {}, "status_code": status}
+
+        if not isinstance(action, dict):
+            return refused(400, "action: Invalid value")
+        method, rel = action.get("method"), action.get("relative_path")
+        data, options = action.get("data"), action.get("options") or {}
+        if not isinstance(rel, str) or not rel.startswith("/"):
+            return refused(400, "relative_path: Missing input")
+        if not isinstance(method, str) or method.lower() not in BATCH_METHODS:
+            return refused(400, "method: Invalid value")
+        if "?" in rel:
+            return refused(400, "relative_path: Query parameters are not accepted here; put "
+                                "them in data instead")
+        if rel.rstrip("/") == "/batch":
+            return refused(400, "Nested calls to the batch API are not allowed")
+        if not isinstance(options, dict) or (data is not None and not isinstance(data, dict)):
+            return refused(400, "data: Invalid value" if isinstance(options, dict)
+                           else "options: Invalid value")
+        verb = method.upper()
+        query = {k: [str(v)] for k, v in (data or {}).items()} if verb == "GET" else {}
+        query.update({k: [str(options[k])] for k in ("limit", "offset") if k in options})
+        if options.get("fields"):
+            query["opt_fields"] = [",".join(str(f) for f in options["fields"])]
+        body = json.dumps({"data": data}).encode() if verb != "GET" and data is not None else b""
+        sub = Request(verb, API + rel, query, req.headers, body, req.base_url)
+        answer = self._serve(sub)
+        headers: dict[str, str] = {}
+        made = answer.body.get("data") if isinstance(answer.body, dict) else None
+        if answer.status == 201 and isinstance(made, dict) and "gid" in made:
+            headers["location"] = f"{API}/{rel.rstrip('/').rsplit('/', 1)[-1]}/{made['gid']}"
+        return {"body": answer.body, "headers": headers, "status_code": answer.status}
 
     # -- tags --------------------------------------------------------------------------------
 

@@ -6,6 +6,8 @@ Changes follow the real service's bookkeeping: each change that Asana records as
 and bumps the task's ``modified_at`` (the OpenAPI ``modified_at`` description: "story is
 created on a task ... custom field value is changed"); editing a comment does not (it is
 not in that list). Commenting makes the author a follower (collaborator), as in the app.
+Every change is also an event on the streams GET /events serves (see sandbox.feed): on the
+task and its projects (and its parent task's), with the story it adds, if any.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 from tether.sdk import Clock
 
 from ..normalise import iso
+from .feed import Feed
 
 FIELD_KINDS = ("number", "text", "enum", "multi_enum", "date", "people")
 ACCESS_LEVELS = ("viewer", "commenter", "editor", "admin")  # a project member's, ascending
@@ -47,6 +50,7 @@ class AsanaState:
         self.tags: dict[str, Record] = {}
         self.tasks: dict[str, Record] = {}
         self.stories: dict[str, Record] = {}
+        self.feed = Feed(self.clock)
         self.me = self.add_user("Tether Bot", "tether-bot@example.com")["gid"]
         self.tokens["good"] = self.me
 
@@ -160,6 +164,7 @@ class AsanaState:
             "start_at": None, "likes": [], "stories": [],
         }
         self.tasks[task["gid"]] = task
+        self._event("added", task, creator, parent=self._ref("project", proj))
         return task
 
     # -- changes a person or the API makes -----------------------------------------------
@@ -175,12 +180,48 @@ class AsanaState:
         self.stories[story["gid"]] = story
         task["stories"].append(story["gid"])
         task["modified_at"] = story["created_at"]
+        self._event("added", task, by, story=story, parent=self._ref("task", task))
         return story
+
+    def _event(self, action: str, task: Record, by: str | None, story: Record | None = None,
+               parent: Record | None = None, change: Record | None = None) -> None:
+        """An event on ``task`` (or on ``story``, one of its stories), as GET /events shows
+        it: compact resources with their names; on the streams of the task, its parent
+        tasks and their projects ("events bubble up")."""
+        resource = self._ref("task", task) if story is None else {
+            "gid": story["gid"], "resource_type": "story",
+            "resource_subtype": story["resource_subtype"]}
+        scope: list[str] = []
+        up: Record | None = task
+        while up is not None:
+            scope += [up["gid"], *(m["project"] for m in up["memberships"])]
+            up = self.tasks.get(up["parent"] or "")
+        user = self.users.get(by or "")
+        self.feed.record(action, resource, None if user is None else self._ref("user", user),
+                         scope, parent, change, self.now())
+
+    def _changed(self, task: Record, by: str | None, field: str, action: str = "changed",
+                 value: Record | None = None) -> None:
+        """A change of one of the task's fields; ``value`` is the Asana resource set, added
+        or removed (new_value, added_value, removed_value), when there is one."""
+        change: Record = {"field": field, "action": action}
+        if value is not None:
+            change[{"changed": "new_value", "added": "added_value",
+                    "removed": "removed_value"}[action]] = value
+        self._event("changed", task, by, change=change)
+
+    @staticmethod
+    def _ref(kind: str, record: Record) -> Record:
+        ref = {"gid": record["gid"], "name": record["name"], "resource_type": kind}
+        if kind == "task":
+            ref["resource_subtype"] = record["resource_subtype"]
+        return ref
 
     def rename(self, task: Record, name: str, by: str) -> None:
         if name == task["name"]:
             return
         old, task["name"] = task["name"], name
+        self._changed(task, by, "name")
         self._story(task, by, "name_changed", f'changed the name to "{name}"',
                     old_name=old, new_name=name)
 
@@ -188,6 +229,7 @@ class AsanaState:
         if notes == task["notes"]:
             return
         task["notes"] = notes
+        self._changed(task, by, "notes")
         self._story(task, by, "notes_changed", "changed the description")
 
     def set_completed(self, task: Record, done: bool, by: str) -> None:
@@ -196,6 +238,7 @@ class AsanaState:
         task["completed"] = done
         task["completed_at"] = self.now() if done else None
         task["completed_by"] = by if done else None
+        self._changed(task, by, "completed")
         self._story(task, by, "marked_complete" if done else "marked_incomplete",
                     "marked this task complete" if done else "marked incomplete")
 
@@ -204,6 +247,8 @@ class AsanaState:
         if user and user not in task["followers"]:
             task["followers"].append(user)
         name = self.users[user]["name"] if user else "nobody"
+        self._changed(task, by, "assignee", value=self._ref("user", self.users[user]) if user
+                      else None)
         self._story(task, by, "assigned" if user else "unassigned", f"assigned to {name}")
 
     def move(self, task: Record, section_name: str, by: str) -> None:
@@ -211,34 +256,46 @@ class AsanaState:
         member = task["memberships"][0]
         proj = self.projects[member["project"]]
         sect = next(s for s in proj["sections"] if s["name"] == section_name)
+        old = next(s for s in proj["sections"] if s["gid"] == member["section"])
         member["section"] = sect["gid"]
+        self._event("removed", task, by, parent=self._ref("section", old))
+        self._event("added", task, by, parent=self._ref("section", sect))
         self._story(task, by, "section_changed", f"moved this task to {section_name}")
 
     def add_tag_to(self, task: Record, tag: Record, by: str) -> None:
         """Idempotent, like POST /tasks/{gid}/addTag: a tag already there changes nothing."""
         if tag["gid"] not in task["tags"]:
             task["tags"].append(tag["gid"])
+            self._changed(task, by, "tags", "added", self._ref("tag", tag))
             self._story(task, by, "added_to_tag", f"added to {tag['name']}", tag=tag["gid"])
 
     def remove_tag_from(self, task: Record, tag: Record, by: str) -> None:
         if tag["gid"] in task["tags"]:
             task["tags"].remove(tag["gid"])
+            self._changed(task, by, "tags", "removed", self._ref("tag", tag))
             self._story(task, by, "removed_from_tag", f"removed from {tag['name']}",
                         tag=tag["gid"])
 
-    def add_followers(self, task: Record, users: list[str]) -> None:
+    def add_followers(self, task: Record, users: list[str], by: str | None = None) -> None:
         for user in users:
             if user not in task["followers"]:
                 task["followers"].append(user)
+                self._changed(task, by or self.me, "followers", "added",
+                              self._ref("user", self.users[user]))
 
-    def remove_followers(self, task: Record, users: list[str]) -> None:
-        task["followers"] = [u for u in task["followers"] if u not in users]
+    def remove_followers(self, task: Record, users: list[str], by: str | None = None) -> None:
+        for user in [u for u in task["followers"] if u in users]:
+            task["followers"].remove(user)
+            self._changed(task, by or self.me, "followers", "removed",
+                          self._ref("user", self.users[user]))
 
     def set_value(self, task: Record, field: Record, value: Any, by: str) -> None:
         """Set one custom field value (already validated); records the change story."""
         if task["values"].get(field["gid"]) == value:
             return
         task["values"][field["gid"]] = value
+        self._changed(task, by, "custom_fields", value={"gid": field["gid"],
+                                                        "resource_type": "custom_field"})
         self._story(task, by, f"{field['kind']}_custom_field_changed",
                     f"changed {field['name']}")
 
@@ -246,18 +303,23 @@ class AsanaState:
                 ) -> Record:
         """A comment story; its author becomes a follower (collaborator) of the task."""
         story = self._story(task, by, "comment_added", text, html_text)
-        self.add_followers(task, [by])
+        self.add_followers(task, [by], by)
         return story
 
     def edit_comment(self, story: Record, text: str, html_text: str) -> None:
-        """Edit a comment in place: marked edited; the task's modified_at stays."""
+        """Edit a comment in place: marked edited; the task's modified_at stays. Its event
+        names the story only (parent is null on a change): the task is the story's target."""
         story.update(text=text, html_text=html_text, is_edited=True)
+        self._event("changed", self.tasks[story["task"]], story["created_by"], story=story,
+                    change={"field": "text", "action": "changed"})
 
-    def delete_story(self, story: Record) -> None:
+    def delete_story(self, story: Record, by: str | None = None) -> None:
+        """A story removed from its task (by ``by``, default: the caller)."""
         task = self.tasks[story["task"]]
         task["stories"].remove(story["gid"])
         del self.stories[story["gid"]]
         task["modified_at"] = self.now()  # "story is trashed on a task" bumps modified_at
+        self._event("removed", task, by or self.me, story=story, parent=self._ref("task", task))
 
     # -- access --------------------------------------------------------------------------
 
@@ -317,13 +379,15 @@ class AsanaState:
     # -- persistence -----------------------------------------------------------------------
 
     def to_json(self) -> dict[str, Any]:
-        return copy.deepcopy({name: getattr(self, name) for name in _SAVED})
+        return copy.deepcopy({**{name: getattr(self, name) for name in _SAVED},
+                              "feed": self.feed.to_json()})
 
     @classmethod
     def from_json(cls, data: dict[str, Any], clock: Clock | None = None) -> AsanaState:
         state = cls(clock)
         for name in _SAVED:
             setattr(state, name, copy.deepcopy(data[name]))
+        state.feed.load(copy.deepcopy(data.get("feed")))
         return state
 
 

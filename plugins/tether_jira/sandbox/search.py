@@ -91,7 +91,11 @@ class SearchRoutes(JiraApiBase):
     @route("GET", API + r"/search")
     @route("POST", API + r"/search")
     def search(self, req: Request) -> Response:
-        """Data Center's search (startAt, clamped maxResults, total); gone from Cloud: 410."""
+        """Data Center's search (startAt, clamped maxResults, total); gone from Cloud: 410.
+
+        Issue properties are never in its results (JRASERVER-62898): a ``properties`` query
+        parameter is ignored, as Jira ignores any parameter it does not know, and in a POST
+        body it is an unrecognised field (400)."""
         r = self._renderer(req)
         if self.world.flavour == "cloud":
             return json_response(410, {"errorMessages": [REMOVED_SEARCH], "errors": {}})
@@ -109,10 +113,9 @@ class SearchRoutes(JiraApiBase):
         size = max(0, min(size, self.world.limits.dc_max_results))  # clamped, silently
         found = query.run(self.world.visible())
         chosen = r.expand_fields(params["fields"], ("*navigable",))
-        props = params["properties"] or None
         body: dict[str, Any] = {"expand": "names,schema", "startAt": start, "maxResults": size,
                                 "total": len(found),
-                                "issues": [r.issue(i, chosen, props)
+                                "issues": [r.issue(i, chosen, None)
                                            for i in found[start:start + size]]}
         self._names(body, params["expand"], chosen)
         return json_response(200, body)

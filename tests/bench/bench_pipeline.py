@@ -1,0 +1,176 @@
+"""The whole pass (pull -> map -> assess -> plan) over the Jira, GitHub and Asana sandboxes,
+through the real clients: wall time, CPU per stage and peak RSS for a first pass, then a
+re-run with 0 % and with 1 % of the items changed.
+
+    python tests/bench/bench_pipeline.py [--sizes 1000,10000] [--changed 0.01]
+
+Items are spread evenly over the three sandboxes; the sandboxes run in this process, so
+peak RSS includes them. Ratios against the smallest size show how each cost grows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import resource
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from tether.kpi.status import kpi_statuses
+from tether.pipeline.assess import Assessor, Recalled
+from tether.pipeline.map import Mapper
+from tether.pipeline.plan import plan_pass
+from tether.pipeline.pull import pull_all
+from tether.testing import Driver, installed_drivers
+from tether.workspace import load_workspace
+
+TRACKERS = ("jira-cloud", "github", "asana")
+CONFIG = """\
+version: 1
+sources:
+  - {name: jira, type: files, options: {path: none.json, format: tether-json}}
+  - {name: github, type: files, options: {path: none.json, format: tether-json}}
+  - {name: asana, type: files, options: {path: none.json, format: tether-json}}
+kpis:
+  - {id: growth, name: Growth, owner: Ada, weight: 2, baseline: 0, baseline_date: 2025-01-01,
+     target: 100, deadline: 2026-12-31,
+     measurements: [{date: 2025-02-01, value: 5}, {date: 2025-03-01, value: 9},
+                    {date: 2025-04-01, value: 12}, {date: 2025-05-01, value: 14}]}
+  - {id: retention, name: Retention, owner: Bo, weight: 1, direction: down, baseline: 20,
+     baseline_date: 2025-01-01, target: 10, deadline: 2026-12-31,
+     measurements: [{date: 2025-02-01, value: 20}, {date: 2025-03-01, value: 21},
+                    {date: 2025-04-01, value: 21}, {date: 2025-05-01, value: 22}]}
+rules:
+  packs: [rules]
+writeback: {budget: 1000000}
+"""
+RULES = """\
+mappings:
+  - {id: growth-work, kpi: growth, when: {title: {matches: "[0-4]$"}}}
+  - {id: retention-work, kpi: retention, when: {title: {matches: "[5-7]$"}}}
+"""
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class Stages:
+    """CPU and wall seconds per stage of one pass."""
+
+    def __init__(self) -> None:
+        self.cpu: dict[str, float] = {}
+        self.wall = 0.0
+        self.rematched = 0  # items whose facts went to the mapping rules
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        cpu, wall = time.process_time(), time.perf_counter()
+        yield
+        self.cpu[name] = self.cpu.get(name, 0.0) + time.process_time() - cpu
+        self.wall += time.perf_counter() - wall
+
+
+def one_pass(folder: Path, drivers: dict[str, Driver], clock: Callable[[], Any]) -> Stages:
+    """pull -> map -> assess -> plan, as `tether plan` runs them, each stage timed."""
+    ws = load_workspace(folder / "tether.yaml")
+    connectors = {}
+    for name, drv in drivers.items():
+        connector = drv.connector()
+        connector.name = name
+        connectors[name] = connector
+    ws = replace(ws, connectors=connectors)
+    times = Stages()
+    now = clock()
+    with ws.open_store() as store:
+        with times.stage("pull"):
+            pull_all(ws, store)
+            tasks = store.load_tasks()
+            measurements = store.measurements()
+        statuses = kpi_statuses(ws.config.kpis, measurements, now, ws.config.status)
+        recall = Recalled.load(ws, store, full=False)  # as run_pass does: match what changed
+        with times.stage("map"):
+            mapper = Mapper(ws.rules.mappings)
+            mappings = mapper.map(tasks, now, recall=recall.map)
+            mapper.close()
+        with times.stage("assess"):
+            assessor = Assessor(ws.rules.signals, ws.config.judgement)
+            findings = assessor.assess(tasks, mappings, ws.config.kpis, now, statuses,
+                                       measurements, recall=recall.drift)
+            assessor.close()
+            recall.map.save(store)
+            recall.drift.save(store)
+        times.rematched = recall.map.rematched
+        with times.stage("plan"):
+            plan_pass(ws, store, tasks, mappings, findings, set())
+        for name, connector in ws.connectors.items():
+            store.save_memory(name, connector.memory)
+    return times
+
+
+def bench(size: int, changed: float) -> list[tuple[str, Stages]]:
+    drivers_found = installed_drivers()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        folder = root / "ws"
+        (folder / "rules").mkdir(parents=True)
+        (folder / "none.json").write_text('{"tasks": []}')
+        (folder / "tether.yaml").write_text(CONFIG)
+        (folder / "rules" / "mapping.yaml").write_text(RULES)
+        drivers: dict[str, Driver] = {}
+        keys: dict[str, list[str]] = {}
+        for tracker in TRACKERS:
+            drv = drivers_found[tracker].load()(root / tracker)
+            drivers[tracker.split("-")[0]] = drv
+            keys[tracker.split("-")[0]] = drv.seed(size // len(TRACKERS))
+        anchor = drivers["github"]
+
+        def clock() -> Any:
+            return anchor.now() + timedelta(minutes=5)
+
+        try:
+            runs = [("first pass", one_pass(folder, drivers, clock)),
+                    ("re-run, 0% changed", one_pass(folder, drivers, clock))]
+            for name, drv in drivers.items():
+                for key in keys[name][: max(1, int(len(keys[name]) * changed))]:
+                    drv.edit(key)
+            runs.append((f"re-run, {changed:.0%} changed", one_pass(folder, drivers, clock)))
+        finally:
+            for drv in drivers.values():
+                drv.server.stop()
+    gc.collect()
+    return runs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,10000")
+    parser.add_argument("--changed", type=float, default=0.01)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    stages = ("pull", "map", "assess", "plan")
+    print(f"{'items':>7} {'run':<20} {'wall s':>7} " + " ".join(f"{s + ' cpu':>10}"
+                                                            for s in stages) + f" {'peak MB':>8}")
+    print("(pull cpu includes the in-process sandboxes answering; 'vs first' is the run's CPU "
+          "over the first pass's; 'per item' its CPU per item over the smallest size's)")
+    base: dict[str, float] = {}
+    for size in sizes:
+        first = 0.0
+        for label, times in bench(size, args.changed):
+            cpu = sum(times.cpu.values())
+            first = first or cpu
+            base.setdefault(label, cpu / size)
+            print(f"{size:>7} {label:<20} {times.wall:>7.2f} "
+                  + " ".join(f"{times.cpu.get(s, 0.0):>10.2f}" for s in stages)
+                  + f" {peak_mb():>8.0f}   vs first x{cpu / first:.2f}, per item "
+                  f"x{cpu / size / base[label]:.2f}, {times.rematched} re-matched")
+
+
+if __name__ == "__main__":
+    main()
