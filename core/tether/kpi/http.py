@@ -15,7 +15,7 @@ from pydantic import Field, field_validator
 from tether.connector import KpiSource, Options
 from tether.errors import SourceError
 from tether.kpi.definitions import KPI_ID
-from tether.kpi.records import fail, measurement
+from tether.kpi.records import collect
 from tether.model import KPI, Measurement
 
 # -- http -----------------------------------------------------------------------------------
@@ -181,21 +181,13 @@ class HttpKpiSource(KpiSource):
         except ValueError as exc:
             raise SourceError(f"{where}: records path {o.records} selects nothing: {exc}; "
                               "fix `records`") from None
-        out, bad = [], []
-        for i, (loc, record) in enumerate(records, start=1):
+        def fields(record: Any) -> tuple[Any, Any, Any] | str:
             if not isinstance(record, dict):
-                bad.append(f"record {i} ({loc}): not an object with {o.date_field} and "
-                           f"{o.value_field}")
-                continue
-            kpi = o.kpi if o.kpi is not None else _field(record, o.kpi_field)
-            m, problems = measurement(kpi, _field(record, o.date_field),
-                                      _field(record, o.value_field))
-            if m is None:
-                bad.append(f"record {i} ({loc}): " + "; ".join(problems))
-            else:
-                out.append(m)
-        if bad:
-            raise fail(where, bad, "record")
-        return out
+                return f"not an object with {o.date_field} and {o.value_field}"
+            return (o.kpi if o.kpi is not None else _field(record, o.kpi_field),
+                    _field(record, o.date_field), _field(record, o.value_field))
+
+        return collect(((f"record {i} ({loc})", fields(record))
+                        for i, (loc, record) in enumerate(records, start=1)), where, "record")
 
 

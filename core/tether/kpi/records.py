@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from tether.errors import SourceError
@@ -40,6 +41,24 @@ def show(value: Any) -> str:
     if value is None:
         return "missing"
     return f"'{value}'" if isinstance(value, str) else repr(value)
+
+
+Row = tuple[str, tuple[Any, Any, Any] | str]  # (label, (kpi, date, value) or what is wrong)
+
+
+def collect(rows: Iterable[Row], where: str, what: str) -> list[Measurement]:
+    """Each row's (kpi, date, value) as a Measurement; raises one SourceError naming every
+    bad row by its label (a row given as a text is bad for that reason)."""
+    out, bad = [], []
+    for label, fields in rows:
+        m, problems = (None, [fields]) if isinstance(fields, str) else measurement(*fields)
+        if m is None:
+            bad.append(f"{label}: " + "; ".join(problems))
+        else:
+            out.append(m)
+    if bad:
+        raise fail(where, bad, what)
+    return out
 
 
 def fail(where: str, bad: list[str], what: str) -> SourceError:

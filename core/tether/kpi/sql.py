@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 from tether.connector import KpiSource, Options
 from tether.errors import SourceError
 from tether.kpi.definitions import KPI_ID
-from tether.kpi.records import fail, measurement
+from tether.kpi.records import collect
 from tether.model import Measurement
 
 # -- sql ------------------------------------------------------------------------------------
@@ -94,16 +94,8 @@ class SqlKpiSource(KpiSource):
                               f"(it returns {', '.join(columns) or 'nothing'}); name them with "
                               "AS, e.g. SELECT metric AS kpi, day AS date, amount AS value")
         col = {name: columns.index(name) for name in needed}
-        out, bad = [], []
-        for i, row in enumerate(rows, start=1):
-            kpi = o.kpi if o.kpi else row[col["kpi"]]
-            m, problems = measurement(kpi, row[col["date"]], row[col["value"]])
-            if m is None:
-                bad.append(f"row {i}: " + "; ".join(problems))
-            else:
-                out.append(m)
-        if bad:
-            raise fail(where, bad, "row")
-        return out
+        return collect(((f"row {i}", (o.kpi if o.kpi else row[col["kpi"]], row[col["date"]],
+                                      row[col["value"]])) for i, row in enumerate(rows, start=1)),
+                       where, "row")
 
 
