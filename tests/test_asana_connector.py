@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from tether.clock import FakeClock
 from tether.codec import parse_datetime
 from tether.errors import SourceError
-from tether.model import Annotation, Finding, OpKind, WriteOp
+from tether.model import Annotation, CurrentAnnotation, Finding, OpKind, Task, WriteOp
 from tether.pipeline.plan import desired_annotations, plan_ops
 from tether.pipeline.render import MARKER, Renderer, digest, mention
 from tether.sandbox import Fault, LoggedRequest
@@ -257,10 +257,10 @@ def test_stories_are_read_only_for_tasks_the_token_user_follows(world: World) ->
     made = world.server.log[before:]
     story_reads = [r.path for r in made if r.path.endswith("/stories")]
     assert story_reads == [f"{API}/tasks/{tasks[4]['gid']}/stories"]
-    # one events call (no sync token yet: 412 and a fresh one), one listing of the project,
-    # one story read (users/me was cached)
+    # one events call (no sync token yet: 412 and a fresh one), the task written since the
+    # pull fetched again (the pull listed the others), one story read (users/me was cached)
     assert [(r.path, r.status) for r in made][:2] == [(f"{API}/events", 412),
-                                                      (f"{API}/tasks", 200)]
+                                                      (f"{API}/tasks/{tasks[4]['gid']}", 200)]
     assert len(made) == 3
     assert shown[tasks[4]["gid"]].comment_id and shown[tasks[5]["gid"]].comment_id is None
 
@@ -473,8 +473,8 @@ def test_a_quiet_rerun_reads_no_story_list(world: World) -> None:
         ops, made, memory = rerun(world, memory, findings)
         assert ops == 0 and story_reads(made) == []
         assert [(r.method, r.path, r.status) for r in made] == [
-            ("GET", f"{API}/tasks", 200), ("GET", f"{API}/events", 200),
-            ("GET", f"{API}/tasks", 200)]  # the pull, the events, the labels: no /users/me
+            ("GET", f"{API}/tasks", 200), ("GET", f"{API}/events", 200)]
+        # the (full) pull brings the labels and followers too; no listing, no /users/me
     assert set(memory["stories"]) == {t["gid"] for t in tasks}
     assert memory["sync"] == {world.project["gid"]: memory["sync"][world.project["gid"]]}
 
@@ -582,6 +582,194 @@ def test_a_story_event_on_another_project_task_or_a_system_story_changes_nothing
     world.state.add_tag_to(task, world.state.add_tag("customer"), world.ada)
     ops, made, _ = rerun(world, memory, flag(task))
     assert ops == 0 and story_reads(made) == []
+
+
+# -- labels and follows noted between passes (tether_asana.shown) ----------------------------
+
+class Passes:
+    """Passes as the pipeline runs them, each by a fresh connector given what the state store
+    keeps: the connector's memory, the cursor, the known comments and the task snapshot."""
+
+    def __init__(self, world: World, **options: object):
+        self.world, self.options = world, options
+        self.memory: dict[str, Any] = {}
+        self.cursor: str | None = None
+        self.known: dict[str, str | None] = {}
+        self.snapshot: dict[str, Task] = {}
+
+    def run(self, findings: list[Finding], write: bool = True
+            ) -> tuple[dict[str, CurrentAnnotation], list[LoggedRequest], list[str]]:
+        """Pull from the cursor, read, then (``write``) plan and apply; returns what the read
+        saw, the requests made and the keys the pull brought."""
+        connector = self.world.connector(**self.options)
+        connector.memory = json.loads(json.dumps(self.memory))
+        connector.known_comments = dict(self.known)
+        before = len(self.world.server.log)
+        pulled = connector.pull(self.cursor)
+        self.snapshot.update({t.key: t for t in pulled.tasks})
+        tasks = list(self.snapshot.values())
+        seen = connector.read_annotations(tasks, PREFIX)
+        made = self.world.server.log[before:]
+        if write:
+            current = {f"src:{k}": v for k, v in seen.items()}
+            desired = desired_annotations(tasks, [], findings, {}, PREFIX, True, current)
+            results = connector.apply(plan_ops(tasks, desired, current))
+            assert all(r.ok for r in results), [r.error for r in results]
+            self.known.update({r.op.key: r.comment_id for r in results if r.comment_id})
+        self.memory, self.cursor = connector.memory, pulled.cursor
+        return seen, made, [t.key for t in pulled.tasks]
+
+    def cold(self) -> dict[str, CurrentAnnotation]:
+        """What a connector with no memory reads when it recovers every task."""
+        return self.world.connector(**self.options).recover(list(self.snapshot.values()), PREFIX)
+
+
+def same(shown: dict[str, CurrentAnnotation]) -> dict[str, tuple[Any, ...]]:
+    """What a read says, less the comment body (memory keeps only its id and digest)."""
+    return {k: (v.labels, v.comment_id, v.comment_digest) for k, v in shown.items()}
+
+
+def two_projects(world: World, **options: object) -> tuple[Passes, list[Record]]:
+    """Tasks in the world's project and a second one (one task in both), modified 20 days
+    and more ago; passes over both projects."""
+    mobile = world.state.add_project("Mobile", ["Backlog"], [world.label_field["gid"]])
+    tasks = [world.task(f"W{i}", modified_at=world.state.ago(20 + i)) for i in range(5)]
+    tasks += [world.state.add_task(mobile["gid"], f"M{i}", creator=world.ada,
+                                   created_at=world.state.ago(40),
+                                   modified_at=world.state.ago(25 + i)) for i in range(3)]
+    tasks[0]["memberships"].append({"project": mobile["gid"],
+                                    "section": mobile["sections"][0]["gid"]})
+    return Passes(world, projects=[world.project["gid"], mobile["gid"]], **options), tasks
+
+
+def later(world: World) -> None:
+    world.clock.current += timedelta(minutes=10)  # passes minutes apart, past the overlap
+
+
+def listings(made: list[LoggedRequest]) -> list[str]:
+    """The /tasks requests that list a whole project (no modified_since)."""
+    return [r.query for r in made if r.path == f"{API}/tasks" and "modified_since" not in r.query]
+
+
+@pytest.mark.parametrize("mode", ["tags", "custom_field"])
+def test_a_quiet_pass_reads_only_the_incremental_pulls_and_the_events(world: World,
+                                                                       mode: str) -> None:
+    fields = {"label_mode": mode, "label_field": world.label_field["gid"]}
+    passes, tasks = two_projects(world, **(fields if mode == "custom_field" else {}))
+    flagged = [tasks[0], tasks[2], tasks[6]]
+    passes.run(flag(*flagged))  # the first pass: labels and comments written
+    assert all(world.comments(t) for t in flagged)
+    assert all(passes.cold()[t["gid"]].labels for t in flagged)
+    later(world)
+    _, made, pulled = passes.run(flag(*flagged))
+    assert set(pulled) == {t["gid"] for t in flagged}  # Tether's writes moved modified_at
+    assert listings(made) == []
+    later(world)
+    shown, made, pulled = passes.run(flag(*flagged))  # quiet: nothing changed since
+    assert pulled == []
+    projects = passes.options["projects"]
+    assert isinstance(projects, list)
+    assert sorted((r.method, r.path, parse_qs(r.query).get("project", [""])[0]) for r in made) \
+        == sorted([("GET", f"{API}/tasks", p) for p in projects]
+                  + [("GET", f"{API}/events", "") for _ in projects])
+    assert all("modified_since" in r.query for r in made if r.path == f"{API}/tasks")
+    assert same(shown) == same(passes.cold())
+    assert {k for k, v in shown.items() if v.comment_id} == {t["gid"] for t in flagged}
+    noted = passes.memory["shown"]["tasks"]
+    assert set(noted) == {t["gid"] for t in flagged}  # only tasks showing something
+    assert passes.cursor and passes.memory["shown"]["asof"] == digest(passes.cursor)
+
+
+def test_a_quiet_pass_sees_what_a_person_changed_between_passes(world: World) -> None:
+    passes, tasks = two_projects(world)
+    flagged = tasks[:4] + [tasks[6]]
+    passes.run(flag(*flagged))
+    later(world)
+    passes.run(flag(*flagged))
+    later(world)
+    tagged, untagged, uncommented, unfollowed = tasks[5], tasks[1], tasks[2], tasks[3]
+    world.state.add_tag_to(tagged, world.state.add_tag("tether:by-hand", by=world.ada), world.ada)
+    [ours] = [g for g in untagged["tags"] if world.state.tags[g]["name"].startswith("tether:")]
+    world.state.remove_tag_from(untagged, world.state.tags[ours], world.ada)
+    world.state.delete_story(world.comments(uncommented)[0], by=world.ada)
+    world.state.remove_followers(unfollowed, [world.state.me], by=world.ada)
+    world.state.remove_followers(tasks[6], [world.state.me], by=world.ada)
+    shown, made, pulled = passes.run(flag(*flagged), write=False)
+    assert set(pulled) == {tagged["gid"], untagged["gid"], uncommented["gid"]}
+    assert listings(made) == []
+    assert story_reads(made) == [uncommented["gid"]]  # its note went with the story
+    assert same(shown) == same(passes.cold())
+    assert shown[tagged["gid"]].labels == {"tether:by-hand"}
+    assert shown[untagged["gid"]].labels == frozenset()
+    assert shown[uncommented["gid"]].comment_id is None
+    assert shown[unfollowed["gid"]].comment_id == world.comments(unfollowed)[0]["gid"]
+
+
+def test_a_task_that_left_the_projects_is_fetched_each_pass(world: World) -> None:
+    passes, tasks = two_projects(world)
+    passes.run(flag(tasks[1]))
+    later(world)
+    passes.run(flag(tasks[1]))
+    later(world)
+    leaving = tasks[1]  # a person moves it to a project Tether does not read
+    world.state._event("removed", leaving, world.ada,
+                       parent=world.state._ref("project", world.project))
+    elsewhere = world.state.add_project("Elsewhere")
+    leaving["memberships"] = [{"project": elsewhere["gid"],
+                               "section": elsewhere["sections"][0]["gid"]}]
+    shown, made, _ = passes.run([], write=False)
+    assert (f"{API}/tasks/{leaving['gid']}") in [r.path for r in made] and listings(made) == []
+    assert passes.memory["shown"]["tasks"][leaving["gid"]][0] & 2  # noted as outside
+    later(world)
+    world.state.add_tag_to(leaving, world.state.add_tag("tether:by-hand"), world.ada)
+    shown, made, pulled = passes.run([], write=False)
+    assert pulled == [] and f"{API}/tasks/{leaving['gid']}" in [r.path for r in made]
+    assert "tether:by-hand" in shown[leaving["gid"]].labels
+    assert same(shown) == same(passes.cold())
+
+
+def test_a_broken_cursor_chain_means_one_listing_then_quiet_again(world: World) -> None:
+    passes, tasks = two_projects(world)
+    flagged = tasks[:3]
+    passes.run(flag(*flagged))
+    later(world)
+    passes.run(flag(*flagged))
+    later(world)
+    kept = json.loads(json.dumps(passes.memory))
+    changed = tasks[4]
+    world.state.add_tag_to(changed, world.state.add_tag("tether:by-hand"), world.ada)
+    later(world)
+    world.state.rename(tasks[5], "Renamed", world.ada)  # the newest change: the mark moves on
+    passes.run(flag(*flagged), write=False)  # pulls the tag; its memory is lost in a crash
+    passes.memory = kept  # ...after the store saved the cursor
+    later(world)
+    shown, made, pulled = passes.run(flag(*flagged), write=False)
+    assert changed["gid"] not in pulled  # the pull alone would not see the tag
+    assert len(listings(made)) == 2  # the memory is not trusted: each project listed
+    assert shown[changed["gid"]].labels == {"tether:by-hand"}
+    assert same(shown) == same(passes.cold())
+    later(world)
+    shown, made, _ = passes.run(flag(*flagged), write=False)
+    assert listings(made) == [] and shown[changed["gid"]].labels == {"tether:by-hand"}
+    passes.memory["shown"]["asof"] = "a cursor of some other pass"
+    later(world)
+    shown, made, _ = passes.run(flag(*flagged), write=False)
+    assert len(listings(made)) == 2 and same(shown) == same(passes.cold())
+
+
+def test_follows_noted_for_another_user_mean_one_listing(world: World) -> None:
+    passes, tasks = two_projects(world)
+    passes.run(flag(tasks[0]))
+    later(world)
+    passes.run(flag(tasks[0]))
+    later(world)
+    passes.memory["shown"]["me"] = "1299999999999999"  # the token now belongs to someone else
+    world.state.comment(tasks[0], world.ada, "A person comments: the note must be re-read.")
+    del passes.memory["stories"][tasks[2]["gid"]]  # and one task has no note at all
+    shown, made, _ = passes.run([], write=False)
+    assert len(listings(made)) == 2
+    assert same(shown) == same(passes.cold())
+    assert passes.memory["shown"]["me"] == world.state.me
 
 
 # -- batched writes ----------------------------------------------------------------------------

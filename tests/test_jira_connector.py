@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 from tether.errors import SourceError, TetherError
-from tether.model import Finding, Link, OpKind, WriteOp
+from tether.model import CurrentAnnotation, Finding, Link, OpKind, WriteOp
 from tether.pipeline.plan import desired_annotations, plan_ops
 from tether.pipeline.render import MARKER, digest, mention
 from tether.sandbox import Fault
@@ -507,16 +507,18 @@ def test_a_quiet_dc_rerun_writes_nothing_and_reads_no_comment(site, tmp_path: Pa
     assert tracker.run().ops == [] and writes(site) == 0
     assert touched(site) == []
     assert [r.path.rsplit("/", 1)[1] for r in site.server.log] == [
-        "serverInfo", "field", "myself", "search", "search"]  # the page, then the labels
-    # Memory lost: one listing per commented issue, still nothing written; then quiet again.
+        "serverInfo", "field", "myself", "search"]  # the page; the rest comes from memory
+    # Memory lost: at most the labels searched and one listing per commented issue (only
+    # for the items the pass reads), still nothing written; then quiet again.
     with tracker.workspace().open_store() as store:
         store.save_memory("src", {})
     site.server.log.clear()
     assert tracker.run().ops == [] and writes(site) == 0
-    assert sorted(touched(site)) == sorted(("GET", f"/rest/api/2/issue/{k}/comment")
-                                           for k in commented)
+    assert set(touched(site)) <= {("GET", f"/rest/api/2/issue/{k}/comment") for k in commented}
+    assert [r.path.rsplit("/", 1)[1] for r in site.server.log].count("search") <= 2
     site.server.log.clear()
     assert tracker.run().ops == [] and writes(site) == 0 and touched(site) == []
+    assert [r.path.rsplit("/", 1)[1] for r in site.server.log].count("search") == 1
 
 
 @pytest.mark.parametrize("site", ["datacenter"], indirect=True)
@@ -558,6 +560,175 @@ def test_a_dc_create_asks_jira_for_the_marker_and_never_writes_it_again(site) ->
     assert site.server.count("PUT", marker) == 1  # it already names this comment
     assert site.world.issues[key].comments[0].properties["tether"]["digest"] == \
         digest(f"{MARKER}\ntwo")  # the digest Data Center reads lives on the comment
+
+
+# -- memory of what issues show: a quiet pass costs the incremental search alone ---------------
+
+class Passes:
+    """Passes as a cron job runs them against one site: a fresh connector each, given the
+    memory, the state store's comment ids and the cursor the pass before left, and reading
+    every snapshot the store keeps (no payload)."""
+
+    def __init__(self, drv: JiraDriver, n: int = 30):
+        self.drv = drv
+        self.keys = drv.seed(n)
+        self.memory: dict = {}
+        self.cursor: str | None = None
+        self.known: dict[str, str | None] = {k: None for k in self.keys}
+        self.snapshots: dict = {}
+        self.pulled: list[str] = []  # keys the last pass's pull brought (new to the cursor)
+        self.connector: JiraConnector | None = None
+
+    def run(self, ops: list[WriteOp] = ()) -> tuple[dict, list[str]]:
+        """One pass: pull, read, apply ``ops``; what it read, and the paths it requested."""
+        connector = self.connector = self.drv.connector()
+        connector.memory, connector.known_comments = self.memory, dict(self.known)
+        before = len(self.drv.server.log)
+        result = connector.pull(self.cursor)
+        self.pulled = [t.key for t in result.tasks]
+        self.snapshots.update({t.key: replace(t, raw={}) for t in result.tasks})
+        shown = connector.read_annotations(list(self.snapshots.values()), PREFIX)
+        paths = [r.path.rsplit("/", 1)[1] for r in self.drv.server.log[before:]]
+        if ops:
+            done = connector.apply(ops)
+            assert all(r.ok for r in done), [r.error for r in done if not r.ok]
+            self.known.update({r.op.key: r.comment_id for r in done if r.comment_id})
+        self.memory, self.cursor = connector.memory, result.cursor or self.cursor
+        return shown, paths
+
+    def cold(self) -> dict:
+        """What a connector with no memory reads for the same snapshots (one scope search;
+        on Data Center one comment listing per comment the store knows)."""
+        connector = self.drv.connector()
+        connector.known_comments = dict(self.known)
+        return connector.read_annotations(list(self.snapshots.values()), PREFIX)
+
+
+def same(shown: dict) -> dict:
+    """Annotations as the plan compares them: a Data Center listing also returns the text."""
+    return {k: replace(v, comment=None) for k, v in shown.items()}
+
+
+def tether_writes(keys: list[str]) -> list[WriteOp]:
+    return ([WriteOp("src", k, OpKind.ADD_LABEL, f"{PREFIX}:kpi:nps", "t") for k in keys[:8]]
+            + [WriteOp("src", k, OpKind.ADD_LABEL, f"{PREFIX}:idle", "t") for k in keys[3:6]]
+            + [comment_op(k, f"about {k}") for k in keys[5:12]])
+
+
+def settled(drv: JiraDriver) -> Passes:
+    """A first pass that wrote labels and comments, and the pass that read them back; a
+    person's later edit moves the cursor's mark past the overlap holding Tether's writes."""
+    passes = Passes(drv)
+    passes.run(tether_writes(passes.keys))
+    drv.site_clock.sleep(300)
+    drv.edit(passes.keys[29])
+    passes.run()
+    return passes
+
+
+def incremental(drv: JiraDriver, paths: list[str]) -> list[str]:
+    """``paths`` less the setup calls, after checking every search in them is incremental."""
+    assert paths[:3] == ["serverInfo", "field", "myself"], paths
+    n = sum(p in ("jql", "search") for p in paths)
+    jqls = [q["jql"][0] for q in searches(drv)[len(searches(drv)) - n:]]
+    assert n and all("updated >=" in j for j in jqls), jqls
+    return paths[3:]
+
+
+@pytest.mark.parametrize("site", FLAVOURS, indirect=True)
+def test_a_quiet_pass_costs_the_incremental_search_and_reads_what_a_cold_read_does(site
+                                                                                   ) -> None:
+    passes = settled(site)
+    shown, paths = passes.run()
+    assert incremental(site, paths) == ["jql" if site.flavour == "cloud" else "search"]
+    connector = passes.connector
+    assert connector is not None and connector._from_memory == set(passes.keys[:29])
+    assert set(shown) == set(passes.keys)
+    assert same(shown) == same(passes.cold())
+    keys = passes.keys
+    assert shown[keys[4]].labels == {f"{PREFIX}:kpi:nps", f"{PREFIX}:idle"}
+    assert shown[keys[6]].comment_id == passes.known[keys[6]]
+    assert shown[keys[6]].comment_digest == digest(f"{MARKER}\nabout {keys[6]}")
+    assert shown[keys[20]] == CurrentAnnotation()
+    # The memory is compact: an entry only for the issues that show something of Tether.
+    assert set(passes.memory["shown"]) == set(keys[:12])
+    assert {k for k, e in passes.memory["shown"].items() if "c" in e} == set(keys[5:12])
+    # recover never trusts memory: it searches the scope (and lists the comments) itself.
+    before = len(site.server.log)
+    [task] = [t for t in passes.snapshots.values() if t.key == keys[6]]
+    assert connector.recover([task], PREFIX)[keys[6]].comment_id == passes.known[keys[6]]
+    assert any("/search" in r.path for r in site.server.log[before:])
+
+
+@pytest.mark.parametrize("site", FLAVOURS, indirect=True)
+def test_what_a_person_changes_between_passes_is_what_the_quiet_pass_reads(site) -> None:
+    passes = settled(site)
+    keys = passes.keys
+    site.site_clock.sleep(60)
+    site.world.edit(keys[20], labels=[*site.labels(keys[20]), f"{PREFIX}:by-hand"])
+    site.person_removes_label(keys[4], f"{PREFIX}:idle")
+    for key in (keys[7], keys[9]):  # keys[9] shows no label of Tether's
+        [comment] = site.world.issues[key].comments
+        site.person_deletes_comment(key, comment.id)
+    shown, paths = passes.run()
+    assert set(passes.pulled) == {keys[20], keys[4], keys[7], keys[9]}
+    search = "jql" if site.flavour == "cloud" else "search"
+    listed = [] if site.flavour == "cloud" else ["comment"] * 2  # DC: the changed issues'
+    assert incremental(site, paths) == [search, *listed]
+    assert f"{PREFIX}:by-hand" in shown[keys[20]].labels
+    assert shown[keys[4]].labels == {f"{PREFIX}:kpi:nps"}
+    if site.flavour != "cloud":  # Cloud's marker property outlives the comment it names
+        assert shown[keys[7]].comment_id is None and shown[keys[9]].comment_id is None
+    assert same(shown) == same(passes.cold())
+    site.site_clock.sleep(300)
+    site.edit(keys[29])  # the changes leave the cursor's overlap
+    passes.run()
+    shown, paths = passes.run()  # the passes after that read the same from memory
+    assert incremental(site, paths) == [search]  # no listing again for the deleted comments
+    assert same(shown) == same(passes.cold())
+
+
+@pytest.mark.parametrize("site", FLAVOURS, indirect=True)
+def test_an_issue_tether_writes_is_pulled_again_not_read_from_memory(site) -> None:
+    passes = settled(site)
+    keys = passes.keys
+    site.site_clock.sleep(60)
+    _, paths = passes.run([WriteOp("src", keys[25], OpKind.ADD_LABEL, f"{PREFIX}:late", "t"),
+                           WriteOp("src", keys[2], OpKind.REMOVE_LABEL, f"{PREFIX}:kpi:nps",
+                                   "t"),
+                           comment_op(keys[26], "late"),
+                           comment_op(keys[6], "edited", OpKind.UPDATE_COMMENT,
+                                      passes.known[keys[6]])])
+    assert len(incremental(site, paths)) == 1  # those issues were read from memory
+    shown, _ = passes.run()
+    assert {keys[25], keys[2], keys[26], keys[6]} <= set(passes.pulled)
+    assert shown[keys[25]].labels == {f"{PREFIX}:late"} and shown[keys[2]].labels == set()
+    assert shown[keys[26]].comment_id == passes.known[keys[26]] is not None
+    assert shown[keys[6]].comment_digest == digest(f"{MARKER}\nedited")
+    assert same(shown) == same(passes.cold())
+
+
+@pytest.mark.parametrize("site", FLAVOURS, indirect=True)
+@pytest.mark.parametrize("broken", ["crash", "older shape"])
+def test_memory_kept_as_of_another_cursor_costs_one_scope_search_then_holds_again(
+        site, broken: str) -> None:
+    passes = Passes(site)
+    passes.run(tether_writes(passes.keys))
+    stale = json.loads(json.dumps(passes.memory))  # as saved after the first pass
+    passes.run()  # the store saves this pass's cursor, then the pass dies before its memory
+    if broken == "crash":
+        assert stale["asof"] != passes.memory["asof"]
+        passes.memory = stale
+    else:
+        passes.memory = {**passes.memory, "v": 1}
+    shown, paths = passes.run()
+    search = "jql" if site.flavour == "cloud" else "search"
+    assert paths[3:].count(search) == 2  # the incremental search, then the scope's labels
+    assert searches(site)[-1]["jql"][0] == f'project in ("{PROJECT}") ORDER BY key ASC'
+    assert same(shown) == same(passes.cold())
+    shown, paths = passes.run()  # memory rebuilt: quiet again
+    assert incremental(site, paths) == [search]
+    assert same(shown) == same(passes.cold())
 
 
 # -- labels -----------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The asana connector: tasks from GET /tasks?project=..., Tether's labels as tags (or one
 multi-enum custom field) and its one comment as a footer-marked story. Reads skip the story
-lists the Events API shows unchanged (tether_asana.events); writes go out as Batch API
-actions (tether_asana.batch)."""
+lists the Events API shows unchanged (tether_asana.events) and, after an unbroken
+incremental pull, the tasks it did not bring (tether_asana.shown); writes go out as Batch
+API actions (tether_asana.batch)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from tether.sdk import (
     digest,
 )
 
-from . import batch, doctor, events
+from . import batch, doctor, events, shown
 from .client import PAGE, AsanaClient
 from .comments import Comments, StoryWrite
 from .failures import AsanaHTTPError, Where
@@ -62,6 +63,7 @@ class AsanaConnector(Connector):
         self.comments = Comments(self.client, self._me)
         self._me_gid: str | None = None
         self._unfollowed: set[str] = set()  # tasks read as "no Tether story possible"
+        self._pull: shown.Pull | None = None  # this connector's last pull
 
     # -- pull --------------------------------------------------------------------------------
 
@@ -72,7 +74,8 @@ class AsanaConnector(Connector):
         self.client.token()
         mark = Watermark.resume(cursor)
         since = mark.since()
-        params: dict[str, Any] = {"opt_fields": ",".join(PULL_FIELDS)}
+        fields = dict.fromkeys((*PULL_FIELDS, *self.labels.fields, "followers"))
+        params: dict[str, Any] = {"opt_fields": ",".join(fields)}
         if since is not None:
             params["modified_since"] = iso(since)
         items: dict[str, dict[str, Any]] = {}
@@ -86,7 +89,9 @@ class AsanaConnector(Connector):
             self.labels.learn(item)
         pulled = [to_task(item, self.name, self.options) for item in items.values()]
         tasks = [task for task in pulled if mark.is_new(task)]
-        return PullResult(tasks, mark.advance(pulled).encode(), complete=since is None)
+        result = PullResult(tasks, mark.advance(pulled).encode(), complete=since is None)
+        self._pull = shown.Pull(cursor, result.cursor, since is None, items)
+        return result
 
     def diagnose(self) -> list[Check]:
         """Token, sign-in, each project's readability and the token user's access level in
@@ -96,17 +101,20 @@ class AsanaConnector(Connector):
     # -- read --------------------------------------------------------------------------------
 
     def read_annotations(self, tasks: Sequence[Task], prefix: str) -> dict[str, CurrentAnnotation]:
-        """Labels and story of each task, read fresh: one listing per project (labels and
-        followers), one events call per project, then the stories only of tasks whose story
-        memory cannot answer (no note, or an event since touched it or its stories) and that
-        the token's user follows, because commenting makes the author a follower and Asana
-        lists no comment count."""
+        """Labels and story of each task. Labels and followers: from this pass's pull, and
+        for the tasks it did not bring from memory when the pull continued the one that
+        noted them (tether_asana.shown), else from one listing per project (or a GET per
+        task, when fewer); one events call per project; then the stories only of tasks whose
+        story memory cannot answer (no note, or an event since touched it or its stories)
+        and that the token's user follows, because commenting makes the author a follower
+        and Asana lists no comment count."""
         return self._read(tasks, prefix, careful=False)
 
     def recover(self, tasks: Sequence[Task], prefix: str) -> dict[str, CurrentAnnotation]:
-        """Like read_annotations, but lists the stories of every task, trusting neither the
-        memory nor the follower hint: after an interrupted write a person may have removed
-        the bot as follower, and a comment missed here would be written twice."""
+        """Like read_annotations, but lists every project and the stories of every task,
+        trusting neither memory nor the follower hint: after an interrupted write a person
+        may have removed the bot as follower, and a comment missed here would be written
+        twice."""
         return self._read(tasks, prefix, careful=True)
 
     def _read(self, tasks: Sequence[Task], prefix: str, careful: bool
@@ -114,44 +122,56 @@ class AsanaConnector(Connector):
         self.client.token()
         wanted = {task.key for task in tasks}
         seen = events.stories(self.memory)
-        trusted = set() if careful else self._catch_up(seen)
-        fresh, homes = self._fresh(wanted)
+        trusted, moved = (set(), set()) if careful else self._catch_up(seen)
+        memo = None if careful else self._memo(prefix, trusted)
+        views, gone = self._views(wanted, prefix, careful, memo, moved)
         if not careful:  # a note holds only while its task's events are known
-            for key in [k for k in seen if not homes.get(k, set()) & trusted]:
-                del seen[key]
+            self._trust(seen, views, trusted)
+            if memo is not None and any(not views[k].fresh for k in wanted & views.keys()
+                                        if k not in seen) and self._me() != memo.me:
+                memo = None  # the follows noted are another user's: read everything
+                views, gone = self._views(wanted, prefix, careful, memo, moved)
+                self._trust(seen, views, trusted)
         out: dict[str, CurrentAnnotation] = {}
-        for key in sorted(wanted & fresh.keys()):
-            item = fresh[key]
-            labels = frozenset(self.labels.shown(item, prefix))
+        for key in sorted(wanted & views.keys()):
+            view = views[key]
             if not careful and key in seen:
-                out[key] = events.shown(labels, seen[key])
+                out[key] = events.shown(view.labels, seen[key])
                 continue
-            if any((f or {}).get("gid") == self._me() for f in item.get("followers") or []):
+            if self._me() in view.followers:
                 self._unfollowed.discard(key)
             else:
                 self._unfollowed.add(key)  # remembered so a later write heals the hint
                 if not careful:
-                    out[key] = CurrentAnnotation(labels)
+                    out[key] = CurrentAnnotation(view.labels)
                     seen[key] = None
                     continue
             story = self.comments.read(key, self._task_where(key))
             if story is None:
-                out[key] = CurrentAnnotation(labels)
+                out[key] = CurrentAnnotation(view.labels)
                 seen[key] = None
                 continue
             text = story.get("text") or ""
-            out[key] = CurrentAnnotation(labels, text, story["gid"], footer_digest(text))
+            out[key] = CurrentAnnotation(view.labels, text, story["gid"], footer_digest(text))
             seen[key] = [str(story["gid"]), footer_digest(text) or ""]
+        self._remember(prefix, wanted, views, gone, memo, moved, careful)
         return out
 
-    def _catch_up(self, seen: events.Seen) -> set[str]:
+    @staticmethod
+    def _trust(seen: events.Seen, views: dict[str, shown.View], trusted: set[str]) -> None:
+        for key in [k for k in seen if k not in views or not views[k].homes & trusted]:
+            del seen[key]
+
+    def _catch_up(self, seen: events.Seen) -> tuple[set[str], set[str]]:
         """The projects whose events since the last pass are known, after forgetting the
-        story notes those events touched; each project's next sync token is kept."""
+        story notes those events touched, and the tasks they say left or joined a project;
+        each project's next sync token is kept."""
         tokens = events.tokens(self.memory)
         for project in [p for p in tokens if p not in self.options.projects]:
             del tokens[project]
         by_story = {entry[0]: key for key, entry in seen.items() if entry}
         trusted: set[str] = set()
+        moved: set[str] = set()
         for project in self.options.projects:
             try:
                 feed = events.changes(self.client, project, tokens.get(project),
@@ -169,27 +189,92 @@ class AsanaConnector(Connector):
                 key = events.touched(event, seen, by_story)
                 if key is not None:
                     seen.pop(key, None)
-        return trusted
+                key = events.moved(event)
+                if key is not None:
+                    moved.add(key)
+        return trusted, moved
 
-    def _fresh(self, wanted: set[str]) -> tuple[dict[str, dict[str, Any]], dict[str, set[str]]]:
-        """Current labels and followers of the wanted tasks (stale snapshots would replan),
-        and the configured projects each task of theirs is listed in."""
-        fields = ",".join((*self.labels.fields, "followers"))
-        fresh: dict[str, dict[str, Any]] = {}
-        homes: dict[str, set[str]] = {}
-        for project in self.options.projects:
-            for item in self.client.pages("/tasks", {"project": project, "opt_fields": fields},
-                                          self._project_where(project)):
-                homes.setdefault(item["gid"], set()).add(project)
-                if item["gid"] in wanted:
-                    fresh[item["gid"]] = item
-        for key in sorted(wanted - fresh.keys()):  # moved to another project since the pull
-            moved = self._task(key, fields)
-            if moved is not None:
-                fresh[key] = moved
-        for item in fresh.values():
+    def _memo(self, prefix: str, trusted: set[str]) -> shown.Memo | None:
+        """The views noted by the pass whose pull this pass's continued, if that holds."""
+        pull, opts = self._pull, self.options
+        if pull is None or pull.complete or trusted != set(opts.projects):
+            return None
+        return shown.load(self.memory, pull.given,
+                          shown.of(prefix, opts.label_mode, opts.label_field, opts.projects),
+                          self.labels)
+
+    def _views(self, wanted: set[str], prefix: str, careful: bool, memo: shown.Memo | None,
+               moved: set[str]) -> tuple[dict[str, shown.View], set[str]]:
+        """What each task shows now: as this pass's pull listed it (never for ``careful``);
+        as ``memo`` noted it, unless it moved, was written or is outside the projects; else
+        listed (every project) or fetched (one GET each, when fewer requests). Also the
+        wanted tasks found gone."""
+        pull, projects = None if careful else self._pull, self.options.projects
+        items = dict(pull.items) if pull is not None else {}
+        views: dict[str, shown.View] = {}
+        if memo is not None:
+            keys = (wanted | events.stories(self.memory).keys() | memo.tasks.keys())
+            for key in keys - items.keys() - moved - memo.stale:
+                view = memo.view(key, self.labels, projects)
+                if view.homes:  # one outside the projects is fetched each pass
+                    views[key] = view
+                    if key in wanted:
+                        self.labels.recall(key, list(view.kept))
+        missing = wanted - items.keys() - views.keys()
+        if pull is None or not (pull.complete or memo is not None) \
+                or len(missing) > len(projects) + len(wanted) // PAGE:
+            items.update(self._listing())
+        gone: set[str] = set()
+        for key in sorted(wanted - items.keys() - views.keys()):  # outside the projects
+            item = self._task(key, self._fields())
+            if item is None:
+                gone.add(key)
+            else:
+                items[key] = item
+        for item in items.values():
             self.labels.learn(item)
-        return fresh, homes
+        views.update({key: shown.item_view(item, prefix, self.labels, projects)
+                      for key, item in items.items()})
+        return views, gone
+
+    def _listing(self) -> dict[str, dict[str, Any]]:
+        """Every task of every project, with what a view needs."""
+        items: dict[str, dict[str, Any]] = {}
+        for project in self.options.projects:
+            for item in self.client.pages("/tasks", {"project": project,
+                                                     "opt_fields": self._fields()},
+                                          self._project_where(project)):
+                items.setdefault(item["gid"], item)
+        return items
+
+    def _fields(self) -> str:
+        return ",".join((*self.labels.fields, "followers", "memberships.project"))
+
+    def _remember(self, prefix: str, wanted: set[str], views: dict[str, shown.View],
+                  gone: set[str], memo: shown.Memo | None, moved: set[str], careful: bool
+                  ) -> None:
+        """Note the views as of this pass's pull (recover's: into the notes as they are);
+        unknown views are kept only for the tasks read (the others are no longer synced)."""
+        if careful:
+            if self._me_gid is not None:
+                shown.refresh(self.memory, self._me_gid, views, gone)
+            return
+        if self._pull is None:  # nothing to date them by
+            return
+        me = self._me_gid or shown.hint(self.memory) or self._me()
+        if memo is not None:
+            tasks, stale = dict(memo.tasks), set(memo.stale)
+            for key in [k for k in moved if k not in views]:
+                tasks.pop(key, None)
+                stale.add(key)
+        else:
+            tasks, stale = {}, shown.known(self.memory)
+        shown.settle(tasks, stale, views, gone, me)
+        stale &= wanted
+        opts = self.options
+        shown.save(self.memory, self._pull.returned,
+                   shown.of(prefix, opts.label_mode, opts.label_field, opts.projects),
+                   me, tasks, stale)
 
     def _task(self, key: str, fields: str) -> dict[str, Any] | None:
         """GET one task, or None when it is gone."""
@@ -209,6 +294,10 @@ class AsanaConnector(Connector):
         reported on its own (custom-field labels: one read and write per task, not batched);
         the results come back in the order of ``ops``."""
         self.client.token()
+        for op in ops:  # what the pull saw of these tasks no longer holds
+            if self._pull is not None:
+                self._pull.items.pop(op.key, None)
+        shown.mark_stale(self.memory, {op.key for op in ops if op.kind is not OpKind.UPDATE_COMMENT})
         results: list[OpResult | None] = [None] * len(ops)
         label_ops = [(i, op) for i, op in enumerate(ops) if op.kind in LABEL_OPS]
         tagged: list[tuple[int, list[batch.Item], str | None]] = []
@@ -263,6 +352,7 @@ class AsanaConnector(Connector):
             log.warning("%s", exc)
             return
         self._unfollowed.discard(key)
+        shown.mark_stale(self.memory, [key])
 
     # -- context -----------------------------------------------------------------------------
 

@@ -9,6 +9,8 @@ at most 24 hours) answers 412 with a fresh ``sync`` token in the body: then ever
 once. Asana delivers events at most once, so the memory stays a hint: a create still looks
 for an existing story, an edit of a deleted story reports it gone, and ``recover`` never
 skips (developers.asana.com/reference/getevents; research/tracker-apis.md 3.1, 3.6).
+The events also name the tasks that left a project (``moved``), for the labels and follows
+noted in ``memory["shown"]`` (see tether_asana.shown).
 """
 
 from __future__ import annotations
@@ -126,6 +128,18 @@ def touched(event: Event, seen: Seen, by_story: dict[str, str]) -> str | None:
         return None  # a system story, or a change to a comment that is not Tether's
     if kind == "task" and action in ("added", "removed", "deleted", "undeleted"):
         return gid
+    return None
+
+
+def moved(event: Event) -> str | None:
+    """The task ``event`` says was added to, removed from or deleted from a project (or
+    undeleted), or None; section moves stay inside the project and are not moves."""
+    resource, parent = _ref(event.get("resource")), _ref(event.get("parent"))
+    kind = resource.get("resource_type") or event.get("type")
+    if kind == "task" and event.get("action") in ("added", "removed", "deleted", "undeleted") \
+            and parent.get("resource_type") != "section":
+        gid = resource.get("gid")
+        return str(gid) if gid else None
     return None
 
 

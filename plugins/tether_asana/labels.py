@@ -42,6 +42,28 @@ class TagLabels:
         return {t.get("name") or "" for t in item.get("tags") or []
                 if (t.get("name") or "").startswith(prefix + ":")}
 
+    def keep(self, item: Item, prefix: str) -> list[Any]:
+        """The tags ``shown`` names, as memory keeps them: ``[name, gid, ...]`` per name."""
+        kept: dict[str, list[str]] = {}
+        for tag in item.get("tags") or []:
+            name = tag.get("name") or ""
+            if name.startswith(prefix + ":") and tag.get("gid"):
+                kept.setdefault(name, []).append(str(tag["gid"]))
+        return [[name, *gids] for name, gids in sorted(kept.items())]
+
+    def kept_names(self, kept: list[Any]) -> set[str] | None:
+        """The label names ``keep`` kept; None when malformed."""
+        if not all(isinstance(k, list) and len(k) > 1 and all(isinstance(x, str) for x in k)
+                   for k in kept):
+            return None
+        return {k[0] for k in kept}
+
+    def recall(self, task: str, kept: list[Any]) -> None:
+        """Learn the tags memory kept for a task not read this pass (a removal needs them)."""
+        if task not in self._on_task:
+            self._on_task[task] = [{"gid": gid, "name": name} for name, *gids in kept
+                                   for gid in gids]
+
     def plan(self, ops: Sequence[WriteOp]) -> list[tuple[list[batch.Item], str | None]]:
         """Each op as batch items (addTag, or removeTag for every tag of that name on the
         task: none when it has none), or the error that stopped it before any (the tag could
@@ -135,6 +157,16 @@ class FieldLabels:
 
     def shown(self, item: Item, prefix: str) -> set[str]:
         return {name for name in self._chosen(item).values() if name.startswith(prefix + ":")}
+
+    def keep(self, item: Item, prefix: str) -> list[Any]:
+        """The option names ``shown`` gives, as memory keeps them."""
+        return sorted(self.shown(item, prefix))
+
+    def kept_names(self, kept: list[Any]) -> set[str] | None:
+        return set(kept) if all(isinstance(k, str) for k in kept) else None
+
+    def recall(self, task: str, kept: list[Any]) -> None:
+        """Nothing to learn: each write re-reads the task it changes."""
 
     def _chosen(self, item: Item) -> dict[str, str]:
         field = next((f for f in item.get("custom_fields") or [] if f.get("gid") == self.field),

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from tether.sdk import (
     Capabilities,
@@ -28,7 +29,7 @@ from .client import JiraClient, comment_marker
 from .markup import adf_to_text
 from .normalise import to_task
 from .options import JiraOptions
-from .recall import Recall
+from .recall import Recall, entry, shown_of, unchanged_marker
 from .writes import Writer, Written
 
 # Cloud mentions people by accountId, Data Center by username.
@@ -41,7 +42,8 @@ class JiraConnector(Connector):
 
     Cloud's search shows the ``tether`` issue property naming Tether's comment; Data
     Center's cannot, so there the comment comes from ``memory`` (see tether_jira.recall)
-    while the issue is unchanged, else from one comment listing."""
+    while the issue is unchanged, else from one comment listing. Issues the pull did not
+    bring show what ``memory`` kept of them, while it holds (see read_annotations)."""
 
     type_name = "jira"
     options_model = JiraOptions
@@ -56,6 +58,14 @@ class JiraConnector(Connector):
         self.client = JiraClient(self.options, self.clock)  # no request until first used
         self._shown: dict[str, Shown] = {}  # key -> labels and marker, as last pulled
         self._written: dict[str, Written] = {}  # key -> Tether's comment written since then
+        self._from_memory: set[str] = set()  # keys whose ``_shown`` was recalled from memory
+        self._whole = False  # ``_shown`` has the whole scope: a full pull or a scope search
+        self._pulled = False  # whether ``pull`` ran: only then may memory be written
+        self._cursor: str | None = None  # the cursor the last pull returned
+        self._recalled: tuple[str, dict[str, Any]] | None = None  # memory, if it holds
+        self._previous: dict[str, Any] = {}  # memory's entries when the pull began
+        self._resolved: set[str] = set()  # Data Center: keys whose comment memory confirmed
+        self._prefix: str | None = None  # Tether's label namespace, once a read names it
 
     def recall(self) -> Recall:
         """Data Center: what ``memory`` keeps of Tether's comments (edited in place)."""
@@ -65,10 +75,14 @@ class JiraConnector(Connector):
         """Full pull (by key) when ``cursor`` is None (or unreadable), else the issues updated
         since its mark less the overlap, without those the cursor already saw unchanged.
 
-        Requests: serverInfo, /field, (/myself when incremental), then the fewest pages."""
+        Requests: serverInfo, /field, (/myself when incremental), then the fewest pages.
+        ``memory`` holds for this pass only if written as of exactly ``cursor``."""
         fields = self.client.fields()
         mark = Watermark.resume(cursor)
         since = mark.since()
+        recall = self.recall()
+        self._recalled = None if since is None else recall.shown_as_of(self._scope(), cursor)
+        self._previous = recall.entries()
         if since is None:  # first pull, or a cursor this connector cannot read
             query = jql.full(self.options)
         else:
@@ -80,25 +94,31 @@ class JiraConnector(Connector):
                 pulled[task.key] = task  # offset paging can return an item twice
                 shown = Shown.from_issue(issue, asked=True, marked=self.cloud)
                 if shown is not None:
-                    self._shown[task.key] = shown
+                    self._shown[task.key] = shown  # the pull wins over memory
+                    self._from_memory.discard(task.key)
                     if self.cloud:
                         self._written.pop(task.key, None)  # the pull already shows that write
             self.report_progress(len(pulled))
-        if since is None and not self.cloud:
-            self.recall().keep_only(pulled)  # forget issues that left the scope
+        if since is None:
+            recall.keep_only(pulled)  # forget issues that left the scope
+            self._whole = True
         tasks = [t for t in pulled.values() if mark.is_new(t)]
-        return PullResult(tasks, mark.advance(pulled.values()).encode(),
-                          complete=since is None)
+        self._pulled, self._cursor = True, mark.advance(pulled.values()).encode()
+        self._keep()
+        return PullResult(tasks, self._cursor, complete=since is None)
 
     def read_annotations(self, tasks: Sequence[Task], prefix: str) -> dict[str, CurrentAnnotation]:
-        """From what the pull (or this connector's own writes) showed: no request at all. Tasks
-        without that (snapshots from the state store) cost one search over the scope.
+        """From what the pull (or this connector's own writes) showed: no request at all.
+        Tasks the pull did not bring (snapshots from the state store) show what ``memory``
+        kept of them when this pass's pull started from the cursor it was kept at (nothing,
+        if it kept no entry), else cost one search over the scope (see tether_jira.recall).
 
         Data Center: Tether's comment on an issue where the state store knows one
         (``known_comments``) comes from memory while the issue's ``updated`` has not moved
         since it was last listed, else from one comment listing; issues where Tether keeps
         no comment cost nothing (a create still asks Jira first)."""
-        found = self._labels(tasks)
+        self._prefix = prefix
+        found = self._labels(tasks, prefix)
         if not self.cloud:
             found = self._confirm(found)
         out = {}
@@ -107,21 +127,66 @@ class JiraConnector(Connector):
                 marker, text = self._written[key]
                 shown = replace(shown, marker=marker, text=text)
             out[key] = shown.current(prefix)
+        self._keep()
         return out
 
-    def _labels(self, tasks: Sequence[Task]) -> dict[str, Shown]:
-        """Each task's labels (and on Cloud its marker): from the pull, else one search."""
+    def _labels(self, tasks: Sequence[Task], prefix: str | None = None) -> dict[str, Shown]:
+        """Each task's labels (and on Cloud its marker): from the pull, else from memory when
+        it holds for this pass and a ``prefix`` is given, else one search."""
+        recalled = self._recalled if prefix is not None and self._recalled is not None \
+            and self._recalled[0] == prefix else None
         found: dict[str, Shown] = {}
         missing: set[str] = set()
         for task in tasks:
-            shown = self._shown.get(task.key) or Shown.from_issue(task.raw)
+            key = task.key
+            shown = self._shown.get(key)
+            if shown is not None and key in self._from_memory and recalled is None:
+                shown = None  # recover never trusts memory
+            if shown is None and recalled is not None:
+                shown = shown_of(recalled[1].get(key), recalled[0])
+                self._from_memory.add(key)
+            shown = shown or Shown.from_issue(task.raw)
             if shown is None:
-                missing.add(task.key)
+                missing.add(key)
             else:
-                found[task.key] = self._shown[task.key] = shown
+                found[key] = self._shown[key] = shown
         if missing:
             found.update(self._fetch(missing))
         return found
+
+    def _keep(self) -> None:
+        """Write into ``memory`` what each issue shows now, as of the cursor this pass's pull
+        returned (see tether_jira.recall), in the label namespace a read named, else the one
+        memory was kept in."""
+        recalled = self._recalled
+        prefix = self._prefix or (recalled[0] if recalled is not None else None)
+        if not self._pulled or prefix is None:
+            return  # memory stays as it was: it holds only for a pull from its own cursor
+        recall = self.recall()
+        if self._whole:
+            kept: dict[str, Any] = {}
+        elif recalled is not None and recalled[0] == prefix:
+            kept = dict(recalled[1])
+        else:
+            recall.forget_shown()  # issues this pass neither pulled nor searched are unknown
+            return
+        for key, shown in self._shown.items():
+            marker = self._written[key][0] if key in self._written else shown.marker
+            if marker is None and not (self.cloud or shown.sure or key in self._resolved):
+                # Data Center's search cannot show the comment: kept while `updated` stands
+                marker = unchanged_marker(self._previous.get(key), shown.updated)
+            # Data Center: where the store knows a comment, `updated` lets `seen` vouch for it
+            known = not self.cloud and self.known_comments.get(key) is not None
+            value = entry(shown, marker, prefix, known)
+            if value is None:
+                kept.pop(key, None)
+            else:
+                kept[key] = value
+        recall.remember_shown(self._scope(), self._cursor, prefix, kept)
+
+    def _scope(self) -> str:
+        """What a pull searches: memory holds only for the same scope (and site)."""
+        return jql.scope(self.options)
 
     def _confirm(self, found: dict[str, Shown]) -> dict[str, Shown]:
         """Data Center: Tether's comment on each issue where the state store knows one."""
@@ -129,12 +194,19 @@ class JiraConnector(Connector):
         out = {}
         for key, shown in found.items():
             known = self.known_comments.get(key)
-            if shown.sure or key in self._written or known is None:
+            if shown.sure or key in self._written:
                 out[key] = shown
+                continue
+            if known is None:  # a comment the store does not know: the search cannot tell
+                out[key] = replace(shown, marker=None)
+                continue
+            if key in self._from_memory and shown.marker and shown.marker.comment_id == known:
+                out[key] = shown  # unchanged since memory was kept: it holds
                 continue
             seen = recall.seen(key, known, shown.updated)
             if seen is not None:  # unchanged since last listed: no request
-                out[key] = replace(shown, marker=seen.marker)
+                out[key] = self._shown[key] = replace(shown, marker=seen.marker)
+                self._resolved.add(key)
                 continue
             marker, text = self._find_comment(key, Marker(known, ""))
             out[key] = self._shown[key] = replace(shown, marker=marker, text=text, sure=True)
@@ -148,6 +220,7 @@ class JiraConnector(Connector):
         comment listing per task (Cloud: plus one comment/list; Data Center: plus one read
         of the issue's marker, whose search cannot show it). Never trusts memory. Tasks the
         scope no longer has are left out."""
+        self._prefix = prefix
         found = self._labels(tasks)
         recall = None if self.cloud else self.recall()
         out = {}
@@ -169,6 +242,7 @@ class JiraConnector(Connector):
             if recall is not None:
                 recall.saw(key, known, marker, shown.updated)
             out[key] = self._shown[key].current(prefix)
+        self._keep()
         return out
 
     def _marks(self, indexed: Marker | None, found: Marker) -> bool:
@@ -221,22 +295,32 @@ class JiraConnector(Connector):
 
     def _fetch(self, keys: set[str]) -> dict[str, Shown]:
         """Labels and markers of ``keys``, from one search over the scope (pages of labels;
-        ``updated`` tells Data Center whether memory of a comment still holds)."""
+        ``updated`` tells Data Center whether memory of a comment still holds). Every issue
+        found is kept, unless this pass already saw it: memory is rebuilt from them."""
         out = {}
         self.client.fields()  # the library's field-name cache, or it fetches /field itself
         for page in self.client.search(jql.full(self.options), ["labels", "updated"]):
             for issue in page:
                 shown = Shown.from_issue(issue, asked=True, marked=self.cloud)
-                if shown is not None and issue.get("key") in keys:
-                    out[issue["key"]] = self._shown[issue["key"]] = shown
+                key = issue.get("key")
+                if shown is None or not isinstance(key, str):
+                    continue
+                if key in keys:
+                    out[key] = shown
+                if key in keys or key in self._from_memory or key not in self._shown:
+                    self._shown[key] = shown
+                    self._from_memory.discard(key)
+        self._whole = True
         return out
 
     def apply(self, ops: Sequence[WriteOp]) -> list[OpResult]:
         """Label ops of an issue go in one PUT; comments are created once, then edited.
         Different issues are written concurrently (see tether_jira.writes)."""
         recall = None if self.cloud else self.recall()
-        return Writer(self.client, self._shown, self._written, self._marker_of,
-                      recall).apply(ops)
+        results = Writer(self.client, self._shown, self._written, self._marker_of,
+                         recall).apply(ops)
+        self._keep()  # the issues written move `updated`: the next pull brings them again
+        return results
 
     def _marker_of(self, key: str) -> Marker | None:
         """Tether's comment on ``key``: as written, as pulled (Cloud's search shows the

@@ -1,35 +1,52 @@
-"""What the connector keeps between passes on Data Center (``Connector.memory``).
+"""What the connector keeps between passes (``Connector.memory``): a hint, never a fact.
+
+What each issue showed of Tether at the end of the last pass (its labels in Tether's
+namespace, Tether's comment as id and digest, its ``updated``), for the issues that showed
+something, kept as of the cursor that pass's pull returned. It holds for a pass only when
+that pass's pull starts from exactly that cursor (same scope and label prefix): every issue
+changed since (a person's label or comment, Tether's own writes: all move ``updated``) is
+pulled again and the pull wins; an issue not pulled shows what its entry says, or nothing
+when it has none. Else (first pass, memory lost, a crash between saving the cursor and the
+memory, a full pull) the connector reads the scope once, as with no memory, and keeps anew.
+On Data Center, whose search cannot show the comment, a remembered comment stands only
+where it is the one the state store knows; else ``seen`` below or one listing decides (so
+entries also keep the ``updated`` of issues where the store knows a comment).
 
 Data Center's search returns no issue property (JRASERVER-62898), so the ``tether``
-property cannot tell a pull which comment is Tether's. Instead the connector remembers, per
-issue, Tether's comment as it last saw it (one comment listing) together with the issue's
+property cannot tell a pull which comment is Tether's. So the connector also remembers
+Tether's comment as it last listed it (one comment listing) together with the issue's
 ``updated`` at that moment, and the comment id the issue's ``tether`` property names. While
 an issue's ``updated`` stands still and the state store still knows the same comment, the
 comment is taken from memory with no request; once ``updated`` moves (a person commented,
 deleted Tether's comment, or Tether wrote), it is listed again.
 
-Memory is a hint to save requests, never a fact to write on: an edit of a remembered comment
-that is gone reports it gone, a create still asks Jira for the issue's marker first, and
-``recover`` never reads memory. Losing it (or a memory from another site or an older shape)
-costs one listing per commented issue on the next pass, nothing else.
+Memory saves requests, it never decides a write: a remembered comment is not sure (a create
+still asks Jira for the issue's marker first), an edit of a remembered comment that is gone
+reports it gone, and ``recover`` never reads memory. Losing it (or a memory from another
+site or an older shape) costs one search over the scope and one listing per issue where
+Data Center keeps Tether's comment, on the next pass; nothing else.
 
 Shape (JSON)::
 
-    {"v": 1, "site": "https://jira.example.com",
+    {"v": 2, "site": "https://jira.example.com",
      "seen": {"OPS-1": {"known": "10001", "comment": "10001", "digest": "…",
                         "updated": "2025-05-05T11:00:00.000+0200"}},
-     "markers": {"OPS-1": "10001"}}
+     "markers": {"OPS-1": "10001"},
+     "asof": "<digest of the scope and the cursor>", "prefix": "tether",
+     "shown": {"OPS-1": {"l": ["kpi:nps"], "c": "10001", "d": "…",
+                         "u": "2025-05-05T11:00:00.000+0200"}}}
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from .annotations import Marker
+from .annotations import Marker, Shown
 
-VERSION = 1
+VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -44,12 +61,42 @@ class Recall:
 
     def __init__(self, memory: dict[str, Any], site: str):
         if (memory.get("v") != VERSION or memory.get("site") != site
-                or not isinstance(memory.get("seen"), dict)
-                or not isinstance(memory.get("markers"), dict)):
+                or not all(isinstance(memory.get(k), dict) for k in ("seen", "markers", "shown"))
+                or not isinstance(memory.get("asof"), str | None)
+                or not isinstance(memory.get("prefix"), str | None)):
             memory.clear()  # another site, an older shape, or nothing yet: start afresh
-            memory.update({"v": VERSION, "site": site, "seen": {}, "markers": {}})
+            memory.update({"v": VERSION, "site": site, "seen": {}, "markers": {},
+                           "asof": None, "prefix": None, "shown": {}})
+        self._memory = memory
         self._seen: dict[str, Any] = memory["seen"]
         self._markers: dict[str, Any] = memory["markers"]
+
+    # -- what each issue showed, as of a cursor ------------------------------------------
+
+    def shown_as_of(self, scope: str, cursor: str | None) -> tuple[str, dict[str, Any]] | None:
+        """The label prefix and entries remembered, if they were written as of exactly this
+        ``cursor`` over this ``scope``; None when they do not hold for a pull from it."""
+        asof = self._memory.get("asof")
+        if cursor is None or asof is None or asof != _asof(scope, cursor):
+            return None
+        prefix = self._memory.get("prefix")
+        return (prefix, dict(self._memory["shown"])) if prefix is not None else None
+
+    def remember_shown(self, scope: str, cursor: str | None, prefix: str,
+                       entries: dict[str, Any]) -> None:
+        """Keep ``entries`` (see ``entry``) as what issues showed when ``cursor`` was pulled."""
+        self._memory.update({"asof": None if cursor is None else _asof(scope, cursor),
+                             "prefix": prefix, "shown": entries})
+
+    def entries(self) -> dict[str, Any]:
+        """Every entry kept, whether or not it holds for this pass (see ``unchanged_marker``)."""
+        return dict(self._memory["shown"])
+
+    def forget_shown(self) -> None:
+        """Nothing vouches for the issues this pass did not see: the next pass reads them."""
+        self._memory.update({"asof": None, "prefix": None, "shown": {}})
+
+    # -- Data Center: Tether's comment as last listed -------------------------------------
 
     def seen(self, key: str, known: str | None, updated: str | None) -> Seen | None:
         """What the last listing of ``key`` found, if it still holds: the issue's ``updated``
@@ -91,6 +138,49 @@ class Recall:
 
     def keep_only(self, keys: Collection[str]) -> None:
         """Drop what is kept of issues a full pull no longer finds in scope."""
-        for table in (self._seen, self._markers):
+        for table in (self._seen, self._markers, self._memory["shown"]):
             for key in [k for k in table if k not in keys]:
                 del table[key]
+
+
+def entry(shown: Shown, marker: Marker | None, prefix: str, known: bool = False
+          ) -> dict[str, Any] | None:
+    """What ``shown`` (with Tether's comment ``marker``) shows of Tether, compactly; None
+    when it shows nothing (no label in the namespace, no comment), unless ``known`` (Data
+    Center: the state store knows a comment there) keeps its ``updated`` for ``seen``."""
+    mine = prefix + ":"
+    labels = sorted(label[len(mine):] for label in shown.labels if label.startswith(mine))
+    if not labels and marker is None and not (known and shown.updated is not None):
+        return None
+    out: dict[str, Any] = {"l": labels} if labels else {}
+    if marker is not None:
+        out.update({"c": marker.comment_id, "d": marker.digest})
+    if shown.updated is not None:
+        out["u"] = shown.updated
+    return out
+
+
+def shown_of(value: Any, prefix: str) -> Shown:
+    """An issue as its entry remembers it (no entry: it shows nothing). Never sure: a create
+    still asks Jira for the issue's marker."""
+    if not isinstance(value, dict):
+        return Shown(frozenset(), sure=False)
+    labels = frozenset(f"{prefix}:{label}" for label in value.get("l") or ())
+    comment = value.get("c")
+    marker = Marker(str(comment), str(value.get("d") or "")) if comment else None
+    updated = value.get("u")
+    return Shown(labels, marker, updated=str(updated) if updated else None, sure=False)
+
+
+def unchanged_marker(value: Any, updated: str | None) -> Marker | None:
+    """Data Center: Tether's comment as an entry kept it, if the issue's ``updated`` has not
+    moved since (as ``Recall.seen`` trusts a listing)."""
+    if not isinstance(value, dict) or updated is None or value.get("u") != updated:
+        return None
+    comment = value.get("c")
+    return Marker(str(comment), str(value.get("d") or "")) if comment else None
+
+
+def _asof(scope: str, cursor: str) -> str:
+    """A short digest naming the scope searched and the cursor a pull returned."""
+    return hashlib.sha256(f"{scope}\n{cursor}".encode()).hexdigest()[:24]

@@ -161,8 +161,11 @@ def print_result(r: RunResult, kpis: Iterable[KPI] = ()) -> None:
     pulled = ", ".join(f"{name} {n}" for name, n in r.pulled.items())
     out.print(f"Pulled {sum(r.pulled.values())} items ({pulled}).")
     linked = {m.task for m in r.mappings}
-    out.print(f"Mapped {len(linked)} of {len(r.tasks)} items to KPIs ({len(r.mappings)} links); "
+    out.print(f"Mapped {len(linked)} of {r.items} items to KPIs ({len(r.mappings)} links); "
               f"{len(r.findings)} findings, {len(r.new_findings)} new, {len(r.cleared)} cleared.")
+    if r.judged < r.items:
+        out.print(f"Judged again only the {r.judged} items that changed (or aged a day); the "
+                  f"other {r.items - r.judged} kept their verdicts. `--full` judges every item.")
     if r.findings:
         titles = {t.ref: t.title for t in r.tasks}
         units = finding_units(r.findings, r.mappings, kpis, r.kpi_statuses)

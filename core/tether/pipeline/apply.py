@@ -56,7 +56,7 @@ def apply_pass(ws: Workspace, store: Store, run_id: int, planned: PassPlan, verd
     """Stage 5 of a sync: record the verdicts, apply the plan within the budget, then
     remember what was written (and what a person's removal holds back) for the next pass."""
     wb = ws.config.writeback
-    store.save_mappings(verdicts.mappings)
+    store.save_mappings(verdicts.mappings, verdicts.changed)
     store.record_findings(verdicts.findings, started)
     report = apply_ops(planned.ops, ws.connectors, store, run_id, wb.budget, wb.source_budget,
                        clock)

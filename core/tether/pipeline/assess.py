@@ -21,7 +21,7 @@ from tether.rules.compiler import compile_rules
 from tether.rules.engine import RuleEngine
 from tether.rules.language import Rule
 from tether.rules.loader import RuleBook
-from tether.rules.signals import DRIFT_FIELDS, Judgement, kpi_facts, link_facts
+from tether.rules.signals import DRIFT_FIELDS, JOIN_FIELDS, Judgement, kpi_facts, link_facts
 from tether.store.db import Store
 from tether.workspace import Workspace
 
@@ -74,6 +74,7 @@ class Assessor:
         self._shown_links = shown & DRIFT_FIELDS.keys()
         # A task's fact straight from the task and its drift fields (link_facts).
         self._project = self.task_engine.task_projector(DRIFT_FIELDS)
+        self.joins: dict[str, dict[str, Any]] = {}  # the last assess's non-empty join facts
 
     def assess(self, tasks: Iterable[Task], mappings: Iterable[Mapping], kpis: Iterable[KPI],
                now: datetime, statuses: dict[str, KpiStatus] | None = None,
@@ -92,7 +93,19 @@ class Assessor:
                 now: datetime, statuses: dict[str, KpiStatus] | None,
                 measurements: Iterable[Measurement], recall: Recall | None) -> list[Finding]:
         links = link_facts(tasks, mappings, {k.id: k for k in kpis}, statuses, self.judgement)
+        self.joins = {ref: joins for ref, facts in links.items()
+                      if (joins := {n: facts[n] for n in JOIN_FIELDS if facts[n]})}
         by_ref = {task.ref: task for task in tasks}  # one subject per ref, as in facts
+        findings = self.task_findings(by_ref, links, now, recall)
+        del links
+        findings += self.kpi_findings(tasks, mappings, kpis, now, statuses, measurements)
+        return with_value_at_risk(findings, served(mappings), statuses or {})
+
+    def task_findings(self, by_ref: dict[str, Task], links: dict[str, dict[str, Any]],
+                      now: datetime, recall: Recall | None = None) -> list[Finding]:
+        """The findings of the task rules on ``by_ref`` with their drift fields ``links``, in
+        task then rule order, without value at risk (with ``recall``: only tasks whose values
+        it has not matched before go to the engine)."""
         if recall is not None:  # it compares the values facts() shows
             matched = recall.match(self.task_engine, (
                 (ref, self._values(task, links[ref], now)) for ref, task in by_ref.items()))
@@ -102,17 +115,19 @@ class Assessor:
                 (ref, project(task, now, links[ref])) for ref, task in by_ref.items())
         flagged = [(ref, rules) for ref, rules in matched.items() if rules]
         del matched
-        links = {ref: links[ref] for ref, _ in flagged}  # the others' are read no more
         findings: list[Finding] = []
         for start in range(0, len(flagged), self.FINDINGS_CHUNK):
             part = dict(flagged[start:start + self.FINDINGS_CHUNK])
             findings += _findings(part, {ref: self._shown(by_ref[ref], links[ref], now)
                                          for ref in part})
-        # with_value_at_risk reads a flagged task's KPIs, no more of its link facts.
-        links = {ref: {"kpis": links[ref].get("kpis", [])} for ref, _ in flagged}
+        return findings
+
+    def kpi_findings(self, tasks: list[Task], mappings: list[Mapping], kpis: list[KPI],
+                     now: datetime, statuses: dict[str, KpiStatus] | None,
+                     measurements: Iterable[Measurement]) -> list[Finding]:
+        """The findings of the KPI rules, in KPI then rule order, as the rules raised them."""
         per_kpi = self._kpi_values(tasks, mappings, kpis, now, statuses, measurements)
-        findings += _findings(self.kpi_engine.match(per_kpi.items()), per_kpi)
-        return with_value_at_risk(findings, links, statuses or {})
+        return _findings(self.kpi_engine.match(per_kpi.items()), per_kpi)
 
     def facts(self, tasks: Iterable[Task], mappings: Iterable[Mapping], kpis: Iterable[KPI],
               now: datetime, statuses: dict[str, KpiStatus] | None = None,
@@ -145,14 +160,23 @@ class Assessor:
         self.kpi_engine.close()
 
 
-def with_value_at_risk(findings: list[Finding], links: dict[str, dict[str, Any]],
+def served(mappings: Iterable[Mapping]) -> dict[str, set[str]]:
+    """The KPIs each task is mapped to, by task ref."""
+    out: dict[str, set[str]] = defaultdict(set)
+    for m in mappings:
+        out[m.task].add(m.kpi)
+    return out
+
+
+def with_value_at_risk(findings: list[Finding], serves: dict[str, set[str]],
                       statuses: dict[str, KpiStatus]) -> list[Finding]:
     """A KPI's finding carries the KPI's value at risk; a task's finding a share of it: each
     KPI's value at risk is split evenly across the flagged items that serve it."""
     at_risk = {k: s.value_at_risk or 0.0 for k, s in statuses.items()}
     flagged: dict[str, set[str]] = defaultdict(set)
+    none: set[str] = set()
     for f in findings:
-        for kid in links.get(f.subject, {}).get("kpis", []):
+        for kid in serves.get(f.subject, none):
             flagged[kid].add(f.subject)
     out = []
     for f in findings:
@@ -161,7 +185,7 @@ def with_value_at_risk(findings: list[Finding], links: dict[str, dict[str, Any]]
             value = at_risk.get(kid, 0.0)
         else:
             value = sum(at_risk.get(k, 0.0) / len(flagged[k])
-                        for k in links.get(f.subject, {}).get("kpis", []))
+                        for k in sorted(serves.get(f.subject, none)))
         out.append(replace(f, value_at_risk=round(value, 2)))
     return out
 
@@ -182,6 +206,7 @@ class Examination:
     findings: list[Finding]  # as the rules raised them, without reminders
     task_facts: dict[str, dict[str, Any]] = field(default_factory=dict)  # by task ref
     kpi_facts: dict[str, dict[str, Any]] = field(default_factory=dict)  # by "kpi:<id>"
+    joins: dict[str, dict[str, Any]] = field(default_factory=dict)  # non-empty join facts
 
 
 def examine(ws: Workspace, tasks: list[Task], measurements: list[Measurement], now: datetime,
@@ -204,7 +229,7 @@ def examine(ws: Workspace, tasks: list[Task], measurements: list[Measurement], n
     finally:
         mapper.close()
         assessor.close()
-    return Examination(statuses, mappings, findings, *seen)
+    return Examination(statuses, mappings, findings, *seen, joins=assessor.joins)
 
 
 def judge(ws: Workspace, tasks: list[Task], measurements: list[Measurement],
@@ -214,9 +239,14 @@ def judge(ws: Workspace, tasks: list[Task], measurements: list[Measurement],
     """Stages 2 and 3 as of ``now``: each KPI's status, the mappings, and the findings with
     their reminders (``first_seen`` by (signal, subject, rule id) of the open ones)."""
     seen = examine(ws, tasks, measurements, now, recall=recall)
+    return seen.statuses, seen.mappings, reminded(ws, seen.findings, first_seen, now)
+
+
+def reminded(ws: Workspace, findings: list[Finding],
+             first_seen: dict[tuple[str, str, str], datetime], now: datetime) -> list[Finding]:
+    """``findings`` with their reminders as of ``now`` (see with_reminder)."""
     rules = {r.id: r for r in ws.rules.signals}
-    return seen.statuses, seen.mappings, [with_reminder(f, rules.get(f.rule_id), first_seen, now)
-                                          for f in seen.findings]
+    return [with_reminder(f, rules.get(f.rule_id), first_seen, now) for f in findings]
 
 
 def with_reminder(finding: Finding, rule: Rule | None,
@@ -245,6 +275,15 @@ class Verdicts:
     new: set[FindingKey]
     cleared: list[FindingKey]
     rematched: dict[str, int]  # by stage: tasks whose facts went to the rule engine
+    changed: set[str] | None = None  # the items judged again; None: every item was
+
+    @classmethod
+    def of(cls, statuses: dict[str, KpiStatus], mappings: list[Mapping],
+           findings: list[Finding], open_before: dict[FindingKey, datetime],
+           rematched: dict[str, int], changed: set[str] | None = None) -> Verdicts:
+        keys = [(f.signal, f.subject, f.rule_id) for f in findings]
+        return cls(statuses, mappings, findings, {k for k in keys if k not in open_before},
+                   sorted(set(open_before) - set(keys)), rematched, changed)
 
 
 @dataclass
@@ -261,18 +300,22 @@ class Recalled:
                                full))
 
 
+def open_findings(store: Store) -> dict[FindingKey, datetime]:
+    """When each open finding was first raised, by (signal, subject, rule id)."""
+    return {(f.signal, f.subject, f.rule_id): f.first_seen for f in store.open_findings()}
+
+
 def assess_pass(ws: Workspace, store: Store, tasks: list[Task], now: datetime,
-                full: bool = False) -> Verdicts:
+                full: bool = False) -> tuple[Verdicts, Examination]:
     """Stages 2 and 3 of a pass on the store's measurements, reminders included, matching
     only the facts that changed since the last pass (all of them if ``full``). Records no
-    finding (sync records them when it applies); keeps the matches for the next pass."""
-    open_before = {(f.signal, f.subject, f.rule_id): f.first_seen for f in store.open_findings()}
+    finding (sync records them when it applies); keeps the matches for the next pass.
+    Also returns the examination (findings as the rules raised them, join facts)."""
+    open_before = open_findings(store)
     recall = Recalled.load(ws, store, full)
-    statuses, mappings, findings = judge(ws, tasks, store.measurements(), open_before, now,
-                                         recall)
+    seen = examine(ws, tasks, store.measurements(), now, recall=recall)
     recall.map.save(store)
     recall.drift.save(store)
-    keys = [(f.signal, f.subject, f.rule_id) for f in findings]
-    return Verdicts(statuses, mappings, findings, {k for k in keys if k not in open_before},
-                    sorted(set(open_before) - set(keys)),
-                    {"map": recall.map.rematched, "drift": recall.drift.rematched})
+    return Verdicts.of(seen.statuses, seen.mappings,
+                       reminded(ws, seen.findings, open_before, now), open_before,
+                       {"map": recall.map.rematched, "drift": recall.drift.rematched}), seen

@@ -70,9 +70,11 @@ class Recall:
         return {ref: matched.get(ref, []) if ref in hashes
                 else [self.rules[i] for i in self.seen[ref][1]] for ref in order}
 
-    def save(self, store: Store) -> None:
-        """Keep this pass's matches for the next one (tasks no longer present are dropped)."""
-        store.save_matches(self.stage, self.book, self.changed, self.present)
+    def save(self, store: Store, everything: bool = True) -> None:
+        """Keep this pass's matches for the next one; when it matched ``everything``, tasks
+        it did not see are dropped (they are gone)."""
+        keep = self.present if everything else self.present | self.seen.keys()
+        store.save_matches(self.stage, self.book, self.changed, keep)
 
     @property
     def rematched(self) -> int:

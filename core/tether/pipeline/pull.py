@@ -14,10 +14,11 @@ from tether.store.db import Store
 from tether.workspace import Workspace
 
 
-def pull_all(ws: Workspace, store: Store) -> dict[str, int]:
+def pull_all(ws: Workspace, store: Store, changed: set[str] | None = None) -> dict[str, int]:
     """Pull every source (concurrently: each waits on its own tracker), save them in config
     order, then read every KPI source (inline values first) into ``store``; returns the
-    items pulled by source. The first source that fails (in config order) fails the pass,
+    items pulled by source, and adds the refs whose snapshot changed to ``changed``. The
+    first source that fails (in config order) fails the pass,
     after the sources before it are saved, as a sequential pull would."""
     prefix = ws.config.writeback.label_prefix
     for connector in ws.connectors.values():
@@ -25,7 +26,7 @@ def pull_all(ws: Workspace, store: Store) -> dict[str, int]:
     cursors = {name: store.get_cursor(name) for name in ws.connectors}
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(ws.connectors)))) as pool:
         futures = {name: pool.submit(c.pull, cursors[name]) for name, c in ws.connectors.items()}
-        pulled = {name: save_pull(ws.connectors[name], future.result(), store, prefix)
+        pulled = {name: save_pull(ws.connectors[name], future.result(), store, prefix, changed)
                   for name, future in futures.items()}
     store_measurements(ws.config, ws.plugins, store)
     return pulled
@@ -37,16 +38,18 @@ def pull_source(connector: Connector, store: Store, prefix: str) -> int:
     return save_pull(connector, connector.pull(store.get_cursor(connector.name)), store, prefix)
 
 
-def save_pull(connector: Connector, result: PullResult, store: Store, prefix: str) -> int:
-    """Save one source's pull (snapshots and cursor); return the items it brought. Tether's
-    own last write is taken out of each item's ``updated`` (see mask_own_edits)."""
-    written = store.load_written()
+def save_pull(connector: Connector, result: PullResult, store: Store, prefix: str,
+              changed: set[str] | None = None) -> int:
+    """Save one source's pull (snapshots and cursor); return the items it brought (the refs
+    whose snapshot changed go to ``changed``). Tether's own last write is taken out of each
+    item's ``updated`` (see mask_own_edits)."""
     tasks = result.tasks
+    written = store.load_written() if tasks else {}
     if any(t.ref in written for t in tasks):
         before = {t.ref: t for t in store.load_tasks(connector.name)}
         tasks, learnt = mask_own_edits(tasks, before, written, prefix)
         store.save_written(learnt)
-    store.save_tasks(connector.name, tasks, result.complete)
+    store.save_tasks(connector.name, tasks, result.complete, changed)
     store.set_cursor(connector.name, result.cursor)
     return len(result.tasks)
 

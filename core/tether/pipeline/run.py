@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from tether.kpi.status import KpiStatus
 from tether.model import Finding, Mapping, Task, WriteOp
 from tether.pipeline.apply import ApplyReport, apply_pass, settle_interrupted
-from tether.pipeline.assess import assess_pass
+from tether.pipeline.delta import judge_pass, settle
 from tether.pipeline.plan import plan_pass
 from tether.pipeline.pull import pull_all
 from tether.store.db import Store
@@ -29,7 +29,9 @@ class RunResult:
     status: str = "running"
     packs: dict[str, str] = field(default_factory=dict)
     pulled: dict[str, int] = field(default_factory=dict)
-    tasks: list[Task] = field(default_factory=list)
+    tasks: list[Task] = field(default_factory=list)  # the items judged, planned or flagged
+    items: int = 0  # items in the portfolio
+    judged: int = 0  # of those, the items judged again (all, unless only some changed)
     mappings: list[Mapping] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     new_findings: set[tuple[str, str, str]] = field(default_factory=set)
@@ -68,13 +70,16 @@ def _run(ws: Workspace, store: Store, result: RunResult, clock: Callable[[], dat
          full: bool) -> None:
     if result.mode == "sync":
         result.interrupted = settle_interrupted(store, result.started)
-    result.pulled = pull_all(ws, store)
-    result.tasks = [t for t in store.load_tasks() if t.source in ws.connectors]
-    verdicts = assess_pass(ws, store, result.tasks, result.started, full)
+    changed: set[str] = set()
+    result.pulled = pull_all(ws, store, changed)
+    judged = judge_pass(ws, store, changed, result.started, full)
+    verdicts = judged.verdicts
+    result.tasks, result.items = judged.shown, judged.items
+    result.judged = judged.items if verdicts.changed is None else len(verdicts.changed)
     result.kpi_statuses, result.mappings = verdicts.statuses, verdicts.mappings
     result.findings, result.new_findings = verdicts.findings, verdicts.new
     result.cleared, result.rematched = verdicts.cleared, verdicts.rematched
-    planned = plan_pass(ws, store, result.tasks, verdicts.mappings, verdicts.findings,
+    planned = plan_pass(ws, store, judged.tasks, verdicts.mappings, verdicts.findings,
                         {f"{e.source}:{e.key}" for e in result.interrupted})
     result.ops, result.held, result.deferred = planned.ops, planned.held, planned.deferred
     result.not_annotated, result.budget = planned.not_annotated, ws.config.writeback.budget
@@ -82,6 +87,10 @@ def _run(ws: Workspace, store: Store, result: RunResult, clock: Callable[[], dat
         result.applied = apply_pass(ws, store, result.run_id, planned, verdicts, result.started,
                                     clock)
         result.notices = [n for c in ws.connectors.values() for n in c.notices()]
+    applied = result.applied
+    settle(store, not planned.ops or (applied is not None and not applied.failed
+                                      and not applied.deferred), planned.held + judged.held)
+    result.held = planned.held + judged.held
     for name, connector in ws.connectors.items():
         store.save_memory(name, connector.memory)
 
@@ -89,7 +98,7 @@ def _run(ws: Workspace, store: Store, result: RunResult, clock: Callable[[], dat
 def _counts(result: RunResult) -> dict[str, int]:
     applied = result.applied
     return {
-        "tasks": len(result.tasks), "mappings": len(result.mappings),
+        "tasks": result.items, "mappings": len(result.mappings),
         "findings": len(result.findings), "planned": len(result.ops),
         "applied": applied.applied if applied else 0,
         "failed": applied.failed if applied else 0,

@@ -27,7 +27,7 @@ def run_document(r: RunResult) -> dict[str, Any]:
             "started": r.started.isoformat(),
             "as_of": r.started.isoformat(),  # the moment judged (--as-of, else the start)
             "finished": r.finished.isoformat() if r.finished else None,
-            "rule_packs": r.packs, "pulled": r.pulled, "tasks": len(r.tasks),
+            "rule_packs": r.packs, "pulled": r.pulled, "tasks": r.items, "judged": r.judged,
             "rematched": r.rematched,  # by stage: tasks whose facts changed, so were matched
         },
         "mappings": [

@@ -128,24 +128,34 @@ def link_facts(tasks: Iterable[Task], mappings: Iterable[Mapping], kpis: dict[st
     for m in mappings:
         serves[m.task].add(m.kpi)
     statuses = statuses or {}
-    out = {}
-    for task in tasks:
-        ids = serves.get(task.ref, set())
-        active = sorted(i for i in ids if i in kpis and kpis[i].is_active)
-        closed = sorted(i for i in ids if i in kpis and not kpis[i].is_active)
-        out[task.ref] = {
-            "kpis": sorted(ids), "active_kpis": active, "kpi_count": len(ids),
-            "active_kpi_count": len(active), "closed_kpis": closed,
-            "changed_after_close_days": _after_close(task, [kpis[i] for i in closed])
-            if closed and not active else None,
-            "slipping_kpis": [i for i in active
-                              if getattr(statuses.get(i), "status", None) in SLIPPING],
-            "guardrail_pushes": [], "guardrail_breaches": [], "guardrail_owners": [],
-            "guardrail_via": [], "conflicts_with": [], "conflict_kpis": [], "conflict_keys": []}
+    out = {task.ref: own_links(task, serves.get(task.ref, set()), kpis, statuses)
+           for task in tasks}
     breaches = breached_guardrails(kpis, statuses)
     guardrail_drivers(tasks, serves, kpis, breaches, judgement.entities, out)
     conflicts(tasks, out, kpis, judgement.entities)
     return out
+
+
+# The drift fields joins with other items fill (guardrail_drivers, conflicts).
+JOIN_FIELDS = ("guardrail_pushes", "guardrail_breaches", "guardrail_owners", "guardrail_via",
+               "conflicts_with", "conflict_kpis", "conflict_keys")
+
+
+def own_links(task: Task, ids: set[str], kpis: dict[str, KPI], statuses: dict[str, Any]
+              ) -> dict[str, Any]:
+    """The drift fields of ``task`` that come from its own KPIs (``ids``) alone; the join
+    fields start empty."""
+    active = sorted(i for i in ids if i in kpis and kpis[i].is_active)
+    closed = sorted(i for i in ids if i in kpis and not kpis[i].is_active)
+    facts: dict[str, Any] = {
+        "kpis": sorted(ids), "active_kpis": active, "kpi_count": len(ids),
+        "active_kpi_count": len(active), "closed_kpis": closed,
+        "changed_after_close_days": _after_close(task, [kpis[i] for i in closed])
+        if closed and not active else None,
+        "slipping_kpis": [i for i in active
+                          if getattr(statuses.get(i), "status", None) in SLIPPING]}
+    facts.update((name, []) for name in JOIN_FIELDS)
+    return facts
 
 
 def _after_close(task: Task, closed: list[KPI]) -> int | None:

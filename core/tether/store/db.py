@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -23,11 +24,12 @@ from tether.codec import task_from_dict, task_to_dict
 from tether.errors import TetherError
 from tether.model import Finding, Mapping, Measurement, Task
 from tether.store import records, tables
+from tether.store.judged import JudgedState
 from tether.store.ledger import WriteLedger
 from tether.store.records import FindingChanges, FindingRecord, RunRecord
 
 
-class Store(WriteLedger):
+class Store(WriteLedger, JudgedState):
     """Tether's durable state at one SQLAlchemy URL; use as a context manager or close()."""
 
     def __init__(self, url: str):
@@ -70,8 +72,8 @@ class Store(WriteLedger):
                     raise TetherError(
                         f"state store at {self.url} was written by a newer Tether "
                         f"(schema {stored}); upgrade tether")
-            # Versions 2 to 4 only added tables (``written``, ``connector_memory``,
-            # ``matches``), which create_all makes.
+            # Versions 2 to 5 only added tables (``written``, ``connector_memory``,
+            # ``matches``, ``judged``), which create_all makes.
             tables.meta.create_all(conn)
             if stored != tables.SCHEMA_VERSION:
                 conn.execute(tables.schema.delete())
@@ -153,9 +155,14 @@ class Store(WriteLedger):
 
     # -- task snapshots -------------------------------------------------------------------
 
-    def save_tasks(self, source: str, tasks: list[Task], complete: bool) -> int:
+    def save_tasks(self, source: str, tasks: list[Task], complete: bool,
+                   changed_refs: set[str] | None = None) -> int:
         """Upsert snapshots (``raw`` is not kept); complete=True also drops the source's
-        other tasks. Returns rows inserted, updated or deleted; unchanged tasks cost none."""
+        other tasks. Returns rows inserted, updated or deleted (their refs are added to
+        ``changed_refs``); unchanged tasks cost none."""
+        if not tasks and not complete:
+            return 0
+        touched = changed_refs if changed_refs is not None else set()
         rows: dict[str, tuple[str, str]] = {}
         for task in tasks:
             if task.source != source:
@@ -178,8 +185,10 @@ class Store(WriteLedger):
                 else:
                     continue
                 changed += 1
+                touched.add(f"{source}:{key}")
             if complete:
                 gone = [key for key in old if key not in rows]
+                touched.update(f"{source}:{key}" for key in gone)
                 for i in range(0, len(gone), 500):  # stay under bound-parameter limits
                     changed += conn.execute(tables.tasks.delete().where(
                         tables.tasks.c.source == source, tables.tasks.c.key.in_(gone[i:i + 500]))).rowcount
@@ -203,25 +212,42 @@ class Store(WriteLedger):
                 conn.execute(tables.tasks.update().where(*where).values(
                     data=text, hash=hashlib.sha256(text.encode()).hexdigest()))
 
-    def load_tasks(self, source: str | None = None) -> list[Task]:
-        """Saved snapshots, of one source or all, sorted by (source, key)."""
+    def load_tasks(self, source: str | None = None, refs: Iterable[str] | None = None
+                   ) -> list[Task]:
+        """Saved snapshots, of one source or all (or only ``refs``), sorted by (source, key)."""
         t = tables.tasks.c
         query = sa.select(t.source, t.data).order_by(t.source, t.key)
         if source is not None:
             query = query.where(tables.tasks.c.source == source)
         with self._engine.begin() as conn:
-            return [task_from_dict(json.loads(data), src) for src, data in conn.execute(query)]
+            if refs is None:
+                rows = list(conn.execute(query))
+            else:
+                pairs = sorted(tuple(r.split(":", 1)) for r in refs)
+                rows = sorted(row for i in range(0, len(pairs), 500) for row in conn.execute(
+                    query.where(sa.tuple_(t.source, t.key).in_(pairs[i:i + 500]))))
+            return [task_from_dict(json.loads(data), src) for src, data in rows]
+
+    def count_tasks(self) -> int:
+        with self._engine.begin() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(tables.tasks))
+                       .scalar() or 0)
 
     # -- mappings -------------------------------------------------------------------------
 
-    def save_mappings(self, mappings: list[Mapping]) -> None:
-        """Replace the stored mappings with ``mappings`` (those of the latest run)."""
+    def save_mappings(self, mappings: list[Mapping], tasks: set[str] | None = None) -> None:
+        """Replace the stored mappings with ``mappings`` (those of the latest run); with
+        ``tasks``, only those tasks' mappings are replaced (the others did not change)."""
+        m = tables.mappings.c
+        rows = [{"task": x.task, "kpi": x.kpi, "rule_id": x.rule_id, "weight": x.weight,
+                 "reason": x.reason} for x in mappings if tasks is None or x.task in tasks]
         with self._engine.begin() as conn:
-            conn.execute(tables.mappings.delete())
-            if mappings:
-                conn.execute(tables.mappings.insert(), [
-                    {"task": m.task, "kpi": m.kpi, "rule_id": m.rule_id,
-                     "weight": m.weight, "reason": m.reason} for m in mappings])
+            if tasks is None:
+                conn.execute(tables.mappings.delete())
+            else:
+                tables.delete_in(conn, tables.mappings, m.task, sorted(tasks))
+            if rows:
+                conn.execute(tables.mappings.insert(), rows)
 
     def load_mappings(self) -> list[Mapping]:
         """The latest run's mappings, sorted by (task, kpi, rule_id)."""

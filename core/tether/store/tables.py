@@ -8,7 +8,7 @@ from enum import Enum
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 meta = sa.MetaData()
 Name = sa.String(255)
@@ -39,6 +39,23 @@ match_books = sa.Table(
     "match_books", meta,
     sa.Column("stage", sa.String(32), primary_key=True),
     sa.Column("book", sa.String(64), nullable=False),
+)
+# What the last judgement left per task, so a later pass judges only what changed: the hash
+# of what the rest of the portfolio reads from the task, the second of the day its ages tick,
+# its join facts (guardrail, conflict) and its findings. One row per judgement in ``judgement``.
+judged = sa.Table(
+    "judged", meta,
+    sa.Column("task", sa.String(512), primary_key=True),
+    sa.Column("row", sa.String(64), nullable=False),
+    sa.Column("age_tick", sa.Integer, nullable=True, index=True),
+    sa.Column("idle_tick", sa.Integer, nullable=True, index=True),
+    sa.Column("joins", sa.Text, nullable=True),
+    sa.Column("findings", sa.Text, nullable=True),
+)
+judgement = sa.Table(
+    "judgement", meta,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("data", sa.Text, nullable=False),
 )
 tasks = sa.Table(
     "tasks", meta,
@@ -130,3 +147,10 @@ def text(value: str | Enum) -> str:
     # str() of a str-Enum member is "OpKind.ADD_LABEL" on 3.11; store the plain value.
     return str(value.value) if isinstance(value, Enum) else value
 
+
+
+def delete_in(conn: sa.Connection, table: sa.Table, column: sa.Column, values: list[str]) -> None:
+    """Delete the rows whose ``column`` is one of ``values``, in chunks that stay under
+    bound-parameter limits."""
+    for i in range(0, len(values), 500):
+        conn.execute(table.delete().where(column.in_(values[i:i + 500])))
