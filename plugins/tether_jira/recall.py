@@ -39,10 +39,11 @@ Shape (JSON)::
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
+
+from tether.sdk import digest
 
 from .annotations import Marker, Shown
 
@@ -183,4 +184,4 @@ def unchanged_marker(value: Any, updated: str | None) -> Marker | None:
 
 def _asof(scope: str, cursor: str) -> str:
     """A short digest naming the scope searched and the cursor a pull returned."""
-    return hashlib.sha256(f"{scope}\n{cursor}".encode()).hexdigest()[:24]
+    return digest(f"{scope}\n{cursor}")

@@ -21,7 +21,14 @@ from tether.rules.compiler import compile_rules
 from tether.rules.engine import RuleEngine
 from tether.rules.language import Rule
 from tether.rules.loader import RuleBook
-from tether.rules.signals import DRIFT_FIELDS, JOIN_FIELDS, Judgement, kpi_facts, link_facts
+from tether.rules.signals import (
+    DRIFT_FIELDS,
+    JOIN_FIELDS,
+    Judgement,
+    kpi_facts,
+    link_facts,
+    served,
+)
 from tether.store.db import Store
 from tether.workspace import Workspace
 
@@ -158,14 +165,6 @@ class Assessor:
     def close(self) -> None:
         self.task_engine.close()
         self.kpi_engine.close()
-
-
-def served(mappings: Iterable[Mapping]) -> dict[str, set[str]]:
-    """The KPIs each task is mapped to, by task ref."""
-    out: dict[str, set[str]] = defaultdict(set)
-    for m in mappings:
-        out[m.task].add(m.kpi)
-    return out
 
 
 def with_value_at_risk(findings: list[Finding], serves: dict[str, set[str]],

@@ -15,8 +15,6 @@ are the ones a full judgement would give it.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
@@ -31,16 +29,16 @@ from tether.pipeline.assess import (
     assess_pass,
     open_findings,
     reminded,
-    served,
     with_value_at_risk,
 )
+from tether.pipeline.incremental import fingerprint
 from tether.pipeline.map import Mapper
 from tether.pipeline.plan import anchor_refs
 from tether.rules.entities import EntityKeys
-from tether.rules.signals import own_links
+from tether.rules.signals import own_links, served
 from tether.rules.window import closed_at
 from tether.store.db import Store
-from tether.store.judged import JudgedRow, finding_json
+from tether.store.judged import JudgedRow
 from tether.store.tables import utc
 from tether.workspace import Workspace
 
@@ -49,21 +47,10 @@ STATUS_FIELDS = ("status", "lifecycle", "value", "attainment", "forecast_attainm
                  "value_at_risk", "in_band", "ahead", "trend", "reason")
 
 
-def _stable(value: Any) -> Any:
-    if isinstance(value, set | frozenset):
-        return sorted(map(str, value))
-    return str(value)
-
-
-def _hash(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True, default=_stable, separators=(",", ":"))
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
-
-
 def inputs(ws: Workspace, measurements: list[Measurement], statuses: dict[str, KpiStatus],
            now: datetime) -> str:
     """Digest of everything besides the items that a judgement depends on, as of ``now``."""
-    return _hash({
+    return fingerprint({
         "v": VERSION, "day": utc(now).date().isoformat(), "config": asdict(ws.config),
         "rules": [repr(r) for r in (*ws.rules.mappings, *ws.rules.signals)],
         "markup": {n: repr(c.capabilities) for n, c in ws.connectors.items()},
@@ -73,17 +60,19 @@ def inputs(ws: Workspace, measurements: list[Measurement], statuses: dict[str, K
 
 def portfolio_row(task: Task, weights: Iterable[tuple[str, float]], keys: EntityKeys) -> str:
     """Hash of what other items and the KPIs read from ``task`` (its KPIs and weights)."""
-    return _hash([sorted(weights), task.status_category, task.estimate, task.created,
+    return fingerprint([sorted(weights), task.status_category, task.estimate, task.created,
                   closed_at(task), sorted(link.target for link in task.links),
                   sorted(f"{k[0]}|{k[1]}|{v}" for k, v in keys.of(task).items())])
 
 
-def _tick(moment: datetime | None) -> int | None:
-    """The second of the UTC day at which whole days since ``moment`` grow by one."""
-    if moment is None:
-        return None
+def _second(moment: datetime) -> int:
+    """The second of the UTC day of ``moment``: whole days since it grow by one then."""
     moment = utc(moment)
     return moment.hour * 3600 + moment.minute * 60 + moment.second
+
+
+def _tick(moment: datetime | None) -> int | None:
+    return None if moment is None else _second(moment)
 
 
 def _weights(mappings: Iterable[Mapping]) -> dict[str, list[tuple[str, float]]]:
@@ -132,7 +121,7 @@ def record_full(ws: Workspace, store: Store, tasks: list[Task], mappings: list[M
         "v": VERSION, "at": utc(now).isoformat(), "settled": False, "items": len(tasks),
         "inputs": inputs(ws, measurements, statuses, now),
         "moments": _moments(ws, tasks, mappings, measurements, now),
-        "kpi_findings": [finding_json(f) for f in findings if f.subject.startswith("kpi:")],
+        "kpi_findings": [asdict(f) for f in findings if f.subject.startswith("kpi:")],
         "held": []})
 
 
@@ -182,7 +171,7 @@ def judge_changes(ws: Workspace, store: Store, changed: set[str], now: datetime
     if now > at:
         # Whole seconds, one early: a tick at 10:00:00.5 after a pass at 10:00:00.7 the day
         # before counts; a few items judged again needlessly cost nothing.
-        dirty |= store.ticked((_tick(at) or 0) - 1, _tick(now) or 0)
+        dirty |= store.ticked(_second(at) - 1, _second(now))
     rows = store.load_judged(dirty)
     tasks = store.load_tasks(refs=dirty)
     if len(tasks) != len(dirty) or dirty - rows.keys():

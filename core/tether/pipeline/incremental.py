@@ -24,9 +24,15 @@ class Matcher(Protocol):
     def match(self, items: Iterable[tuple[str, Any]]) -> dict[str, list[Rule]]: ...
 
 
+def _stable(value: Any) -> Any:
+    if isinstance(value, set | frozenset):
+        return sorted(map(str, value))
+    return str(value)
+
+
 def fingerprint(value: Any) -> str:
-    """A stable hash of JSON-like ``value`` (dates by their text)."""
-    text = json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
+    """A stable hash of JSON-like ``value`` (dates by their text, sets sorted)."""
+    text = json.dumps(value, sort_keys=True, default=_stable, separators=(",", ":"))
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 

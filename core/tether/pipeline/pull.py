@@ -18,8 +18,8 @@ def pull_all(ws: Workspace, store: Store, changed: set[str] | None = None) -> di
     """Pull every source (concurrently: each waits on its own tracker), save them in config
     order, then read every KPI source (inline values first) into ``store``; returns the
     items pulled by source, and adds the refs whose snapshot changed to ``changed``. The
-    first source that fails (in config order) fails the pass,
-    after the sources before it are saved, as a sequential pull would."""
+    first source that fails (in config order) fails the pass, after the sources before it
+    are saved, as a sequential pull would."""
     prefix = ws.config.writeback.label_prefix
     for connector in ws.connectors.values():
         connector.memory = store.load_memory(connector.name)

@@ -81,7 +81,8 @@ def _run(ws: Workspace, store: Store, result: RunResult, clock: Callable[[], dat
     result.cleared, result.rematched = verdicts.cleared, verdicts.rematched
     planned = plan_pass(ws, store, judged.tasks, verdicts.mappings, verdicts.findings,
                         {f"{e.source}:{e.key}" for e in result.interrupted})
-    result.ops, result.held, result.deferred = planned.ops, planned.held, planned.deferred
+    result.ops, result.deferred = planned.ops, planned.deferred
+    result.held = planned.held + judged.held  # judged: held on items not planned again
     result.not_annotated, result.budget = planned.not_annotated, ws.config.writeback.budget
     if result.mode == "sync":
         result.applied = apply_pass(ws, store, result.run_id, planned, verdicts, result.started,
@@ -89,8 +90,7 @@ def _run(ws: Workspace, store: Store, result: RunResult, clock: Callable[[], dat
         result.notices = [n for c in ws.connectors.values() for n in c.notices()]
     applied = result.applied
     settle(store, not planned.ops or (applied is not None and not applied.failed
-                                      and not applied.deferred), planned.held + judged.held)
-    result.held = planned.held + judged.held
+                                      and not applied.deferred), result.held)
     for name, connector in ws.connectors.items():
         store.save_memory(name, connector.memory)
 

@@ -118,15 +118,21 @@ def task_effort(task: Task) -> float:
     return 1.0 if task.estimate is None else task.estimate
 
 
+def served(mappings: Iterable[Mapping]) -> dict[str, set[str]]:
+    """The KPIs each task is mapped to, by task ref."""
+    out: dict[str, set[str]] = defaultdict(set)
+    for m in mappings:
+        out[m.task].add(m.kpi)
+    return out
+
+
 def link_facts(tasks: Iterable[Task], mappings: Iterable[Mapping], kpis: dict[str, KPI],
                statuses: dict[str, Any] | None = None, judgement: Judgement = Judgement()
                ) -> dict[str, dict]:
     """Per task ref, the drift fields derived from its mappings, its KPIs' state and the
     work around it."""
     tasks = list(tasks)
-    serves: dict[str, set[str]] = defaultdict(set)
-    for m in mappings:
-        serves[m.task].add(m.kpi)
+    serves = served(mappings)
     statuses = statuses or {}
     out = {task.ref: own_links(task, serves.get(task.ref, set()), kpis, statuses)
            for task in tasks}

@@ -238,16 +238,10 @@ class Store(WriteLedger, JudgedState):
     def save_mappings(self, mappings: list[Mapping], tasks: set[str] | None = None) -> None:
         """Replace the stored mappings with ``mappings`` (those of the latest run); with
         ``tasks``, only those tasks' mappings are replaced (the others did not change)."""
-        m = tables.mappings.c
         rows = [{"task": x.task, "kpi": x.kpi, "rule_id": x.rule_id, "weight": x.weight,
                  "reason": x.reason} for x in mappings if tasks is None or x.task in tasks]
         with self._engine.begin() as conn:
-            if tasks is None:
-                conn.execute(tables.mappings.delete())
-            else:
-                tables.delete_in(conn, tables.mappings, m.task, sorted(tasks))
-            if rows:
-                conn.execute(tables.mappings.insert(), rows)
+            tables.replace_rows(conn, tables.mappings, tables.mappings.c.task, tasks, rows)
 
     def load_mappings(self) -> list[Mapping]:
         """The latest run's mappings, sorted by (task, kpi, rule_id)."""

@@ -27,10 +27,6 @@ class JudgedRow:
     findings: list[Finding]  # as its rules raised them (no value at risk, no reminder)
 
 
-def finding_json(f: Finding) -> dict[str, Any]:
-    return asdict(f)
-
-
 class JudgedState:
     """The judged half of the Store (it shares the Store's engine)."""
 
@@ -67,18 +63,13 @@ class JudgedState:
 
     def save_judged(self, rows: dict[str, JudgedRow], everything: bool) -> None:
         """Replace the rows of ``rows``' tasks; ``everything``: drop every other row too."""
-        j = tables.judged.c
         values = [{"task": task, "row": r.row, "age_tick": r.age_tick, "idle_tick": r.idle_tick,
                    "joins": json.dumps(r.joins, sort_keys=True) if r.joins else None,
-                   "findings": json.dumps([finding_json(f) for f in r.findings])
+                   "findings": json.dumps([asdict(f) for f in r.findings])
                    if r.findings else None} for task, r in rows.items()]
         with self._engine.begin() as conn:
-            if everything:
-                conn.execute(tables.judged.delete())
-            else:
-                tables.delete_in(conn, tables.judged, j.task, sorted(rows))
-            if values:
-                conn.execute(tables.judged.insert(), values)
+            tables.replace_rows(conn, tables.judged, tables.judged.c.task,
+                                None if everything else rows, values)
 
     def judged_findings(self) -> list[Finding]:
         """Every task's findings as last judged, in task order."""

@@ -3,8 +3,10 @@ them: datetimes as aware UTC, enums as their plain value."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from enum import Enum
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -149,8 +151,15 @@ def text(value: str | Enum) -> str:
 
 
 
-def delete_in(conn: sa.Connection, table: sa.Table, column: sa.Column, values: list[str]) -> None:
-    """Delete the rows whose ``column`` is one of ``values``, in chunks that stay under
-    bound-parameter limits."""
-    for i in range(0, len(values), 500):
-        conn.execute(table.delete().where(column.in_(values[i:i + 500])))
+def replace_rows(conn: sa.Connection, table: sa.Table, column: sa.Column,
+                 keys: Iterable[str] | None, rows: list[dict[str, Any]]) -> None:
+    """Delete the rows whose ``column`` is one of ``keys`` (every row when None), in chunks
+    that stay under bound-parameter limits, then insert ``rows``."""
+    if keys is None:
+        conn.execute(table.delete())
+    else:
+        chosen = sorted(keys)
+        for i in range(0, len(chosen), 500):
+            conn.execute(table.delete().where(column.in_(chosen[i:i + 500])))
+    if rows:
+        conn.execute(table.insert(), rows)
