@@ -1008,7 +1008,11 @@ def test_incremental_pull_uses_modified_since_with_the_overlap(world: World) -> 
     old = [world.task(f"T{i}", modified_at=world.state.ago(20 + i)) for i in range(3)]
     connector = world.connector()
     full = connector.pull(None)
-    assert full.complete and Watermark.parse(full.cursor).at == parse_datetime(old[0]["modified_at"])
+    mark = Watermark.parse(full.cursor)
+    assert full.complete and mark.at == parse_datetime(old[0]["modified_at"])
+    # Asana's own time (its Date header, less the request's duration), not this machine's
+    assert mark.pulled_at is not None
+    assert world.clock.current - timedelta(seconds=5) <= mark.pulled_at <= world.clock.current
     world.clock.current += timedelta(hours=1)
     world.state.rename(old[1], "T1 again", world.ada)
     later = connector.pull(full.cursor)
@@ -1016,7 +1020,7 @@ def test_incremental_pull_uses_modified_since_with_the_overlap(world: World) -> 
     assert Watermark.parse(later.cursor).at == parse_datetime(old[1]["modified_at"])
     query = parse_qs(world.requests("GET", "/tasks")[-1][2])
     since = parse_datetime(query["modified_since"][0])
-    assert since == Watermark.parse(full.cursor).at - timedelta(minutes=2)
+    assert since == mark.pulled_at - timedelta(minutes=2)  # from when that pull ran
     assert query["limit"] == ["100"] and query["project"] == [world.project["gid"]]
     # A new run (fresh connector) does not get the overlap again: the cursor saw T0 there.
     fresh = world.connector().pull(full.cursor)

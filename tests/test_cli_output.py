@@ -110,3 +110,15 @@ def test_kpi_status_and_the_report_say_moved_away_and_off_track(ws: Path, monkey
     assert "-25%" not in html.split("<section id=\"kpis\">")[1].split("</section>")[0]
     md = run("report", "-c", str(ws), "--format", "md", "-o", "-", *AS_OF).stdout
     assert "off_track" not in md and "at_risk" not in md and "off track" in md
+
+
+def test_a_pass_that_judged_only_what_changed_says_so_and_counts_everything(ws: Path) -> None:
+    first = json.loads(run("sync", "--json", "-c", str(ws), *AS_OF).stdout)
+    assert first["run"]["listed_all"] and first["findings"]
+    run("sync", "-c", str(ws), *AS_OF)  # reads back what the first wrote
+    quiet = run("plan", "-c", str(ws), *AS_OF).stdout
+    assert "Nothing changed since the last pass: every item kept its verdict." in quiet
+    doc = json.loads(run("plan", "--json", "-c", str(ws), *AS_OF).stdout)
+    assert not doc["run"]["listed_all"] and doc["run"]["judged"] == 0
+    assert all(f["subject"].startswith("kpi:") for f in doc["findings"])
+    assert doc["summary"] == first["summary"] and doc["summary"]["signals"]

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from tether.kpi.status import kpi_statuses
 from tether.model import KPI, Finding, Mapping, Measurement, Task
-from tether.pipeline.assess import Assessor, with_reminder
+from tether.pipeline.assess import Assessor
 from tether.pipeline.plan import desired_annotations
+from tether.pipeline.verdicts import with_reminder
 from tether.plugins import Plugins
 from tether.rules.loader import load_rulebook
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -138,7 +139,7 @@ def test_tether_json_round_trips_codec_output(tmp_path):
     path = write(tmp_path, "t.json", json.dumps({"tasks": [data, {"key": "X-2", "title": "Next",
                                                                  "status": "Done"}]}))
     tasks = pull(tmp_path, path, "tether-json", url_base="https://x/")
-    assert tasks["X-1"] == Task(**{**original.__dict__, "source": "src"})
+    assert tasks["X-1"] == replace(original, source="src")
     assert tasks["X-1"].custom == {"team": "red"}
     assert tasks["X-2"].status_category == "done" and tasks["X-2"].url == "https://x/X-2"
 

@@ -150,15 +150,20 @@ def test_comments_are_not_listed_where_tether_knows_it_never_wrote_one(hub: Hub)
     assert len([1 for m, p, _ in hub.log()[before:] if p.endswith("/comments")]) == 1 + len(tasks)
 
 
-def test_incremental_pull_asks_since_the_cursor_minus_two_minutes(hub: Hub) -> None:
+def test_incremental_pull_asks_since_the_last_pull_minus_two_minutes(hub: Hub) -> None:
     first = hub.issue("Old", updated=hub.clock.now() - timedelta(hours=1))
     connector = hub.connector()
     cursor = connector.pull(None).cursor
-    assert Watermark.parse(cursor).at == datetime(2025, 5, 5, 8, tzinfo=UTC)
+    mark = Watermark.parse(cursor)
+    assert mark.at == datetime(2025, 5, 5, 8, tzinfo=UTC)
+    # GitHub's Date (its clock, not this machine's) less the request's duration
+    assert mark.pulled_at is not None
+    assert hub.clock.now() - timedelta(seconds=5) <= mark.pulled_at < hub.clock.now()
     hub.world.edit_issue(first, title="Old, edited")
     result = connector.pull(cursor)
     query = hub.server.log[-1].query
-    assert "since=2025-05-05T07%3A58%3A00Z" in query
+    since = mark.pulled_at - timedelta(minutes=2)  # not from the mark at 08:00
+    assert f"since={since:%Y-%m-%dT%H}%3A{since:%M}%3A{since:%S}Z" in query
     assert "sort=updated" in query and "direction=asc" in query
     assert [t.title for t in result.tasks] == ["Old, edited"]
     assert Watermark.parse(result.cursor).at == datetime(2025, 5, 5, 9, tzinfo=UTC)

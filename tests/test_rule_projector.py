@@ -15,8 +15,14 @@ import pytest
 from tether.config.yamlsrc import load_text
 from tether.errors import TetherError
 from tether.model import Link, Task
-from tether.pipeline.map import Mapper, collector_paused, task_values
-from tether.rules.compiler import REF_KEY, CompiledRules, compile_rules, engine_safe
+from tether.pipeline.map import Mapper, collector_paused, task_reader, task_values
+from tether.rules.compiler import (
+    REF_KEY,
+    CompiledRules,
+    compile_rules,
+    engine_safe,
+    ruleset_gate,
+)
 from tether.rules.engine import CHUNK, OBSERVED, RuleEngine, _hit, _Host
 from tether.rules.evaluate import evaluate, rule_condition, text_holds, typed
 from tether.rules.fields import DATE, NUM, TASK_CATALOG
@@ -254,3 +260,63 @@ def test_the_collector_is_paused_only_for_the_stage() -> None:
         assert not gc.isenabled()  # the caller's choice stands
     finally:
         gc.enable()
+
+
+GATED = """\
+- id: open-vendor
+  kpi: k
+  when: {all: [{status_category: {in: [todo, in_progress]}}, {custom.flag: true},
+               {labels: {any_of: [vendor]}}]}
+- id: todo-text
+  kpi: k
+  when: {all: [{status_category: todo}, {custom.flag: true}, {title: {contains: kyc}}]}
+- id: doing-elsewhere
+  kpi: k
+  when: {all: [{custom.flag: true}, {status_category: {in: [in_progress]}},
+               {not: {project: OPS}}]}
+"""
+STATUSES = ["todo", "in_progress", "done", "", "Todo", "todo\0", 'in"progress', "ä", 0, 1.0,
+            True, None, ["todo"]]
+
+
+def test_facts_no_rule_can_match_are_matched_as_the_reference_does() -> None:
+    """Every rule requires an open status and the flag: the engine leaves out the facts
+    without them, and still finds exactly what the reference evaluator finds."""
+    rules = parse_rules(GATED)
+    compiled = compile_rules(rules, "gated")
+    ((_, gate),) = ((n, ruleset_gate(r)) for n, r in compiled.rulesets.items())
+    assert {(kind, values) for _, kind, values in gate} == {
+        (str, frozenset({"todo", "in_progress"})), (bool, frozenset({True}))}
+    engine = RuleEngine(compiled)
+    try:
+        rng = random.Random(13)
+        subjects = [(f"g:{i}", {
+            "status_category": rng.choice(STATUSES), "custom.flag": rng.choice(ODD + ["true", 1]),
+            "labels": rng.choice([["vendor"], ["Vendor"], [], None, "vendor"]),
+            "title": rng.choice(["KYC check", "x", None, 5]),
+            "project": rng.choice(["OPS", "PLAT", None])}) for i in range(1500)]
+        matched = engine.match(subjects)
+    finally:
+        engine.close()
+    expected = {ref: [r.id for r in rules if evaluate(rule_condition(r), values)]
+                for ref, values in subjects}
+    assert {ref: [r.id for r in hit] for ref, hit in matched.items()} == expected
+    assert all(any(rule in ids for ids in expected.values()) for rule in
+               ("open-vendor", "todo-text", "doing-elsewhere"))
+
+
+def test_a_requirement_only_some_rules_share_gates_nothing() -> None:
+    rules = parse_rules(GATED + "- id: any-status\n  kpi: k\n  when: {custom.flag: true}\n"
+                        "- id: flag-or-todo\n  kpi: k\n  when: {any: [{custom.flag: true}, "
+                        "{status_category: todo}]}\n")
+    ((ruleset),) = compile_rules(rules, "ungated").rulesets.values()
+    assert ruleset_gate(ruleset) == ()
+
+
+def test_a_task_reader_reads_each_field_as_task_values_does(compiled) -> None:
+    names = [*compiled.field_names(), "custom.it's \"odd\"", "type", "age_days"]
+    read = task_reader(names)
+    rng = random.Random(17)
+    for i in range(500):
+        task = random_task(rng, i)
+        assert read(task, NOW) == task_values(task, names, NOW)

@@ -121,6 +121,12 @@ def test_signal_messages_may_only_name_known_fields(tmp_path: Path) -> None:
         """)
     assert found == [(4, "signals[0].message",
                       "unknown placeholder {titel}; use a field name such as {title}")]
+    found = problems(tmp_path, """\
+        signals:
+          - {id: s, signal: s, message: "{} is lonely", when: {kpi_count: 0}}
+        """)
+    assert found == [(2, "signals[0].message",
+                      "unknown placeholder {}; use a field name such as {title}")]
 
 
 def test_link_fields_are_for_signal_rules_only(tmp_path: Path) -> None:

@@ -1,4 +1,7 @@
-"""The domain model shared by every pipeline stage: plain, mostly frozen dataclasses."""
+"""The domain model shared by every pipeline stage: plain, mostly frozen dataclasses.
+
+The ones a portfolio holds by the hundred thousand (tasks, their links, mappings, findings)
+have slots: no per-instance ``__dict__`` (about 90 bytes less per task)."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from typing import Any
 STATUS_CATEGORIES = ("todo", "in_progress", "done")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Link:
     """A typed link from one task to another (``blocks``, ``relates to``, ...)."""
 
@@ -18,7 +21,7 @@ class Link:
     target: str  # key of the other task, in the same source
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Task:
     """One work item from one source, normalised so rules never see tracker shapes."""
 
@@ -147,7 +150,7 @@ class Measurement:
     value: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Mapping:
     """A link from a task to a KPI, made by one mapping rule."""
 
@@ -158,7 +161,7 @@ class Mapping:
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Finding:
     """A drift signal raised on a task or a KPI by one drift rule."""
 

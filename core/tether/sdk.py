@@ -58,7 +58,7 @@ from tether.model import (
 from tether.pipeline.markdown import at_mentions, stored_body, stored_digest, with_marker
 from tether.pipeline.render import MARKER, MENTION, digest, mention, neutralise
 from tether.retry import RetryPolicy, with_retries
-from tether.watermark import Watermark
+from tether.watermark import PullDate, Watermark
 
 __all__ = [
     # hooks
@@ -72,7 +72,7 @@ __all__ = [
     # errors
     "InvalidInput", "Problem", "SourceError", "TetherError",
     # retry, cursors, time
-    "Clock", "FakeClock", "RetryPolicy", "Watermark", "with_retries",
+    "Clock", "FakeClock", "PullDate", "RetryPolicy", "Watermark", "with_retries",
     # task values
     "parse_datetime", "task_from_dict", "task_to_dict",
     # Tether's comment: its marker, mentions, quoting, storing it as Markdown

@@ -1,5 +1,6 @@
 """A thin requests.Session wrapper for Asana: Bearer auth, {"data": ...} envelopes, offset
-pagination, and retries that sleep only on Tether's clock."""
+pagination, retries that sleep only on Tether's clock, and Asana's own time read from the
+answers' Date header (``reading``), which dates a pull."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any, TypeVar
 
 import requests
 from requests.adapters import HTTPAdapter
-from tether.sdk import Clock, SourceError, with_retries
+from tether.sdk import Clock, PullDate, SourceError, with_retries
 
 from .failures import AsanaHTTPError, Where, error_message, source_error, transient
 
@@ -33,6 +34,8 @@ class AsanaClient:
             self.session.mount(prefix, HTTPAdapter(max_retries=0))
         self.session.headers.update({"Accept": "application/json",
                                      "User-Agent": "tether-asana/0.1"})
+        self.dated = PullDate()  # Asana's time when a pull's first request reached it
+        self.session.hooks["response"].append(self.dated.hook)
 
     def token(self) -> str:
         """The token from the environment, read now; SourceError naming the variable if unset."""

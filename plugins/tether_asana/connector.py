@@ -70,8 +70,10 @@ class AsanaConnector(Connector):
     def pull(self, cursor: str | None) -> PullResult:
         """Every task of the projects (cursor None, or unreadable), or those modified since
         the cursor's mark less the overlap (changes that became visible late), without the
-        tasks the cursor already saw with the same modified_at: those are no change."""
+        tasks the cursor already saw with the same modified_at: those are no change. The new
+        cursor records Asana's time at the first answer (its Date header)."""
         self.client.token()
+        self.client.dated.begin()
         mark = Watermark.resume(cursor)
         since = mark.since()
         fields = dict.fromkeys((*PULL_FIELDS, *self.labels.fields, "followers"))
@@ -89,7 +91,8 @@ class AsanaConnector(Connector):
             self.labels.learn(item)
         pulled = [to_task(item, self.name, self.options) for item in items.values()]
         tasks = [task for task in pulled if mark.is_new(task)]
-        result = PullResult(tasks, mark.advance(pulled).encode(), complete=since is None)
+        result = PullResult(tasks, mark.advance(pulled, self.client.dated.at).encode(),
+                            complete=since is None)
         self._pull = shown.Pull(cursor, result.cursor, since is None, items)
         return result
 

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from github import Auth, Github
-from tether.sdk import Clock, RetryPolicy, SourceError, with_retries
+from tether.sdk import Clock, PullDate, RetryPolicy, SourceError, with_retries
 
 from .failures import TRACKER, source_error, transient
 from .memory import PageMark
@@ -69,6 +71,8 @@ class GitHubClient:
         self._github: Github | None = None
         self._token: str | None = None
         self._pages: dict[str, CachedPage] = {}
+        # GitHub's time when a pull's first list page was asked for (304s are dated too).
+        self.dated = PullDate()
 
     def check_token(self) -> str:
         """The token from ``$token_env``; SourceError naming the variable when it is unset."""
@@ -141,7 +145,10 @@ class GitHubClient:
                     ) -> tuple[dict[str, Any], Any]:
                 return gh.requester.requestJsonAndCheck("GET", u, headers=h)
 
+            started = time.monotonic()  # a duration only: never compared with GitHub's time
             got_headers, data = self.call(get, where, subject)
+            self.dated.answered(got_headers.get("date"),
+                                timedelta(seconds=time.monotonic() - started))
             if data is None and (cached is not None or mark is not None):  # 304 Not Modified
                 if cached is not None:
                     items, url, full = cached.items, cached.next_url, len(cached.items) >= PER_PAGE

@@ -47,12 +47,14 @@ class GitHubConnector(Connector):
     def pull(self, cursor: str | None) -> PullResult:
         """Every item (cursor None, or unreadable) or those updated since the cursor's mark
         less the overlap, oldest change first, without those the cursor already saw
-        unchanged; the new cursor marks the newest ``updated_at`` seen.
+        unchanged; the new cursor marks the newest ``updated_at`` seen and GitHub's time when
+        the first page was asked for (its Date header), where the next pull may start.
 
         An incremental pull asks each page with the ETag ``memory`` kept for that very
         request: a 304 (free of rate limit) means nothing changed there since, so no items.
         A full pull never does: it must list every item, since it replaces the stored ones."""
         self.client.check_token()
+        self.client.dated.begin()
         memory = Memory(self.memory)
         mark = Watermark.resume(cursor)
         since = mark.since()
@@ -76,7 +78,10 @@ class GitHubConnector(Connector):
                                           or not is_pull_request(item)):
                     tasks.append(task)
         memory.set_pages(answered if since is not None else {})
-        return PullResult(tasks, mark.advance(pulled).encode(), complete=since is None)
+        # A page answered 304 to memory's ETag brings no items: the mark's own `seen` then
+        # says which items the new time lets the next pull skip.
+        cursor = mark.advance(pulled, self.client.dated.at).encode()
+        return PullResult(tasks, cursor, complete=since is None)
 
     def _items(self, repo: str, params: dict[str, str],
                remembered: Callable[[str], PageMark | None] | None,

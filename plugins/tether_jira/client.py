@@ -7,7 +7,11 @@ resource), the call goes through the library's own session instead, so authentic
 headers and error handling stay the library's.
 
 A client may be used from several threads at once (the writer does): connecting and the
-first quiet edit, which decides whether Jira accepts quiet edits, happen under a lock."""
+first quiet edit, which decides whether Jira accepts quiet edits, happen under a lock.
+
+What serverInfo and GET /field say (the ``Setup``) may come from an earlier pass instead
+(``offer``): the library is then built without its own serverInfo request. Every answer is
+dated by the site's clock (its ``Date`` header), so a pull knows when it ran (``reading``)."""
 
 from __future__ import annotations
 
@@ -15,13 +19,15 @@ import json
 import os
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
 import requests
 from jira import JIRA
 from jira.exceptions import JIRAError
-from tether.sdk import Clock, SourceError, with_retries
+from tether.sdk import Clock, PullDate, SourceError, digest, parse_datetime, with_retries
 
 from .failures import Context, describe, quiet_refused, status_of, transient
 from .normalise import FieldMap
@@ -39,6 +45,56 @@ CLOUD_PAGE = 5000  # /search/jql's documented maximum; Jira returns fewer when f
 DC_PAGE = 1000  # Data Center clamps to jira.search.views.default.max (1000 unless changed)
 MAX_PAGES = 10_000  # a guard against a server that never says "last page"
 EPIC_LINK_TYPE = "com.pyxis.greenhopper.jira:gh-epic-link"
+# A remembered Setup is read again once this old by the site's clock: a field renamed or
+# recreated (Story Points found by name on Data Center) is picked up within a day.
+SETUP_TTL = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What a pass must know of the site before it searches: serverInfo's deploymentType and
+    versionNumbers, and the field ids GET /field resolved for these options, with the
+    library's JQL-name translation of the fields searched; ``read_at`` is the site's time
+    when they were read (None: unknown, so never remembered)."""
+
+    deployment: str
+    version: tuple[int, ...]
+    fields: FieldMap
+    names: dict[str, str]
+    read_at: datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"deployment": self.deployment, "version": list(self.version),
+                "points": self.fields.story_points, "epic": self.fields.epic_link,
+                "custom": dict(self.fields.custom), "names": dict(self.names),
+                "read_at": self.read_at.isoformat() if self.read_at else None}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Setup | None:
+        """The setup ``to_json`` wrote; None for anything else (memory is only a hint)."""
+        try:
+            fields = FieldMap(_text(data["points"]), _text(data["epic"]),
+                              {str(k): str(v) for k, v in dict(data["custom"]).items()})
+            names = {str(k): str(v) for k, v in dict(data["names"]).items()}
+            read_at = parse_datetime(str(data["read_at"]))
+            version = tuple(int(n) for n in data["version"])
+            deployment = str(data["deployment"])
+        except (KeyError, TypeError, ValueError):
+            return None
+        if read_at is None or not names:
+            return None
+        return cls(deployment, version, fields, names, read_at)
+
+
+def setup_key(options: JiraOptions) -> str:
+    """Names what a Setup was resolved for: a remembered one serves only the same options
+    (a field added to them is one it never resolved)."""
+    return digest(json.dumps([options.flavour, options.api_version, options.story_points_field,
+                              options.epic_link_field, sorted(options.custom_fields.items())]))
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 class FlavourMismatch(SourceError):
@@ -57,8 +113,10 @@ class JiraClient:
         self.clock = clock
         self._jira: JIRA | None = None
         self._token: str | None = None
-        self._fields: FieldMap | None = None
-        self._zone: tuple[str | None] | None = None
+        self._setup: Setup | None = None  # serverInfo and /field as read, or as offered
+        self._server: tuple[str, tuple[int, ...], datetime | None] | None = None  # serverInfo
+        self._offered: Setup | None = None  # an earlier pass's, used instead of asking
+        self.dated = PullDate()  # the site's time when a pull's first request reached it
         self._quiet: bool | None = None  # may edits go with notifyUsers=false? None: not tried
         self._connecting = threading.RLock()
         self._probing = threading.Lock()  # one quiet edit at a time until Jira has answered
@@ -90,7 +148,8 @@ class JiraClient:
             raise SourceError(describe(exc, ctx)) from None
 
     def jira(self) -> JIRA:
-        """The connected library client (GET serverInfo on first use, flavour checked)."""
+        """The connected library client (GET serverInfo on first use unless a setup was
+        offered, flavour checked)."""
         try:
             return self.connect()
         except SourceError:
@@ -111,24 +170,47 @@ class JiraClient:
             return self._jira
         if self._jira is not None:
             self._jira.close()
-        self._jira, self._token, self._fields, self._zone = None, token, None, None
+        self._jira, self._token, self._setup, self._server = None, token, None, None
         opts = self.options
         auth: dict[str, Any] = ({"basic_auth": (opts.email, token)} if opts.flavour == "cloud"
                                 else {"token_auth": token})
-        # get_server_info=True: the library routes searches by serverInfo's deploymentType.
-        client = self.retrying(partial(
-            JIRA, opts.base_url, options={"rest_api_version": opts.api_version,
-                                          "check_update": False},
-            get_server_info=True, max_retries=0, timeout=opts.timeout, logging=False, **auth))
-        deployment = client.deploymentType or "Server"
-        if (deployment == "Cloud") != (opts.flavour == "cloud"):
+        # get_server_info=False: constructing makes no request; serverInfo is asked below
+        # (or taken from an offered setup), and its answer set as the library would set it.
+        client = JIRA(opts.base_url, options={"rest_api_version": opts.api_version,
+                                              "check_update": False},
+                      get_server_info=False, max_retries=0, timeout=opts.timeout,
+                      logging=False, **auth)
+        client._session.hooks["response"].append(self.dated.hook)  # requests' public hook list
+        try:
+            self._identify(client, self._offered)
+        except BaseException:
             client.close()
+            raise
+        self._jira = client
+        return client
+
+    def _identify(self, client: JIRA, offered: Setup | None) -> None:
+        """Set what the library's get_server_info=True would (deploymentType, which routes
+        searches and ``@cloud_api`` methods, and the version) from serverInfo, or from the
+        ``offered`` setup without a request; FlavourMismatch when the site is the other one."""
+        if offered is not None:
+            self._server = (offered.deployment, offered.version, offered.read_at)
+            self._setup = offered
+        else:
+            info: dict[str, Any] = self.retrying(client.server_info)
+            numbers = info.get("versionNumbers") or ()
+            self._server = (str(info.get("deploymentType") or "Server"),
+                            tuple(int(n) for n in numbers if isinstance(n, int)),
+                            _server_time(info.get("serverTime")) or self.dated.at)
+        deployment, version, _ = self._server
+        client.deploymentType = deployment
+        client._version = version  # private: the library keeps versionNumbers here
+        opts = self.options
+        if (deployment == "Cloud") != (opts.flavour == "cloud"):
             want = "cloud" if deployment == "Cloud" else "datacenter"
             raise FlavourMismatch(
                 f"Jira at {opts.base_url} reports deploymentType '{deployment}' but "
                 f"options.flavour is '{opts.flavour}'; set flavour: {want}", want)
-        self._jira = client
-        return client
 
     def get(self, path: str, params: dict[str, str] | None = None) -> requests.Response:
         """GET ``path`` under this site's REST API through the library's session, with
@@ -141,17 +223,36 @@ class JiraClient:
 
     # -- setup ----------------------------------------------------------------------------
 
+    def offer(self, setup: Setup | None) -> None:
+        """Use ``setup`` (an earlier pass's, for these options) instead of asking serverInfo
+        and /field, while it is younger than SETUP_TTL by the site's clock (``fields`` checks
+        against ``reading``). Only a client not yet connected takes it."""
+        self._offered = setup
+
+    def setup(self) -> Setup | None:
+        """What serverInfo and /field said (or the setup offered), once ``fields`` ran, if
+        the site's time when they were read is known; else None (not worth remembering)."""
+        setup = self._setup
+        return setup if setup is not None and setup.read_at is not None else None
+
     def fields(self) -> FieldMap:
-        """Field ids for story points, Epic Link and custom fields, from one GET /field.
+        """Field ids for story points, Epic Link and custom fields: read once per connection
+        from serverInfo and one GET /field, unless a setup was offered that is younger than
+        SETUP_TTL by ``reading``.
 
         The library would GET /field again to translate JQL names in ``fields``; it is given
-        the list it would have built, so a full pull costs serverInfo + field + pages."""
+        the translations it would have made, so a full pull costs serverInfo + field + pages
+        and a pass with a setup offered none of them."""
         jira = self.jira()
-        if self._fields is not None:
-            return self._fields
+        setup = self._setup
+        if setup is not None and setup is self._offered and self._aged(setup.read_at):
+            self._setup = self._offered = None  # remembered too long ago: read the site again
+            self._identify(jira, None)
+            setup = None
+        if setup is not None:
+            jira._fields_cache_value = dict(setup.names)  # private: see the docstring
+            return setup.fields
         listing: list[dict[str, Any]] = self.call(jira.fields, Context(self.options))
-        jira._fields_cache_value = {name: f["id"] for f in listing  # private: see the docstring
-                                    for name in f.get("clauseNames", ())}
         opts = self.options
         resolve = partial(_resolve, listing)
         points = resolve(opts.story_points_field) if opts.story_points_field else (
@@ -159,16 +260,30 @@ class JiraClient:
         epic = resolve(opts.epic_link_field) if opts.epic_link_field else (
             None if opts.flavour == "cloud" else _typed(listing, EPIC_LINK_TYPE))
         custom = {name: resolve(fid) or fid for name, fid in opts.custom_fields.items()}
-        self._fields = FieldMap(points, epic, custom)
-        return self._fields
+        fields = FieldMap(points, epic, custom)
+        by_clause = {name: str(f["id"]) for f in listing for name in f.get("clauseNames", ())}
+        # Only the translations of the fields Tether searches: all the library will look up.
+        names = {name: by_clause.get(name, name) for name in fields.requested()}
+        jira._fields_cache_value = dict(names)  # private: see the docstring
+        assert self._server is not None  # set on connecting
+        deployment, version, read_at = self._server
+        self._setup = Setup(deployment, version, fields, names, read_at or self.dated.at)
+        return fields
+
+    def _aged(self, read_at: datetime | None) -> bool:
+        """Whether a setup read at ``read_at`` is too old to trust now, or its age unknown
+        (no reading of the site's clock this pass)."""
+        now = self.dated.at
+        return now is None or read_at is None or now - read_at >= SETUP_TTL
 
     def user_zone(self) -> str | None:
-        """The token user's time zone: JQL dates are read in it (GET /myself, once)."""
+        """The token user's time zone, from GET /myself on every call: JQL dates are read in
+        it, so a pass re-checks it (a user who moved zone would shift every date filter);
+        the same request shows the token still works."""
         jira = self.jira()
-        if self._zone is None:
-            me = self.call(jira.myself, Context(self.options))
-            self._zone = (me.get("timeZone"),)
-        return self._zone[0]
+        me = self.call(jira.myself, Context(self.options))
+        zone = me.get("timeZone")
+        return str(zone) if zone else None
 
     # -- reading --------------------------------------------------------------------------
 
@@ -389,6 +504,14 @@ def _offset_page(jira: JIRA, jql: str, start: int, fields: list[str]) -> dict[st
     No ``properties``: Data Center's search ignores it (JRASERVER-62898)."""
     return jira.search_issues(jql, startAt=start, maxResults=DC_PAGE, fields=fields,
                               json_result=True)
+
+
+def _server_time(value: Any) -> datetime | None:
+    """serverInfo's serverTime ("2025-05-05T11:00:00.000+0200"), None if unreadable."""
+    try:
+        return parse_datetime(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def _resolve(listing: list[dict[str, Any]], wanted: str) -> str:

@@ -25,7 +25,7 @@ from tether.sdk import (
 
 from . import doctor, jql
 from .annotations import Marker, Shown
-from .client import JiraClient, comment_marker
+from .client import JiraClient, Setup, comment_marker, setup_key
 from .markup import adf_to_text
 from .normalise import to_task
 from .options import JiraOptions
@@ -75,18 +75,28 @@ class JiraConnector(Connector):
         """Full pull (by key) when ``cursor`` is None (or unreadable), else the issues updated
         since its mark less the overlap, without those the cursor already saw unchanged.
 
-        Requests: serverInfo, /field, (/myself when incremental), then the fewest pages.
-        ``memory`` holds for this pass only if written as of exactly ``cursor``."""
-        fields = self.client.fields()
+        Requests: a full pull asks serverInfo and /field, then the fewest pages. An
+        incremental one asks /myself (every pass: it shows the token works and gives the
+        user's time zone, which JQL dates are read in), serverInfo and /field only when
+        ``memory`` keeps no setup for these options younger than a day, then the pages.
+        The new cursor records the site's time at the first answer (its Date header).
+        ``memory``'s entries hold for this pass only if written as of exactly ``cursor``."""
         mark = Watermark.resume(cursor)
         since = mark.since()
         recall = self.recall()
-        self._recalled = None if since is None else recall.shown_as_of(self._scope(), cursor)
-        self._previous = recall.entries()
+        key = setup_key(self.options)
+        self.client.dated.begin()  # the pull's first answer dates it by the site's clock
         if since is None:  # first pull, or a cursor this connector cannot read
+            self.client.offer(None)  # a full pull reads the site afresh
+            fields = self.client.fields()
             query = jql.full(self.options)
         else:
-            query = jql.since(self.options, since, self.client.user_zone())
+            self.client.offer(Setup.from_json(recall.setup(key)))
+            zone = self.client.user_zone()  # first: its answer dates the pull and the setup
+            fields = self.client.fields()
+            query = jql.since(self.options, since, zone)
+        self._recalled = None if since is None else recall.shown_as_of(self._scope(), cursor)
+        self._previous = recall.entries()
         pulled: dict[str, Task] = {}
         for page in self.client.search(query, fields.requested()):
             for issue in page:
@@ -103,7 +113,11 @@ class JiraConnector(Connector):
             recall.keep_only(pulled)  # forget issues that left the scope
             self._whole = True
         tasks = [t for t in pulled.values() if mark.is_new(t)]
-        self._pulled, self._cursor = True, mark.advance(pulled.values()).encode()
+        pulled_at = self.client.dated.at
+        self._pulled, self._cursor = True, mark.advance(pulled.values(), pulled_at).encode()
+        setup = self.client.setup()
+        if setup is not None:
+            recall.remember_setup(key, setup.to_json())
         self._keep()
         return PullResult(tasks, self._cursor, complete=since is None)
 

@@ -1,8 +1,8 @@
 """`tether doctor` for a Jira source: read-only requests that show whether a sync can work.
 
-Requests: serverInfo (the library's own, on connecting), GET myself, then per configured
-project GET project/{key} and GET mypermissions?projectKey=..&permissions=.. (Cloud v3; Data
-Center v2, where the parameter is optional but honoured). mypermissions answers what Tether
+Requests: serverInfo (on connecting), GET myself, then per configured project GET
+project/{key} and GET mypermissions?projectKey=..&permissions=.. (Cloud v3; Data Center
+v2, where the parameter is optional but honoured). mypermissions answers what Tether
 would otherwise learn by trying a write: Edit Issues, Add Comments, Edit Own Comments, and
 whether the user administers the project or Jira, which decides if ``notifyUsers=false``
 (quiet edits) is allowed. A JQL-only scope names no project, so those checks are asked in

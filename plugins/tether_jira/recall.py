@@ -20,6 +20,12 @@ an issue's ``updated`` stands still and the state store still knows the same com
 comment is taken from memory with no request; once ``updated`` moves (a person commented,
 deleted Tether's comment, or Tether wrote), it is listed again.
 
+It also keeps what serverInfo and GET /field said (``setup``, see tether_jira.client.Setup)
+for the options they were read for, so an incremental pass asks neither: it asks only GET
+/myself (the token still works, and the user's time zone, which JQL dates are read in) and
+then searches. The setup is read again when a day old by the site's clock, for other
+options, and on every full pull.
+
 Memory saves requests, it never decides a write: a remembered comment is not sure (a create
 still asks Jira for the issue's marker first), an edit of a remembered comment that is gone
 reports it gone, and ``recover`` never reads memory. Losing it (or a memory from another
@@ -34,7 +40,8 @@ Shape (JSON)::
      "markers": {"OPS-1": "10001"},
      "asof": "<digest of the scope and the cursor>", "prefix": "tether",
      "shown": {"OPS-1": {"l": ["kpi:nps"], "c": "10001", "d": "…",
-                         "u": "2025-05-05T11:00:00.000+0200"}}}
+                         "u": "2025-05-05T11:00:00.000+0200"}},
+     "setup": {"key": "<digest of the options>", "value": {"deployment": "Cloud", …}}}
 """
 
 from __future__ import annotations
@@ -96,6 +103,16 @@ class Recall:
     def forget_shown(self) -> None:
         """Nothing vouches for the issues this pass did not see: the next pass reads them."""
         self._memory.update({"asof": None, "prefix": None, "shown": {}})
+
+    # -- what the site said before searching ----------------------------------------------
+
+    def setup(self, key: str) -> Any:
+        """The setup kept for the options named ``key`` (JSON, see Setup.from_json), or None."""
+        kept = self._memory.get("setup")
+        return kept.get("value") if isinstance(kept, dict) and kept.get("key") == key else None
+
+    def remember_setup(self, key: str, value: dict[str, Any]) -> None:
+        self._memory["setup"] = {"key": key, "value": value}
 
     # -- Data Center: Tether's comment as last listed -------------------------------------
 

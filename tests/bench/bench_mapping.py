@@ -39,7 +39,7 @@ from tether.rules.evaluate import evaluate, rule_condition
 from tether.rules.fields import READ_ENV, TASK_CATALOG, task_field_code
 from tether.rules.language import Rule, RuleParser
 from tether.rules.loader import load_rulebook
-from tether.rules.signals import DRIFT_FIELDS, kpi_facts, link_facts
+from tether.rules.signals import DRIFT_FIELDS, join_facts, kpi_facts, own_links, served
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 RULES_PER_PROJECT = 3  # every rule names one project: a task can match at most 3 rules
@@ -312,17 +312,21 @@ def run_reference(rules: list[Rule], tasks: list[Task],
 def drift_reference(tasks: list[Task], mappings: list[Mapping], kpis: list[KPI],
                     values: list[Measurement]) -> set[tuple[str, str]]:
     """(subject, rule id) of every drift rule the reference evaluator finds true on the
-    values Assessor.facts describes (computed here a task at a time, to spare memory)."""
+    values Assessor.facts describes (computed here a task at a time, to spare memory: each
+    task's link_facts value is its own_links plus its join_facts, as link_facts builds it)."""
     rules = drift_rules(kpis)
     assessor = Assessor(rules)
     statuses = kpi_statuses(kpis, values, NOW)
-    links = link_facts(tasks, mappings, {k.id: k for k in kpis}, statuses, assessor.judgement)
+    by_id, serves = {k.id: k for k in kpis}, served(mappings)
+    joins = join_facts(tasks, serves, by_id, statuses, assessor.judgement)
     names = assessor.names - DRIFT_FIELDS.keys()
     conditions = {subject: [(r.id, rule_condition(r)) for r in rules if r.subject == subject]
                   for subject in ("task", "kpi")}
     hits = set()
     for task in tasks:
-        seen = {**task_values(task, names, NOW), **links[task.ref]}
+        links = {**own_links(task, serves.get(task.ref, set()), by_id, statuses),
+                 **joins.get(task.ref, {})}
+        seen = {**task_values(task, names, NOW), **links}
         hits |= {(task.ref, rid) for rid, cond in conditions["task"] if evaluate(cond, seen)}
     for kid, seen in kpi_facts(kpis, tasks, mappings, statuses, (), NOW,
                                assessor.judgement).items():

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import gc
 import resource
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -25,11 +26,15 @@ from pathlib import Path
 from typing import Any
 
 from tether.pipeline.apply import apply_pass
-from tether.pipeline.delta import judge_pass, settle
+from tether.pipeline.delta import judge_pass
+from tether.pipeline.kept import settle
 from tether.pipeline.plan import plan_pass
 from tether.pipeline.pull import pull_all
 from tether.testing import Driver, installed_drivers
 from tether.workspace import load_workspace
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_sync import tracker_clock  # noqa: E402
 
 TRACKERS = ("jira-cloud", "github", "asana")
 CONFIG = """\
@@ -98,8 +103,7 @@ def one_pass(folder: Path, drivers: dict[str, Driver], clock: Callable[[], Any])
         with times.stage("judge"):  # map and assess: only what changed, when nothing else did
             judged = judge_pass(ws, store, changed, now)
         times.rematched = judged.verdicts.rematched["map"]
-        times.judged = len(judged.verdicts.changed or ()) if judged.verdicts.changed is not None \
-            else judged.items
+        times.judged = judged.judged
         with times.stage("plan"):
             planned = plan_pass(ws, store, judged.tasks, judged.verdicts.mappings,
                                 judged.verdicts.findings, set())
@@ -107,8 +111,8 @@ def one_pass(folder: Path, drivers: dict[str, Driver], clock: Callable[[], Any])
             run_id = store.start_run("sync", ws.rules.packs, now)
             applied = apply_pass(ws, store, run_id, planned, judged.verdicts, now, clock)
             times.writes = applied.applied
-        settle(store, not planned.ops or not (applied.failed or applied.deferred),
-               planned.held + judged.held)
+        settle(store, applied.unfinished(), planned.held + judged.held, True,
+               judged.verdicts.scope)
         for name, connector in ws.connectors.items():
             store.save_memory(name, connector.memory)
     return times
@@ -133,19 +137,27 @@ def bench(size: int, changed: float) -> list[tuple[str, Stages]]:
             if isinstance(getattr(drv.server.api, "rate_limit", None), int):  # Asana's per minute
                 drv.server.api.rate_limit = 0
         anchor = drivers["github"]
+        clocks = [tracker_clock(drv) for drv in drivers.values()]
 
         def clock() -> Any:
             return anchor.now() + timedelta(minutes=5)
 
+        def later(minutes: float) -> None:  # passes run as cron runs them
+            for tracker in clocks:
+                tracker.sleep(minutes * 60)
+
         try:
-            runs = [("first pass", one_pass(folder, drivers, clock)),
-                    ("read-back pass", one_pass(folder, drivers, clock)),
-                    ("re-run, 0% changed", one_pass(folder, drivers, clock)),
-                    ("same, 1 h later", one_pass(folder, drivers,
-                                                 lambda: clock() + timedelta(hours=1)))]
+            runs = [("first pass", one_pass(folder, drivers, clock))]
+            later(15)
+            runs.append(("read-back pass", one_pass(folder, drivers, clock)))
+            later(15)
+            runs.append(("re-run, 0% changed", one_pass(folder, drivers, clock)))
+            later(60)
+            runs.append(("same, 1 h later", one_pass(folder, drivers, clock)))
             for name, drv in drivers.items():
                 for key in keys[name][: max(1, int(len(keys[name]) * changed))]:
                     drv.edit(key)
+            later(15)
             runs.append((f"re-run, {changed:.0%} changed", one_pass(folder, drivers, clock)))
         finally:
             for drv in drivers.values():
@@ -163,21 +175,24 @@ def main() -> None:
     stages = ("pull", "judge", "plan", "apply")
     print(f"{'items':>7} {'run':<20} {'wall s':>7} " + " ".join(f"{s + ' cpu':>10}"
                                                             for s in stages) + f" {'peak MB':>8}")
-    print("(pull cpu includes the in-process sandboxes answering; 'vs first' is the run's CPU "
-          "before apply over the first pass's; 'per item' the same per item over the smallest "
-          "size's; a pass judges only what changed once the one before left every item "
-          "showing its verdict)")
-    base: dict[str, float] = {}
+    print("(pull cpu includes the in-process sandboxes answering. 'of first': the pass's judge "
+          "and plan CPU over the first pass's, which judges every item; 'per item': the first "
+          "pass's judge and plan CPU per item over the smallest size's, i.e. how a full pass "
+          "grows with items)")
+    per_item = 0.0
     for size in sizes:
         first = 0.0
         for label, times in bench(size, args.changed):
-            cpu = sum(v for k, v in times.cpu.items() if k != "apply")  # judging, not writing
-            first = first or cpu
-            base.setdefault(label, cpu / size)
+            cpu = times.cpu.get("judge", 0.0) + times.cpu.get("plan", 0.0)
+            growth = ""
+            if not first:
+                first = cpu
+                per_item = per_item or cpu / size
+                growth = f", per item x{cpu / size / per_item:.2f}"
             print(f"{size:>7} {label:<20} {times.wall:>7.2f} "
                   + " ".join(f"{times.cpu.get(s, 0.0):>10.2f}" for s in stages)
-                  + f" {peak_mb():>8.0f}   vs first x{cpu / first:.2f}, per item "
-                  f"x{cpu / size / base[label]:.2f}, {times.judged} judged, {times.writes} writes")
+                  + f" {peak_mb():>8.0f}   of first x{cpu / first:.3f}{growth}, "
+                  f"{times.judged} judged, {times.writes} writes")
 
 
 if __name__ == "__main__":

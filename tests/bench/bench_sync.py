@@ -2,12 +2,14 @@
 injected latency; print requests made vs the API's lower bound, and wall time.
 
     python tests/bench/bench_sync.py [--items 10000] [--latency-ms 20] [--only github]
+                                     [--commented 0.3] [--interval-min 15]
 
 A full pull, Tether's read of its own annotations (cold, then with the state store's memory
 of where Tether commented: 5 % of items), a second (incremental, unchanged) pull, and a
 quiet pass (pull and annotation read, nothing changed, Tether's comment on 30 % of items,
-the connector's memory kept between passes) are measured separately; the drivers are the
-ones the conformance suite (tether.testing) uses.
+the connector's memory kept between passes, ``--interval-min`` of the tracker's time apart
+as a cron job runs them) are measured separately; the drivers are the ones the conformance
+suite (tether.testing) uses.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import time
 from pathlib import Path
 
 from tether.sandbox import Fault
-from tether.sdk import MARKER, OpKind, Task, WriteOp
+from tether.sdk import MARKER, FakeClock, OpKind, Task, WriteOp
 from tether.testing import Driver, installed_drivers
 
 DRIVERS = installed_drivers()  # driver id -> entry point of the tether.testing group
@@ -36,18 +38,42 @@ def main() -> None:
     parser.add_argument("--only", choices=sorted(DRIVERS))
     parser.add_argument("--commented", type=float, default=0.3,
                         help="share of items carrying Tether's comment in the quiet pass")
+    parser.add_argument("--interval-min", type=float, default=15,
+                        help="minutes of the tracker's time between quiet-pass runs")
     args = parser.parse_args()
     print(f"items={args.items} latency={args.latency_ms:g} ms per request")
     print(f"{'tracker':<11} {'stage':<22} {'requests':>8} {'lower bound':>11} {'wall s':>8}")
     for name in sorted(DRIVERS):
         if not args.only or name == args.only:
-            bench_one(name, args.items, args.latency_ms / 1000, args.commented)
+            bench_one(name, args.items, args.latency_ms / 1000, args.commented,
+                      args.interval_min * 60)
 
 
-def quiet_pass(drv: Driver, tasks: list[Task], share: float) -> tuple[int, float]:
-    """Tether comments on ``share`` of the items, then passes as a cron job runs them (a
-    fresh connector each, its memory and the store's comment ids carried over) until one
-    finds nothing changed; returns that quiet pass's requests and wall time."""
+def tracker_clock(drv: Driver) -> FakeClock:
+    """The clock the driver's tracker stamps changes and ``Date`` headers with, made movable:
+    a sandbox on the real clock (Asana's driver) is handed a fake one starting now."""
+    for owner in (drv, getattr(drv, "world", None), getattr(drv, "state", None)):
+        for name in ("site_clock", "clock"):
+            clock = getattr(owner, name, None)
+            if isinstance(clock, FakeClock):
+                return clock
+    state = getattr(drv, "state", None)
+    if state is None or not hasattr(state, "clock"):
+        raise SystemExit(f"{type(drv).__name__}: no tracker clock found to move on")
+    clock = FakeClock(state.clock.now())
+    state.clock = clock
+    if hasattr(state, "feed"):
+        state.feed.clock = clock  # Asana's event feed dates its sync tokens by it
+    return clock
+
+
+def quiet_pass(drv: Driver, tasks: list[Task], share: float, interval: float
+               ) -> tuple[int, float]:
+    """Tether comments on ``share`` of the items, then passes as a cron job runs them,
+    ``interval`` seconds of the tracker's time apart (a fresh connector each, its memory and
+    the store's comment ids carried over) until one finds nothing changed; returns that
+    quiet pass's requests and wall time."""
+    clock = tracker_clock(drv)
     writer = drv.connector()
     cursor = writer.pull(None).cursor
     ops = [WriteOp("src", t.key, OpKind.CREATE_COMMENT, f"{MARKER}\nTether flagged this.", "")
@@ -64,6 +90,7 @@ def quiet_pass(drv: Driver, tasks: list[Task], share: float) -> tuple[int, float
         api.rate_limit = limit
     memory, current = writer.memory, {t.key: t for t in tasks}
     for _ in range(2):  # the first pass after the writes reads back what they touched
+        clock.sleep(interval)
         connector = drv.connector()
         connector.memory, connector.known_comments = memory, known
         before, started = len(drv.server.log), time.perf_counter()
@@ -74,7 +101,8 @@ def quiet_pass(drv: Driver, tasks: list[Task], share: float) -> tuple[int, float
     return len(drv.server.log) - before, time.perf_counter() - started
 
 
-def bench_one(name: str, items: int, latency: float, commented: float) -> None:
+def bench_one(name: str, items: int, latency: float, commented: float, interval: float
+              ) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         drv = make(name, Path(tmp))
         os.environ[drv.token_variable] = "good"
@@ -95,7 +123,7 @@ def bench_one(name: str, items: int, latency: float, commented: float) -> None:
             row(name, "read, memory known", n, 0, wall)
             _, n, wall = measure(drv, lambda: connector.pull(result.cursor))
             row(name, "incremental, unchanged", n, 1, wall)
-            n, wall = quiet_pass(drv, result.tasks, commented)
+            n, wall = quiet_pass(drv, result.tasks, commented, interval)
             row(name, f"quiet pass, {commented:.0%} noted", n, 1, wall)
         finally:
             drv.server.stop()

@@ -160,12 +160,18 @@ def print_result(r: RunResult, kpis: Iterable[KPI] = ()) -> None:
     """The human view of a pass: what was pulled, what was found, what is (or was) written."""
     pulled = ", ".join(f"{name} {n}" for name, n in r.pulled.items())
     out.print(f"Pulled {sum(r.pulled.values())} items ({pulled}).")
-    linked = {m.task for m in r.mappings}
-    out.print(f"Mapped {len(linked)} of {r.items} items to KPIs ({len(r.mappings)} links); "
-              f"{len(r.findings)} findings, {len(r.new_findings)} new, {len(r.cleared)} cleared.")
-    if r.judged < r.items:
+    out.print(f"Mapped {r.totals.linked} of {r.items} items to KPIs "
+              f"({sum(r.totals.links.values())} links); {r.totals.findings} findings, "
+              f"{len(r.new_findings)} new, {len(r.cleared)} cleared.")
+    if r.judged == 0 < r.items:
+        out.print("Nothing changed since the last pass: every item kept its verdict. `--full` "
+                  "judges every item.")
+    elif r.judged < r.items:
         out.print(f"Judged again only the {r.judged} items that changed (or aged a day); the "
                   f"other {r.items - r.judged} kept their verdicts. `--full` judges every item.")
+    if not r.listed and r.findings:
+        out.print("Below: the findings on the items judged again, and on the KPIs; "
+                  "`tether report` shows them all.")
     if r.findings:
         titles = {t.ref: t.title for t in r.tasks}
         units = finding_units(r.findings, r.mappings, kpis, r.kpi_statuses)

@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 from tether.connector import Connector
 from tether.model import OpResult, WriteOp
 from tether.pipeline import memory
-from tether.pipeline.assess import Verdicts
 from tether.pipeline.plan import PassPlan, within_budget
+from tether.pipeline.verdicts import Verdicts
 from tether.store.db import Store
 from tether.store.records import LedgerEntry
 from tether.workspace import Workspace
@@ -29,6 +29,11 @@ class ApplyReport:
     @property
     def failed(self) -> int:
         return sum(not r.ok for r in self.results)
+
+    def unfinished(self) -> set[str]:
+        """The items that do not show their verdict yet: a write failed or waits for the
+        next run."""
+        return {r.op.task for r in self.results if not r.ok} | {o.task for o in self.deferred}
 
 
 def apply_ops(ops: list[WriteOp], connectors: dict[str, Connector], store: Store, run_id: int,
@@ -57,7 +62,8 @@ def apply_pass(ws: Workspace, store: Store, run_id: int, planned: PassPlan, verd
     remember what was written (and what a person's removal holds back) for the next pass."""
     wb = ws.config.writeback
     store.save_mappings(verdicts.mappings, verdicts.changed)
-    store.record_findings(verdicts.findings, started)
+    store.record_findings(verdicts.findings, started, None if verdicts.scope is None else
+                          verdicts.scope | {f"kpi:{k.id}" for k in ws.config.kpis})
     report = apply_ops(planned.ops, ws.connectors, store, run_id, wb.budget, wb.source_budget,
                        clock)
     for op in memory.new_holds(planned.held, planned.written):  # noted once, when first honoured

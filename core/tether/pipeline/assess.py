@@ -7,7 +7,7 @@ rules themselves are YAML (the built-in drift pack) run on durable-rules.
 from __future__ import annotations
 
 import string
-from collections import defaultdict
+from collections import abc, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -16,19 +16,22 @@ from typing import Any
 from tether.kpi.status import KpiStatus, kpi_statuses
 from tether.model import KPI, Finding, Mapping, Measurement, Task
 from tether.pipeline.incremental import Recall
-from tether.pipeline.map import Mapper, collector_paused, task_values
+from tether.pipeline.map import Mapper, collector_paused, task_reader
+from tether.pipeline.verdicts import Verdicts, open_findings, reminded
 from tether.rules.compiler import compile_rules
 from tether.rules.engine import RuleEngine
 from tether.rules.language import Rule
 from tether.rules.loader import RuleBook
 from tether.rules.signals import (
     DRIFT_FIELDS,
-    JOIN_FIELDS,
     Judgement,
-    kpi_facts,
+    TaskLinks,
+    facts_of_tallies,
+    join_facts,
     link_facts,
     served,
 )
+from tether.rules.tally import Share, Tally, portfolio_shares, tallies
 from tether.store.db import Store
 from tether.workspace import Workspace
 
@@ -51,7 +54,7 @@ def render_message(template: str, values: dict[str, Any]) -> str:
         elif isinstance(value, datetime):
             value = value.date().isoformat()
         shown[name] = value
-    return string.Formatter().vformat(template, (), shown)
+    return template.format_map(shown)
 
 
 class Assessor:
@@ -78,10 +81,18 @@ class Assessor:
         # What a message's fields look up (`{a.b}`, `{a[0]}`: a): values beyond are unread.
         shown = {n.partition(".")[0].partition("[")[0] for n in templates}
         self._shown_task_names = shown & self._task_names
+        self._read_task, self._read_shown = (task_reader(self._task_names),
+                                             task_reader(self._shown_task_names))
         self._shown_links = shown & DRIFT_FIELDS.keys()
+        # Per task rule, the drift fields its message and advice read: a flagged task's
+        # values hold those of the rules it matched alone (render_message converts all).
+        self._link_reads = {r.id: self._shown_links & (self._reads(r.message)
+                                                       | self._reads(r.advice))
+                            for r in task_rules}
         # A task's fact straight from the task and its drift fields (link_facts).
         self._project = self.task_engine.task_projector(DRIFT_FIELDS)
         self.joins: dict[str, dict[str, Any]] = {}  # the last assess's non-empty join facts
+        self.shares: dict[str, dict[str, Share]] = {}  # the last assess's, by task ref
 
     def assess(self, tasks: Iterable[Task], mappings: Iterable[Mapping], kpis: Iterable[KPI],
                now: datetime, statuses: dict[str, KpiStatus] | None = None,
@@ -99,16 +110,20 @@ class Assessor:
     def _assess(self, tasks: list[Task], mappings: list[Mapping], kpis: list[KPI],
                 now: datetime, statuses: dict[str, KpiStatus] | None,
                 measurements: Iterable[Measurement], recall: Recall | None) -> list[Finding]:
-        links = link_facts(tasks, mappings, {k.id: k for k in kpis}, statuses, self.judgement)
-        self.joins = {ref: joins for ref, facts in links.items()
-                      if (joins := {n: facts[n] for n in JOIN_FIELDS if facts[n]})}
+        by_id, serves = {k.id: k for k in kpis}, served(mappings, shared=True)
+        self.joins = join_facts(tasks, serves, by_id, statuses or {}, self.judgement)
         by_ref = {task.ref: task for task in tasks}  # one subject per ref, as in facts
+        # Each task's drift fields (link_facts') are built as its fact is, then dropped:
+        # kept for every task at once they would outweigh the tasks.
+        links = TaskLinks(by_ref, serves, by_id, statuses or {}, self.joins)
         findings = self.task_findings(by_ref, links, now, recall)
-        del links
-        findings += self.kpi_findings(tasks, mappings, kpis, now, statuses, measurements)
-        return with_value_at_risk(findings, served(mappings), statuses or {})
+        del links, by_ref  # before the KPI side's counts
+        self.shares = portfolio_shares(kpis, tasks, mappings, now, self.judgement.window_days)
+        findings += self.kpi_findings(tallies(self.shares.values()), kpis, now, statuses,
+                                      measurements)
+        return with_value_at_risk(findings, serves, at_risk(statuses or {}))
 
-    def task_findings(self, by_ref: dict[str, Task], links: dict[str, dict[str, Any]],
+    def task_findings(self, by_ref: dict[str, Task], links: abc.Mapping[str, dict[str, Any]],
                       now: datetime, recall: Recall | None = None) -> list[Finding]:
         """The findings of the task rules on ``by_ref`` with their drift fields ``links``, in
         task then rule order, without value at risk (with ``recall``: only tasks whose values
@@ -125,15 +140,16 @@ class Assessor:
         findings: list[Finding] = []
         for start in range(0, len(flagged), self.FINDINGS_CHUNK):
             part = dict(flagged[start:start + self.FINDINGS_CHUNK])
-            findings += _findings(part, {ref: self._shown(by_ref[ref], links[ref], now)
-                                         for ref in part})
+            findings += _findings(part, {ref: self._shown(by_ref[ref], links[ref], now, rules)
+                                         for ref, rules in part.items()})
         return findings
 
-    def kpi_findings(self, tasks: list[Task], mappings: list[Mapping], kpis: list[KPI],
-                     now: datetime, statuses: dict[str, KpiStatus] | None,
+    def kpi_findings(self, counts: dict[str, Tally], kpis: list[KPI], now: datetime,
+                     statuses: dict[str, KpiStatus] | None,
                      measurements: Iterable[Measurement]) -> list[Finding]:
-        """The findings of the KPI rules, in KPI then rule order, as the rules raised them."""
-        per_kpi = self._kpi_values(tasks, mappings, kpis, now, statuses, measurements)
+        """The findings of the KPI rules on the KPIs' ``counts``, in KPI then rule order, as
+        the rules raised them."""
+        per_kpi = self._kpi_values(counts, kpis, now, statuses, measurements)
         return _findings(self.kpi_engine.match(per_kpi.items()), per_kpi)
 
     def facts(self, tasks: Iterable[Task], mappings: Iterable[Mapping], kpis: Iterable[KPI],
@@ -145,47 +161,83 @@ class Assessor:
         tasks, mappings, kpis = list(tasks), list(mappings), list(kpis)
         links = link_facts(tasks, mappings, {k.id: k for k in kpis}, statuses, self.judgement)
         values = {task.ref: self._values(task, links[task.ref], now) for task in tasks}
-        return values, self._kpi_values(tasks, mappings, kpis, now, statuses, measurements)
+        counts = tallies(portfolio_shares(kpis, tasks, mappings, now,
+                                          self.judgement.window_days).values())
+        return values, self._kpi_values(counts, kpis, now, statuses, measurements)
 
     def _values(self, task: Task, links: dict[str, Any], now: datetime) -> dict[str, Any]:
-        return {**task_values(task, self._task_names, now), **links}
+        return {**self._read_task(task, now), **links}
 
-    def _shown(self, task: Task, links: dict[str, Any], now: datetime) -> dict[str, Any]:
-        """The part of _values the rules' messages read (they render the same from it)."""
-        return {**task_values(task, self._shown_task_names, now),
-                **{name: links[name] for name in self._shown_links if name in links}}
+    def _shown(self, task: Task, links: dict[str, Any], now: datetime,
+               rules: list[Rule] | None = None) -> dict[str, Any]:
+        """The part of _values the messages of ``rules`` (default: every task rule) read;
+        they render the same from it."""
+        reads, every = self._link_reads, self._shown_links  # (a rule it does not know: all)
+        if rules is None:
+            names: Iterable[str] = every
+        elif len(rules) == 1:
+            names = reads.get(rules[0].id, every)
+        else:
+            names = set().union(*(reads.get(r.id, every) for r in rules))
+        return {**self._read_shown(task, now),
+                **{name: links[name] for name in names if name in links}}
 
-    def _kpi_values(self, tasks: list[Task], mappings: list[Mapping], kpis: list[KPI],
-                    now: datetime, statuses: dict[str, KpiStatus] | None,
+    @staticmethod
+    def _reads(text: str) -> set[str]:
+        """The values a message's fields look up, those of nested format specs too
+        (`{a.b}`, `{a[0]}`, `{x:{a}}`: a)."""
+        names = set()
+        for _, name, spec, _ in string.Formatter().parse(text):
+            if name:
+                names.add(name.partition(".")[0].partition("[")[0])
+            if spec:
+                names |= Assessor._reads(spec)
+        return names
+
+    def _kpi_values(self, counts: dict[str, Tally], kpis: list[KPI], now: datetime,
+                    statuses: dict[str, KpiStatus] | None,
                     measurements: Iterable[Measurement]) -> dict[str, dict[str, Any]]:
         return {f"kpi:{kpi}": facts
-                for kpi, facts in kpi_facts(kpis, tasks, mappings, statuses, measurements,
-                                            now, self.judgement).items()}
+                for kpi, facts in facts_of_tallies(kpis, counts, statuses, measurements,
+                                                   now, self.judgement).items()}
 
     def close(self) -> None:
         self.task_engine.close()
         self.kpi_engine.close()
 
 
-def with_value_at_risk(findings: list[Finding], serves: dict[str, set[str]],
-                      statuses: dict[str, KpiStatus]) -> list[Finding]:
-    """A KPI's finding carries the KPI's value at risk; a task's finding a share of it: each
-    KPI's value at risk is split evenly across the flagged items that serve it."""
-    at_risk = {k: s.value_at_risk or 0.0 for k, s in statuses.items()}
+def flagged_counts(findings: Iterable[Finding], serves: dict[str, set[str]]) -> dict[str, int]:
+    """Per KPI, how many flagged items serve it."""
     flagged: dict[str, set[str]] = defaultdict(set)
-    none: set[str] = set()
     for f in findings:
-        for kid in serves.get(f.subject, none):
+        for kid in serves.get(f.subject, ()):
             flagged[kid].add(f.subject)
+    return {k: len(refs) for k, refs in sorted(flagged.items())}
+
+
+def at_risk(statuses: dict[str, KpiStatus]) -> dict[str, float]:
+    """Each KPI's value at risk (0 when unknown)."""
+    return {k: s.value_at_risk or 0.0 for k, s in statuses.items()}
+
+
+def with_value_at_risk(findings: list[Finding], serves: dict[str, set[str]],
+                       at_risk: dict[str, float], counts: dict[str, int] | None = None
+                       ) -> list[Finding]:
+    """A KPI's finding carries the KPI's value at risk; a task's finding a share of it: each
+    KPI's value at risk is split evenly across the flagged items that serve it (``counts``
+    of them per KPI, else counted in ``findings``)."""
+    flagged = flagged_counts(findings, serves) if counts is None else counts
+    none: set[str] = set()
     out = []
     for f in findings:
         kind, _, kid = f.subject.partition(":")
         if kind == "kpi":
             value = at_risk.get(kid, 0.0)
         else:
-            value = sum(at_risk.get(k, 0.0) / len(flagged[k])
-                        for k in sorted(serves.get(f.subject, none)))
-        out.append(replace(f, value_at_risk=round(value, 2)))
+            value = sum(at_risk.get(k, 0.0) / flagged[k]
+                        for k in sorted(serves.get(f.subject, none)) if at_risk.get(k))
+        value = round(value, 2)
+        out.append(f if value == f.value_at_risk else replace(f, value_at_risk=value))
     return out
 
 
@@ -206,6 +258,7 @@ class Examination:
     task_facts: dict[str, dict[str, Any]] = field(default_factory=dict)  # by task ref
     kpi_facts: dict[str, dict[str, Any]] = field(default_factory=dict)  # by "kpi:<id>"
     joins: dict[str, dict[str, Any]] = field(default_factory=dict)  # non-empty join facts
+    shares: dict[str, dict[str, Share]] = field(default_factory=dict)  # KPI shares, by task
 
 
 def examine(ws: Workspace, tasks: list[Task], measurements: list[Measurement], now: datetime,
@@ -228,7 +281,8 @@ def examine(ws: Workspace, tasks: list[Task], measurements: list[Measurement], n
     finally:
         mapper.close()
         assessor.close()
-    return Examination(statuses, mappings, findings, *seen, joins=assessor.joins)
+    return Examination(statuses, mappings, findings, *seen, joins=assessor.joins,
+                       shares=assessor.shares)
 
 
 def judge(ws: Workspace, tasks: list[Task], measurements: list[Measurement],
@@ -241,50 +295,6 @@ def judge(ws: Workspace, tasks: list[Task], measurements: list[Measurement],
     return seen.statuses, seen.mappings, reminded(ws, seen.findings, first_seen, now)
 
 
-def reminded(ws: Workspace, findings: list[Finding],
-             first_seen: dict[tuple[str, str, str], datetime], now: datetime) -> list[Finding]:
-    """``findings`` with their reminders as of ``now`` (see with_reminder)."""
-    rules = {r.id: r for r in ws.rules.signals}
-    return [with_reminder(f, rules.get(f.rule_id), first_seen, now) for f in findings]
-
-
-def with_reminder(finding: Finding, rule: Rule | None,
-                  first_seen: dict[tuple[str, str, str], datetime], now: datetime) -> Finding:
-    """A finding still open after its rule's ``sla_days`` says so, once per period: the
-    changed text re-raises it (the comment is edited) without a write on every run."""
-    sla = rule.params.get("sla_days") if rule is not None else None
-    since = first_seen.get((finding.signal, finding.subject, finding.rule_id))
-    if not sla or since is None or (now - since).days < sla:
-        return finding
-    periods = (now - since).days // int(sla)
-    note = f" Reminder {periods}: first raised on {since.date().isoformat()}, still open."
-    return replace(finding, reason=finding.reason + note)
-
-
-FindingKey = tuple[str, str, str]  # (signal, subject, rule id)
-
-
-@dataclass
-class Verdicts:
-    """A pass's judgement, and how its findings differ from the open ones recorded before."""
-
-    statuses: dict[str, KpiStatus]
-    mappings: list[Mapping]
-    findings: list[Finding]
-    new: set[FindingKey]
-    cleared: list[FindingKey]
-    rematched: dict[str, int]  # by stage: tasks whose facts went to the rule engine
-    changed: set[str] | None = None  # the items judged again; None: every item was
-
-    @classmethod
-    def of(cls, statuses: dict[str, KpiStatus], mappings: list[Mapping],
-           findings: list[Finding], open_before: dict[FindingKey, datetime],
-           rematched: dict[str, int], changed: set[str] | None = None) -> Verdicts:
-        keys = [(f.signal, f.subject, f.rule_id) for f in findings]
-        return cls(statuses, mappings, findings, {k for k in keys if k not in open_before},
-                   sorted(set(open_before) - set(keys)), rematched, changed)
-
-
 @dataclass
 class Recalled:
     """The matches an earlier pass kept, per stage: mapping rules, then task drift rules."""
@@ -293,15 +303,12 @@ class Recalled:
     drift: Recall
 
     @classmethod
-    def load(cls, ws: Workspace, store: Store, full: bool) -> Recalled:
-        return cls(Recall.load(store, "map", ws.rules.mappings, full),
+    def load(cls, ws: Workspace, store: Store, full: bool, refs: set[str] | None = None
+             ) -> Recalled:
+        """Both stages' kept matches, of every task or of ``refs``."""
+        return cls(Recall.load(store, "map", ws.rules.mappings, full, refs),
                    Recall.load(store, "drift", [r for r in ws.rules.signals if r.subject == "task"],
-                               full))
-
-
-def open_findings(store: Store) -> dict[FindingKey, datetime]:
-    """When each open finding was first raised, by (signal, subject, rule id)."""
-    return {(f.signal, f.subject, f.rule_id): f.first_seen for f in store.open_findings()}
+                               full, refs))
 
 
 def assess_pass(ws: Workspace, store: Store, tasks: list[Task], now: datetime,

@@ -47,14 +47,25 @@ class Recall:
         self.seen = seen or {}
         self.changed: dict[str, tuple[str, tuple[str, ...]]] = {}
         self.present: set[str] = set()
+        self.gone: set[str] = set()
+        self.partial = False  # seen holds only some tasks' matches
 
     @classmethod
-    def load(cls, store: Store, stage: str, rules: list[Rule], full: bool = False) -> Recall:
-        """The stage's matches as the store kept them for these very rules (none if ``full``)."""
+    def load(cls, store: Store, stage: str, rules: list[Rule], full: bool = False,
+             refs: Iterable[str] | None = None) -> Recall:
+        """The stage's matches as the store kept them for these very rules (none if ``full``),
+        of every task or of ``refs`` (see ``recall``)."""
         recall = cls(stage, rules)
+        recall.partial = refs is not None
         if not full:
-            recall.seen = store.load_matches(stage, recall.book)
+            recall.seen = store.load_matches(stage, recall.book, refs)
         return recall
+
+    def recall(self, store: Store, refs: Iterable[str]) -> None:
+        """Also hold the kept matches of ``refs`` (a Recall loaded for some tasks only)."""
+        if self.partial:
+            self.seen.update(store.load_matches(self.stage, self.book,
+                                                set(refs) - self.seen.keys() - self.gone))
 
     def match(self, engine: Matcher, items: Iterable[tuple[str, Any]]) -> dict[str, list[Rule]]:
         """``engine.match(items)``, sending the engine only facts not matched before; the
@@ -76,11 +87,17 @@ class Recall:
         return {ref: matched.get(ref, []) if ref in hashes
                 else [self.rules[i] for i in self.seen[ref][1]] for ref in order}
 
+    def forget(self, refs: Iterable[str]) -> None:
+        """Drop the matches of ``refs`` (items gone from the portfolio) when saving."""
+        self.gone.update(refs)
+        for ref in refs:
+            self.seen.pop(ref, None)
+
     def save(self, store: Store, everything: bool = True) -> None:
         """Keep this pass's matches for the next one; when it matched ``everything``, tasks
         it did not see are dropped (they are gone)."""
-        keep = self.present if everything else self.present | self.seen.keys()
-        store.save_matches(self.stage, self.book, self.changed, keep)
+        store.save_matches(self.stage, self.book, self.changed,
+                           self.present if everything else None, self.gone)
 
     @property
     def rematched(self) -> int:

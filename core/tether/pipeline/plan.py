@@ -219,7 +219,7 @@ def plan_pass(ws: Workspace, store: Store, tasks: list[Task], mappings: list[Map
     last write may have landed unseen, are recovered with care), then diff it against what
     it should show."""
     wb = ws.config.writeback
-    written = store.load_written()
+    written = store.load_written(t.ref for t in tasks)
     annotated = [t for t in tasks if wb.since is None or t.ref in written
                  or (t.updated is not None and t.updated >= wb.since)]
     suspect = suspect | store.ledger_unsettled_comments()

@@ -44,9 +44,9 @@ def save_pull(connector: Connector, result: PullResult, store: Store, prefix: st
     whose snapshot changed go to ``changed``). Tether's own last write is taken out of each
     item's ``updated`` (see mask_own_edits)."""
     tasks = result.tasks
-    written = store.load_written() if tasks else {}
-    if any(t.ref in written for t in tasks):
-        before = {t.ref: t for t in store.load_tasks(connector.name)}
+    written = store.load_written(t.ref for t in tasks) if tasks else {}
+    if written:
+        before = {t.ref: t for t in store.load_tasks(connector.name, written)}
         tasks, learnt = mask_own_edits(tasks, before, written, prefix)
         store.save_written(learnt)
     store.save_tasks(connector.name, tasks, result.complete, changed)

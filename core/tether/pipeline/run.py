@@ -10,9 +10,11 @@ from datetime import UTC, datetime
 from tether.kpi.status import KpiStatus
 from tether.model import Finding, Mapping, Task, WriteOp
 from tether.pipeline.apply import ApplyReport, apply_pass, settle_interrupted
-from tether.pipeline.delta import judge_pass, settle
+from tether.pipeline.delta import judge_pass
+from tether.pipeline.kept import settle
 from tether.pipeline.plan import plan_pass
 from tether.pipeline.pull import pull_all
+from tether.pipeline.verdicts import Totals
 from tether.store.db import Store
 from tether.store.records import LedgerEntry
 from tether.workspace import Workspace
@@ -32,8 +34,10 @@ class RunResult:
     tasks: list[Task] = field(default_factory=list)  # the items judged, planned or flagged
     items: int = 0  # items in the portfolio
     judged: int = 0  # of those, the items judged again (all, unless only some changed)
-    mappings: list[Mapping] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
+    mappings: list[Mapping] = field(default_factory=list)  # of the items listed (see totals)
+    findings: list[Finding] = field(default_factory=list)  # of those items and every KPI
+    listed: bool = True  # every item's mappings and findings are listed (else: judged ones)
+    totals: Totals = field(default_factory=Totals)  # over the whole portfolio
     new_findings: set[tuple[str, str, str]] = field(default_factory=set)
     cleared: list[tuple[str, str, str]] = field(default_factory=list)
     ops: list[WriteOp] = field(default_factory=list)
@@ -72,13 +76,14 @@ def _run(ws: Workspace, store: Store, result: RunResult, clock: Callable[[], dat
         result.interrupted = settle_interrupted(store, result.started)
     changed: set[str] = set()
     result.pulled = pull_all(ws, store, changed)
-    judged = judge_pass(ws, store, changed, result.started, full)
+    judged = judge_pass(ws, store, changed, result.started, full, result.mode == "sync")
     verdicts = judged.verdicts
     result.tasks, result.items = judged.shown, judged.items
-    result.judged = judged.items if verdicts.changed is None else len(verdicts.changed)
+    result.judged = judged.judged
     result.kpi_statuses, result.mappings = verdicts.statuses, verdicts.mappings
     result.findings, result.new_findings = verdicts.findings, verdicts.new
     result.cleared, result.rematched = verdicts.cleared, verdicts.rematched
+    result.listed, result.totals = verdicts.scope is None, verdicts.totals
     planned = plan_pass(ws, store, judged.tasks, verdicts.mappings, verdicts.findings,
                         {f"{e.source}:{e.key}" for e in result.interrupted})
     result.ops, result.deferred = planned.ops, planned.deferred
@@ -89,8 +94,8 @@ def _run(ws: Workspace, store: Store, result: RunResult, clock: Callable[[], dat
                                     clock)
         result.notices = [n for c in ws.connectors.values() for n in c.notices()]
     applied = result.applied
-    settle(store, not planned.ops or (applied is not None and not applied.failed
-                                      and not applied.deferred), result.held)
+    settle(store, {op.task for op in planned.ops} if applied is None else applied.unfinished(),
+           result.held, result.mode == "sync", verdicts.scope)
     for name, connector in ws.connectors.items():
         store.save_memory(name, connector.memory)
 
@@ -98,8 +103,8 @@ def _run(ws: Workspace, store: Store, result: RunResult, clock: Callable[[], dat
 def _counts(result: RunResult) -> dict[str, int]:
     applied = result.applied
     return {
-        "tasks": result.items, "mappings": len(result.mappings),
-        "findings": len(result.findings), "planned": len(result.ops),
+        "tasks": result.items, "mappings": sum(result.totals.links.values()),
+        "findings": result.totals.findings, "planned": len(result.ops),
         "applied": applied.applied if applied else 0,
         "failed": applied.failed if applied else 0,
         "deferred": len(applied.deferred) if applied else 0,

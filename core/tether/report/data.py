@@ -13,7 +13,8 @@ from tether.kpi.status import KpiStatus
 from tether.model import KPI, Finding, Mapping, Measurement, Task
 from tether.pipeline.assess import judge
 from tether.report.formatting import finding_units, natural
-from tether.rules.signals import kpi_facts, task_effort
+from tether.rules.signals import kpi_facts
+from tether.rules.tally import task_effort
 from tether.store.db import Store
 from tether.store.records import RunRecord
 from tether.workspace import Workspace

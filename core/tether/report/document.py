@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 from tether.pipeline.run import RunResult
@@ -28,6 +27,9 @@ def run_document(r: RunResult) -> dict[str, Any]:
             "as_of": r.started.isoformat(),  # the moment judged (--as-of, else the start)
             "finished": r.finished.isoformat() if r.finished else None,
             "rule_packs": r.packs, "pulled": r.pulled, "tasks": r.items, "judged": r.judged,
+            # False: mappings and findings list only the items judged again (and every KPI);
+            # the summary counts the whole portfolio either way.
+            "listed_all": r.listed,
             "rematched": r.rematched,  # by stage: tasks whose facts changed, so were matched
         },
         "mappings": [
@@ -69,8 +71,9 @@ def run_document(r: RunResult) -> dict[str, Any]:
             for st in r.kpi_statuses.values()
         ],
         "summary": {
-            "kpis_linked": dict(sorted(Counter(m.kpi for m in r.mappings).items())),
-            "signals": dict(sorted(Counter(f.signal for f in r.findings).items())),
+            "items_linked": r.totals.linked,
+            "kpis_linked": r.totals.links,
+            "signals": r.totals.signals,
         },
     }
 

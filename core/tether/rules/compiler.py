@@ -311,3 +311,75 @@ class Compiler:
 def compile_rules(rules: list[Rule], prefix: str) -> CompiledRules:
     """Compile ``rules`` into rulesets named ``<prefix><n>``."""
     return Compiler().compile(rules, prefix)
+
+
+# A fact key and the texts (or booleans) it must equal one of; all of one type.
+Gate = tuple[tuple[str, type, frozenset[Any]], ...]
+
+
+def ruleset_gate(ruleset: dict[str, dict]) -> Gate:
+    """What every rule of ``ruleset`` (durable-rules' JSON form; its sentinel aside) requires
+    of a fact, where a rule requires it as a conjunct: a key equal to one of some texts or
+    booleans. A fact failing it matches none of the rules (the drift pack's task rules all
+    require an open item: done items need not be asserted). Empty: no such requirement.
+
+    Only literals durable-rules compares exactly as Python does are kept (plain ASCII texts,
+    booleans); a key's posted values are of one kind by construction (see _TYPED, _POST)."""
+    common: dict[str, frozenset[Any]] | None = None
+    for action, rule in ruleset.items():
+        if action == SENTINEL_ACTION:
+            continue
+        patterns = rule.get("all")
+        if not isinstance(patterns, list) or len(patterns) != 1 or len(patterns[0]) != 1:
+            return ()
+        tests: dict[str, frozenset[Any]] = {}
+        for conjunct in _conjuncts(next(iter(patterns[0].values()))):
+            found = _equality(conjunct)
+            if found is not None:
+                key, values = found
+                tests[key] = tests[key] & values if key in tests else values
+        common = tests if common is None else {
+            key: values | tests[key] for key, values in common.items() if key in tests}
+    return tuple((key, type(next(iter(values))), values)
+                 for key, values in (common or {}).items()
+                 if values and len({type(v) for v in values}) == 1)
+
+
+def gate_passes(gate: Gate, fact: dict[str, Any]) -> bool:
+    """Whether ``fact`` meets ``gate`` (a missing key never does, as in durable-rules)."""
+    for key, kind, values in gate:
+        value = fact.get(key)
+        if type(value) is not kind or value not in values:
+            return False
+    return True
+
+
+def _conjuncts(expr: dict) -> list[dict]:
+    if len(expr) == 1 and isinstance(expr.get("$and"), list):
+        return [c for item in expr["$and"] for c in _conjuncts(item)]
+    return [expr]
+
+
+def _equality(expr: dict) -> tuple[str, frozenset[Any]] | None:
+    """(key, values) when ``expr`` holds exactly when fact[key] equals one of the values."""
+    if len(expr) != 1:
+        return None
+    ((key, value),) = expr.items()
+    if key == "$or" and isinstance(value, list) and value:
+        found = [_equality(item) for item in value]
+        keys = {f[0] for f in found if f is not None}
+        if any(f is None for f in found) or len(keys) != 1:
+            return None
+        return keys.pop(), frozenset(v for f in found if f is not None for v in f[1])
+    if key.startswith("$") or "." in key or not _exact(value):  # an operator, a nested path
+        return None
+    return key, frozenset((value,))
+
+
+def _exact(value: Any) -> bool:
+    """A literal durable-rules' equality tests as Python's does: a boolean, or an ASCII text
+    with nothing JSON escapes (it compares texts as their JSON bytes, C-string style)."""
+    if value is True or value is False:
+        return True
+    return (type(value) is str and len(value) <= MAX_TEXT and value.isascii()
+            and value.isprintable() and '"' not in value and "\\" not in value)

@@ -22,6 +22,8 @@ from tether.rules.compiler import (
     Projector,
     Read,
     engine_safe,
+    gate_passes,
+    ruleset_gate,
     value_code,
 )
 from tether.rules.fields import READ_ENV, task_field_code
@@ -100,6 +102,10 @@ class RuleEngine:
         self.compiled = compiled
         self._host = _Host()
         self._id = next(_engine_ids)
+        # Per ruleset, what a fact must hold for any of its rules to match: the others are
+        # not asserted (no rule would see them; asserting is most of the engine's time).
+        self._gates = {name: gate for name, ruleset in compiled.rulesets.items()
+                       if (gate := ruleset_gate(ruleset))}
         try:
             # durable-rules deletes `run` from the dict it is given: pass a (safe) copy.
             self._host.register_rulesets(_safe_literals(copy.deepcopy(compiled.rulesets)))
@@ -143,7 +149,9 @@ class RuleEngine:
         rules = self.compiled.rules
         order = {action: i for i, action in enumerate(rules)}
         for hits in found.values():
-            if hits:  # a rule can fire twice for a fact (durable splits an `$or` into rules)
+            if len(hits) == 1:  # the common case
+                hits[0] = rules[hits[0]]
+            elif hits:  # a rule can fire twice for a fact (durable splits an `$or` into rules)
                 hits[:] = [rules[a] for a in sorted(set(hits), key=order.__getitem__)]
         return found
 
@@ -161,7 +169,10 @@ class RuleEngine:
                 _, state = self._host.assert_fact(name, sentinel)
                 # Its action, run now, sets the state's action context delete_state frees.
                 self._read_actions(handle, state, found)
+                gate = self._gates.get(name)
                 for fact in chunk:
+                    if gate is not None and not gate_passes(gate, fact):
+                        continue  # no rule of this ruleset can match it
                     ref = fact[REF_KEY]
                     fact["sid"] = sid
                     if self._host.assert_fact(name, fact)[0] == OBSERVED:

@@ -11,8 +11,9 @@ from typing import Any
 from tether.errors import TetherError
 from tether.kpi.status import KpiStatus
 from tether.model import Finding, Measurement, Task
-from tether.pipeline.assess import examine, with_reminder
+from tether.pipeline.assess import examine
 from tether.pipeline.map import task_values
+from tether.pipeline.verdicts import with_reminder
 from tether.rules.evaluate import Line, conditions, evaluate, explain, rule_condition
 from tether.rules.fields import CUSTOM_PREFIX, TASK_FIELDS
 from tether.rules.language import Rule

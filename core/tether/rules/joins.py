@@ -40,7 +40,10 @@ def guardrail_drivers(tasks: list[Task], serves: dict[str, set[str]], kpis: dict
                       facts: dict[str, dict[str, Any]]) -> None:
     """Fill the ``guardrail_*`` facts of the open items that drive a breach: they serve an
     improving KPI whose guardrail is breached and also serve the guardrail, or share an
-    entity key or a link with an item that serves it (open or done)."""
+    entity key or a link with an item that serves it (open or done).
+
+    ``facts`` holds the items that may be flagged (``active_kpis`` and empty join lists);
+    an item without an entry is not flagged, though its work on a guardrail still counts."""
     if not breaches:
         return
     rails = {g for crossed in breaches.values() for g in crossed}
@@ -49,7 +52,10 @@ def guardrail_drivers(tasks: list[Task], serves: dict[str, set[str]], kpis: dict
         for g in serves.get(t.ref, ()):
             if g in rails:
                 on_rail[g].append(t.ref)
-    entities = {t.ref: keys.of(t) for t in tasks}
+    rail_refs = {g: set(refs) for g, refs in on_rail.items()}
+    # Entity keys of the items read below only: those on a guardrail and those in facts.
+    wanted = facts.keys() | {ref for refs in on_rail.values() for ref in refs}
+    entities = {t.ref: keys.of(t) for t in tasks if t.ref in wanted}
     touched: dict[str, dict[Key, str]] = {}  # guardrail -> entity key -> a ref serving it
     for g, refs in on_rail.items():
         index: dict[Key, str] = {}
@@ -58,16 +64,17 @@ def guardrail_drivers(tasks: list[Task], serves: dict[str, set[str]], kpis: dict
                 index.setdefault(key, ref)
         touched[g] = index
     linked = _linked(tasks) if keys.links else {}
+    none: set[str] = set()
     for t in tasks:
-        fact = facts[t.ref]
-        if t.status_category == "done":
+        fact = facts.get(t.ref)
+        if fact is None or t.status_category == "done":
             continue
         for k in fact["active_kpis"]:
             for g in breaches.get(k, ()):
                 if g == k:
                     continue
                 via = _drives(t.ref, g, serves, entities[t.ref], touched.get(g, {}),
-                              set(on_rail.get(g, ())), linked.get(t.ref, set()))
+                              rail_refs.get(g, none), linked.get(t.ref, none))
                 if via is None:
                     continue
                 _add(fact["guardrail_pushes"], k)
@@ -96,7 +103,10 @@ def _drives(ref: str, g: str, serves: dict[str, set[str]], mine: dict[Key, str],
 def conflicts(tasks: list[Task], facts: dict[str, dict[str, Any]], kpis: dict[str, KPI],
               keys: EntityKeys) -> None:
     """Fill ``conflicts_with``, ``conflict_kpis`` and ``conflict_keys``: open items serving
-    active KPIs declared as trade-offs (either side) that share an entity key or a link."""
+    active KPIs declared as trade-offs (either side) that share an entity key or a link.
+
+    ``facts`` holds the items that may be flagged (``active_kpis`` and empty join lists);
+    an item without an entry takes no part."""
     rivals: dict[str, set[str]] = defaultdict(set)
     for k in kpis.values():
         for other in k.tradeoffs:
@@ -104,38 +114,52 @@ def conflicts(tasks: list[Task], facts: dict[str, dict[str, Any]], kpis: dict[st
             rivals[other].add(k.id)
     if not rivals:
         return
-    serving = {t.ref: facts[t.ref]["active_kpis"] for t in tasks
-               if t.status_category != "done" and set(facts[t.ref]["active_kpis"]) & rivals.keys()}
+    refs = [t.ref for t in tasks]  # a ref is a new text each time it is read
+    serving = {ref: fact["active_kpis"] for ref, t in zip(refs, tasks, strict=True)
+               if t.status_category != "done" and (fact := facts.get(ref)) is not None
+               and not rivals.keys().isdisjoint(fact["active_kpis"])}
+    members = [t for ref, t in zip(refs, tasks, strict=True) if ref in serving]
+    del refs
     groups: dict[Key, set[str]] = defaultdict(set)
     shown: dict[Key, str] = {}
-    for t in tasks:
-        if t.ref not in serving:
-            continue
+    for t in members:
         for key, words in keys.of(t).items():
             groups[key].add(t.ref)
             shown[key] = words
     if keys.links:
-        for ref, linked in _linked([t for t in tasks if t.ref in serving]).items():
+        for ref, linked in _linked(members).items():
             for other in linked:
                 key = ("link", "|".join(sorted((ref, other))))
                 groups[key] |= {ref, other}
                 shown[key] = "a link"
-    for key, group in groups.items():
+    # Keys in sorted order, not the items' order: the items listed when more than LISTED
+    # conflict are the same whether the whole portfolio is joined or a part around them.
+    for key, group in sorted(groups.items()):
         by_kpi: dict[str, list[str]] = defaultdict(list)
         for ref in sorted(group):
             for kid in serving[ref]:
                 by_kpi[kid].append(ref)
         for kid, refs in by_kpi.items():
             for rival in sorted(rivals[kid] & by_kpi.keys()):
+                across = by_kpi[rival]
+                alone = across[0] if len(across) == 1 else None  # no one else serves it
                 for ref in refs:
-                    others = [o for o in by_kpi[rival] if o != ref]
-                    if not others:
+                    if ref == alone:
                         continue
                     fact = facts[ref]
-                    for other in others:
-                        _add(fact["conflicts_with"], other)
+                    _add_all(fact["conflicts_with"], across, ref)
                     _add(fact["conflict_kpis"], rival)
                     _add(fact["conflict_keys"], shown[key])
     for fact in facts.values():
         fact["conflicts_with"].sort()
         fact["conflict_kpis"].sort()
+
+
+def _add_all(listed: list[str], values: list[str], skip: str) -> None:
+    """_add each of ``values`` but ``skip``, in order: stops once ``listed`` is full, so an
+    item in a group of thousands costs LISTED steps, not thousands."""
+    for value in values:
+        if len(listed) >= LISTED:
+            return
+        if value != skip and value not in listed:
+            listed.append(value)

@@ -205,12 +205,12 @@ class RuleParser:
 
     def _template(self, text: str, path: PathKey, fields: Catalog) -> str | None:
         try:
-            names = [name for _, name, _, _ in string.Formatter().parse(text) if name]
+            names = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
         except ValueError as exc:
             self.fail(path, f"bad placeholder: {exc}; write {{field}}, and {{{{ for a brace")
             return None
         for name in names:
-            if fields.get(name) is None or "." in name:
+            if not name or fields.get(name) is None or "." in name:  # `{}` names nothing
                 self.fail(path, f"unknown placeholder {{{name}}}; use a field name such as {{title}}")
                 return None
         return text

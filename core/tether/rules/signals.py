@@ -7,8 +7,9 @@ are the README's drift signal table; the rules in ``rules/drift`` only compare t
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
+from collections import abc, defaultdict
+from collections.abc import Iterable, Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,13 @@ from tether.model import KPI, Mapping, Measurement, Task
 from tether.rules.entities import EntityKeys
 from tether.rules.fields import BOOL, LIST, NUM, STR, TASK_CATALOG, Catalog, Field
 from tether.rules.joins import conflicts, guardrail_drivers
+from tether.rules.tally import (
+    MICRO,
+    Tally,
+    portfolio_shares,
+    tallies,
+    weighted_kpis,
+)
 from tether.rules.window import window_facts
 
 LIFECYCLES = ("active", "paused", "achieved", "missed", "dropped", "retired")
@@ -109,46 +117,42 @@ KPI_CATALOG = Catalog(KPI_FIELDS)
 SIGNAL_CATALOGS = {"task": TASK_SIGNAL_CATALOG, "kpi": KPI_CATALOG}
 
 
-def is_open(task: Task) -> bool:
-    return task.status_category != "done"
-
-
-def task_effort(task: Task) -> float:
-    """An item's size in the allocation shares: its estimate (0 counts as 0), 1 without one."""
-    return 1.0 if task.estimate is None else task.estimate
-
-
-def served(mappings: Iterable[Mapping]) -> dict[str, set[str]]:
-    """The KPIs each task is mapped to, by task ref."""
+def served(mappings: Iterable[Mapping], shared: bool = False) -> dict[str, set[str]]:
+    """The KPIs each task is mapped to, by task ref. With ``shared``, tasks mapped to the
+    same KPIs share one set (read it, do not change it; a ref not mapped is absent)."""
     out: dict[str, set[str]] = defaultdict(set)
     for m in mappings:
         out[m.task].add(m.kpi)
-    return out
+    if not shared:
+        return out
+    # A portfolio has few distinct sets: one set per task is most of this dict's memory.
+    pool: dict[frozenset[str], set[str]] = {}
+    return {ref: pool.setdefault(frozenset(ids), ids) for ref, ids in out.items()}
 
 
 def link_facts(tasks: Iterable[Task], mappings: Iterable[Mapping], kpis: dict[str, KPI],
                statuses: dict[str, Any] | None = None, judgement: Judgement = Judgement()
                ) -> dict[str, dict]:
     """Per task ref, the drift fields derived from its mappings, its KPIs' state and the
-    work around it."""
+    work around it (TaskLinks gives the same values one task at a time)."""
     tasks = list(tasks)
     serves = served(mappings)
     statuses = statuses or {}
-    out = {task.ref: own_links(task, serves.get(task.ref, set()), kpis, statuses)
+    out = {task.ref: own_links(task, serves.get(task.ref, _NONE), kpis, statuses)
            for task in tasks}
-    breaches = breached_guardrails(kpis, statuses)
-    guardrail_drivers(tasks, serves, kpis, breaches, judgement.entities, out)
-    conflicts(tasks, out, kpis, judgement.entities)
+    for ref, joined in join_facts(tasks, serves, kpis, statuses, judgement).items():
+        out[ref].update(joined)
     return out
 
 
 # The drift fields joins with other items fill (guardrail_drivers, conflicts).
 JOIN_FIELDS = ("guardrail_pushes", "guardrail_breaches", "guardrail_owners", "guardrail_via",
                "conflicts_with", "conflict_kpis", "conflict_keys")
+_NONE: frozenset[str] = frozenset()
 
 
-def own_links(task: Task, ids: set[str], kpis: dict[str, KPI], statuses: dict[str, Any]
-              ) -> dict[str, Any]:
+def own_links(task: Task, ids: AbstractSet[str], kpis: dict[str, KPI],
+              statuses: dict[str, Any]) -> dict[str, Any]:
     """The drift fields of ``task`` that come from its own KPIs (``ids``) alone; the join
     fields start empty."""
     active = sorted(i for i in ids if i in kpis and kpis[i].is_active)
@@ -162,6 +166,85 @@ def own_links(task: Task, ids: set[str], kpis: dict[str, KPI], statuses: dict[st
                           if getattr(statuses.get(i), "status", None) in SLIPPING]}
     facts.update((name, []) for name in JOIN_FIELDS)
     return facts
+
+
+def join_facts(tasks: list[Task], serves: dict[str, set[str]], kpis: dict[str, KPI],
+               statuses: dict[str, Any], judgement: Judgement = Judgement()
+               ) -> dict[str, dict[str, list[str]]]:
+    """Per task ref, its join fields that are not empty (guardrail_drivers, conflicts),
+    for the tasks that have any: what link_facts adds to own_links."""
+    breaches = breached_guardrails(kpis, statuses)
+    joined = breaches.keys() | {i for k in kpis.values() if k.tradeoffs
+                                for i in (k.id, *k.tradeoffs)}
+    if not joined:
+        return {}
+    # Only open items serving an active KPI that has a breached guardrail or a trade-off
+    # can be flagged: the joins get entries for those alone, not for the whole portfolio.
+    facts: dict[str, dict[str, Any]] = {}
+    subjects = []
+    for t in tasks:
+        if t.status_category == "done":
+            continue
+        ids = serves.get(ref := t.ref)
+        if not ids or joined.isdisjoint(ids):
+            continue
+        active = sorted(i for i in ids if i in kpis and kpis[i].is_active)
+        if not joined.isdisjoint(active):
+            facts[ref] = {"active_kpis": active, **{name: [] for name in JOIN_FIELDS}}
+            subjects.append(t)
+    guardrail_drivers(tasks, serves, kpis, breaches, judgement.entities, facts)
+    # Items that are not subjects take no part in conflicts: they need not be read.
+    conflicts(subjects, facts, kpis, judgement.entities)
+    return {ref: found for ref, fact in facts.items()
+            if (found := {name: fact[name] for name in JOIN_FIELDS if fact[name]})}
+
+
+class TaskLinks(abc.Mapping[str, dict[str, Any]]):
+    """link_facts' value for each task of ``by_ref``, built when it is looked up and not
+    kept: the drift fields of the whole portfolio are never alive at once. ``joins`` is
+    join_facts' result. Values are shared between tasks: read them, do not change them."""
+
+    def __init__(self, by_ref: dict[str, Task], serves: dict[str, set[str]],
+                 kpis: dict[str, KPI], statuses: dict[str, Any],
+                 joins: dict[str, dict[str, list[str]]]):
+        self._tasks, self._kpis, self._joins = by_ref, kpis, joins
+        # All of own_links but changed_after_close_days depends on the task's KPIs alone,
+        # and a portfolio has few distinct sets of them: one dict per set, by ref.
+        by_set: dict[frozenset[str], dict[str, Any]] = {}
+        self._own: dict[str, dict[str, Any]] = {}
+        for ref, ids in serves.items():
+            if ref in by_ref:
+                key = frozenset(ids)
+                if key not in by_set:
+                    by_set[key] = own_links(by_ref[ref], ids, kpis, statuses)
+                self._own[ref] = by_set[key]
+        self._unmapped = by_set.get(_NONE)
+        self._statuses = statuses
+
+    def __getitem__(self, ref: str) -> dict[str, Any]:
+        task = self._tasks[ref]
+        own = self._own.get(ref)
+        if own is None:
+            if self._unmapped is None:
+                self._unmapped = own_links(task, _NONE, self._kpis, self._statuses)
+            own = self._unmapped
+        joined = self._joins.get(ref)
+        after_close = own["closed_kpis"] and not own["active_kpis"]
+        if not joined and not after_close:
+            return own
+        facts = own.copy()
+        if after_close:  # from the task's own dates
+            facts["changed_after_close_days"] = _after_close(
+                task, [self._kpis[i] for i in own["closed_kpis"]])
+        if joined:
+            facts.update(joined)
+        return facts
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tasks)
+
+    def __len__(self) -> int:
+        return len(self._tasks)
 
 
 def _after_close(task: Task, closed: list[KPI]) -> int | None:
@@ -213,37 +296,32 @@ def kpi_facts(kpis: Iterable[KPI], tasks: Iterable[Task], mappings: Iterable[Map
               statuses: dict[str, Any] | None = None,
               measurements: Iterable[Measurement] = (), now: datetime | None = None,
               judgement: Judgement = Judgement()) -> dict[str, dict[str, Any]]:
-    """Per KPI id, the fields KPI-subject drift rules see.
+    """Per KPI id, the fields KPI-subject drift rules see, counted over ``tasks``."""
+    kpis = list(kpis)
+    shares = portfolio_shares(kpis, tasks, mappings, now, judgement.window_days)
+    return facts_of_tallies(kpis, tallies(shares.values()), statuses, measurements, now,
+                            judgement)
 
-    Shares are taken over active weighted KPIs (weight > 0): an open item counts its
-    estimate (1 without one) toward the active weighted KPIs it serves, split by the
-    mapping rules' weights, so one item never counts twice; unweighted KPIs such as
-    guardrails are never over- or under-fed."""
-    kpis, tasks, mappings = list(kpis), list(tasks), list(mappings)
+
+def facts_of_tallies(kpis: Iterable[KPI], counts: dict[str, Tally],
+                     statuses: dict[str, Any] | None = None,
+                     measurements: Iterable[Measurement] = (), now: datetime | None = None,
+                     judgement: Judgement = Judgement()) -> dict[str, dict[str, Any]]:
+    """Per KPI id, the fields KPI-subject drift rules see, from each KPI's ``counts``.
+
+    Shares are taken over active weighted KPIs (weight > 0) (see tally.item_shares);
+    unweighted KPIs such as guardrails are never over- or under-fed."""
+    kpis = list(kpis)
     by_id = {k.id: k for k in kpis}
-    weighted = {k.id for k in kpis if k.is_active and k.weight > 0}
-    by_ref = {t.ref: t for t in tasks}
-    linked: dict[str, set[str]] = defaultdict(set)
-    for m in mappings:
-        if m.task in by_ref:
-            linked[m.kpi].add(m.task)
-    shares: dict[str, dict[str, float]] = defaultdict(dict)
-    for m in mappings:
-        if m.kpi in weighted and m.task in by_ref and is_open(by_ref[m.task]):
-            shares[m.task][m.kpi] = max(shares[m.task].get(m.kpi, 0.0), m.weight)
-    effort: dict[str, float] = defaultdict(float)
-    for ref, weights in shares.items():
-        size = task_effort(by_ref[ref])
-        total = sum(weights.values())
-        for kid, w in weights.items():
-            effort[kid] += size * (w / total if total else 1 / len(weights))
-    all_effort = sum(effort.values())
+    weighted = weighted_kpis(kpis)
+    empty = Tally()
+    all_effort = sum(counts.get(k, empty).effort for k in weighted)
     all_weight = sum(by_id[k].weight for k in weighted)
 
     def share_of(kid: str) -> tuple[float, float]:
         if kid not in weighted:
             return 0.0, 0.0
-        return (effort[kid] / all_effort if all_effort else 0.0,
+        return (counts.get(kid, empty).effort / all_effort if all_effort else 0.0,
                 by_id[kid].weight / all_weight if all_weight else 0.0)
 
     tvd = 0.5 * sum(abs(e - w) for e, w in map(share_of, weighted))
@@ -254,26 +332,26 @@ def kpi_facts(kpis: Iterable[KPI], tasks: Iterable[Task], mappings: Iterable[Map
         measured[point.kpi].append(point)
     out = {}
     for k in kpis:
-        refs = linked.get(k.id, set())
-        open_items = sum(1 for r in refs if is_open(by_ref[r]))
+        count = counts.get(k.id, empty)
         effort_share, weight_share = share_of(k.id)
         facts: dict[str, Any] = {
             "kpi": k.id, "name": k.name, "owner": k.owner, "lifecycle": k.lifecycle,
             "weight": k.weight, "weight_share": round(weight_share, 4),
-            "open_items": open_items, "open_work": _plural(open_items, "open item"),
-            "open_effort": round(effort[k.id], 3), "effort_share": round(effort_share, 4),
+            "open_items": count.open, "open_work": _plural(count.open, "open item"),
+            "open_effort": round(count.effort / MICRO, 3),
+            "effort_share": round(effort_share, 4),
             "share_gap": round(effort_share - weight_share, 4),
             "effort_to_weight": round(effort_share / weight_share, 4) if weight_share else None,
             "effort_pct": round(100 * effort_share), "weight_pct": round(100 * weight_share),
-            "allocation_tvd": round(tvd, 4), "linked_items": len(refs),
-            "done_items": len(refs) - open_items,
+            "allocation_tvd": round(tvd, 4), "linked_items": count.linked,
+            "done_items": count.linked - count.open,
             "breached_guardrails": breaches.get(k.id, []),
             "guardrail_text": _guardrail_text(k, breaches.get(k.id, []), by_id, statuses),
             "guardrail_owners": sorted({by_id[g].owner or g for g in breaches.get(k.id, [])
                                         if g in by_id}),
         }
         if now is not None:
-            facts.update(window_facts(k, [by_ref[r] for r in sorted(refs)], measured[k.id],
+            facts.update(window_facts(k, count.window_items, count.window_done, measured[k.id],
                                       now, judgement.window_days))
         status = statuses.get(k.id)
         if status is not None:

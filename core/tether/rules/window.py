@@ -16,28 +16,33 @@ def closed_at(task: Task) -> datetime | None:
     return task.resolved or task.updated if task.status_category == "done" else None
 
 
-def _open_during(task: Task, start: datetime, end: datetime) -> bool:
+def window_span(kpi: KPI, now: datetime, days: int) -> tuple[datetime, datetime]:
+    """The window ends ``lag_days`` before ``now`` and lasts ``days``."""
+    end = now - timedelta(days=kpi.lag_days)
+    return end - timedelta(days=days), end
+
+
+def in_window(task: Task, start: datetime, end: datetime) -> tuple[bool, bool]:
+    """Whether ``task`` was open at some time in the window, and whether it closed in it."""
     if task.created is not None and task.created > end:
-        return False
-    if task.status_category != "done":
-        return True
+        return False, False
     closed = closed_at(task)
-    return closed is not None and closed >= start
+    if task.status_category != "done":
+        return True, False
+    if closed is None or closed < start:
+        return False, False
+    return True, closed <= end
 
 
-def window_facts(kpi: KPI, linked: Iterable[Task], measurements: Iterable[Measurement],
+def window_facts(kpi: KPI, items: int, done: int, measurements: Iterable[Measurement],
                  now: datetime, days: int) -> dict[str, Any]:
-    """The window ends ``lag_days`` before ``now`` and lasts ``days``; the KPI's movement
-    is read over the same span shifted by the lag, so it ends now."""
-    lag = timedelta(days=kpi.lag_days)
-    end = now - lag
-    start = end - timedelta(days=days)
-    active = [t for t in linked if _open_during(t, start, end)]
-    done = sum(1 for t in active if (c := closed_at(t)) is not None and start <= c <= end)
-    share = done / len(active) if active else 0.0
-    moved = moved_share(kpi, measurements, start + lag, now)
+    """The window's facts from its counts (``in_window`` over the KPI's linked items); the
+    KPI's movement is read over the same span shifted by the lag, so it ends now."""
+    start, end = window_span(kpi, now, days)
+    share = done / items if items else 0.0
+    moved = moved_share(kpi, measurements, start + timedelta(days=kpi.lag_days), now)
     return {"window_days": days, "window_start": start.date().isoformat(),
-            "window_end": end.date().isoformat(), "window_items": len(active),
+            "window_end": end.date().isoformat(), "window_items": items,
             "window_done": done, "window_done_share": round(share, 4),
             "window_done_pct": round(100 * share), "window_moved_share":
             None if moved is None else round(moved, 4),

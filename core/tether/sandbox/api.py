@@ -6,6 +6,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from email.message import Message
 from typing import Any, TypeVar, overload
 from urllib.parse import parse_qs
@@ -116,6 +117,11 @@ class SandboxApi:
 
     def decorate(self, req: Request, resp: Response) -> None:
         """Add headers every response of the service carries (rate-limit headers, ...)."""
+
+    def now(self) -> datetime | None:
+        """The service's own time, which every response's ``Date`` header shows (an injected
+        fault's too), as a real tracker's does; None: this machine's clock."""
+        return None
 
     def not_found(self, req: Request) -> Response:
         return json_response(404, {"message": "Not Found"})

@@ -129,6 +129,14 @@ class SandboxServer:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
 
+            def date_time_string(self, timestamp: float | None = None) -> str:
+                # The Date header from the API's clock (a fake one in tests), not this
+                # machine's: connectors date their pulls by it.
+                now = server.api.now()
+                if timestamp is None and now is not None:
+                    timestamp = now.timestamp()
+                return super().date_time_string(timestamp)
+
             def log_message(self, format: str, *args: object) -> None:
                 pass  # the request log replaces stderr noise
 

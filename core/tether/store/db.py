@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -22,14 +21,15 @@ from sqlalchemy.pool import StaticPool
 
 from tether.codec import task_from_dict, task_to_dict
 from tether.errors import TetherError
-from tether.model import Finding, Mapping, Measurement, Task
-from tether.store import records, tables
+from tether.model import Mapping, Measurement, Task
+from tether.store import tables
+from tether.store.findings import FindingState
 from tether.store.judged import JudgedState
 from tether.store.ledger import WriteLedger
-from tether.store.records import FindingChanges, FindingRecord, RunRecord
+from tether.store.records import RunRecord
 
 
-class Store(WriteLedger, JudgedState):
+class Store(WriteLedger, JudgedState, FindingState):
     """Tether's durable state at one SQLAlchemy URL; use as a context manager or close()."""
 
     def __init__(self, url: str):
@@ -72,8 +72,9 @@ class Store(WriteLedger, JudgedState):
                     raise TetherError(
                         f"state store at {self.url} was written by a newer Tether "
                         f"(schema {stored}); upgrade tether")
-            # Versions 2 to 5 only added tables (``written``, ``connector_memory``,
-            # ``matches``, ``judged``), which create_all makes.
+            # Versions 2 to 6 only added tables (``written``, ``connector_memory``,
+            # ``matches``, ``judged``, ``judged_keys`` and ``judged_kpis``), which
+            # create_all makes.
             tables.meta.create_all(conn)
             if stored != tables.SCHEMA_VERSION:
                 conn.execute(tables.schema.delete())
@@ -122,29 +123,36 @@ class Store(WriteLedger, JudgedState):
 
     # -- matches kept between passes ------------------------------------------------------
 
-    def load_matches(self, stage: str, book: str) -> dict[str, tuple[str, tuple[str, ...]]]:
-        """By task ref, (facts hash, matched rule ids) of ``stage`` as last saved, if it was
-        saved for the rule set ``book``; else nothing."""
+    def load_matches(self, stage: str, book: str, refs: Iterable[str] | None = None
+                     ) -> dict[str, tuple[str, tuple[str, ...]]]:
+        """By task ref (every one, or ``refs``), (facts hash, matched rule ids) of ``stage``
+        as last saved, if it was saved for the rule set ``book``; else nothing."""
         m, b = tables.matches.c, tables.match_books.c
         with self._engine.begin() as conn:
             if conn.execute(sa.select(b.book).where(b.stage == stage)).scalar() != book:
                 return {}
-            rows = conn.execute(sa.select(m.task, m.hash, m.rules).where(m.stage == stage))
+            rows = tables.rows_where(conn, sa.select(m.task, m.hash, m.rules).where(m.stage == stage),
+                               m.task, refs)
             return {task: (digest, tuple(json.loads(rules))) for task, digest, rules in rows}
 
     def save_matches(self, stage: str, book: str,
-                     changed: dict[str, tuple[str, tuple[str, ...]]], keep: set[str]) -> None:
+                     changed: dict[str, tuple[str, tuple[str, ...]]], keep: set[str] | None,
+                     drop: Iterable[str] = ()) -> None:
         """Record ``stage``'s matches under the rule set ``book``: ``changed`` rows replace
-        theirs; rows of tasks neither changed nor in ``keep`` are forgotten."""
+        theirs; rows of tasks neither changed nor in ``keep`` (None: every task but those
+        in ``drop``) are forgotten."""
         m, b = tables.matches.c, tables.match_books.c
         with self._engine.begin() as conn:
             if conn.execute(sa.select(b.book).where(b.stage == stage)).scalar() != book:
                 conn.execute(tables.matches.delete().where(m.stage == stage))
                 conn.execute(tables.match_books.delete().where(b.stage == stage))
                 conn.execute(tables.match_books.insert().values(stage=stage, book=book))
-            stored = set(conn.execute(sa.select(m.task).where(m.stage == stage)).scalars())
+            if keep is None:
+                stored, keep = set(drop), set()
+            else:
+                stored = set(conn.execute(sa.select(m.task).where(m.stage == stage)).scalars())
             gone = sorted(stored - keep - set(changed))
-            replaced = sorted(stored & set(changed))
+            replaced = sorted(set(changed))
             for i in range(0, max(len(gone), len(replaced)), 500):
                 conn.execute(tables.matches.delete().where(
                     m.stage == stage, m.task.in_(gone[i:i + 500] + replaced[i:i + 500])))
@@ -280,62 +288,6 @@ class Store(WriteLedger, JudgedState):
         with self._engine.begin() as conn:
             return [Measurement(k, tables.read_set(at), v) for k, at, v in conn.execute(query)]
 
-    # -- findings -------------------------------------------------------------------------
-
-    def record_findings(self, findings: list[Finding], now: datetime) -> FindingChanges:
-        """Record the full current set of findings at ``now``.
-
-        An open finding (same signal, subject, rule_id) still present is ongoing: its
-        last_seen, severity, reason and value at risk are updated. Open ones absent now get
-        cleared_at=now. A finding that was cleared and reappears is new again and gets a
-        fresh row (first_seen=now); the cleared row stays as history of the earlier episode.
-        """
-        now = tables.utc(now)
-        current: dict[tuple[str, str, str], Finding] = {}
-        for f in findings:
-            current.setdefault(records.key(f), f)
-        t = tables.findings.c
-        new: list[Finding] = []
-        ongoing: list[Finding] = []
-        cleared: list[FindingRecord] = []
-        with self._engine.begin() as conn:
-            open_rows = {records.key(row): row for row in conn.execute(
-                sa.select(tables.findings).where(t.cleared_at.is_(None)).order_by(t.id))}
-            for key, f in current.items():
-                values = {"severity": tables.text(f.severity), "reason": f.reason,
-                          "value_at_risk": f.value_at_risk, "last_seen": now}
-                if key in open_rows:
-                    conn.execute(tables.findings.update().where(t.id == open_rows[key].id)
-                                 .values(**values))
-                    ongoing.append(f)
-                else:
-                    conn.execute(tables.findings.insert().values(
-                        signal=f.signal, subject=f.subject, rule_id=f.rule_id,
-                        first_seen=now, **values))
-                    new.append(f)
-            for key, row in open_rows.items():
-                if key not in current:
-                    conn.execute(tables.findings.update().where(t.id == row.id).values(cleared_at=now))
-                    cleared.append(replace(records.finding_record(row), cleared_at=now))
-        return FindingChanges(new=new, ongoing=ongoing, cleared=cleared)
-
-    def open_findings(self) -> list[FindingRecord]:
-        """Findings not cleared, sorted by (subject, signal, rule_id)."""
-        t = tables.findings.c
-        with self._engine.begin() as conn:
-            return [records.finding_record(row) for row in conn.execute(
-                sa.select(tables.findings).where(t.cleared_at.is_(None))
-                .order_by(t.subject, t.signal, t.rule_id))]
-
-    def finding_history(self, subject: str) -> list[FindingRecord]:
-        """Every episode of every finding on ``subject``, oldest first."""
-        t = tables.findings.c
-        with self._engine.begin() as conn:
-            return [records.finding_record(row) for row in conn.execute(
-                sa.select(tables.findings).where(t.subject == subject).order_by(t.first_seen, t.id))]
-
-    # -- retention ------------------------------------------------------------------------
-
     def prune(self, before: datetime) -> dict[str, int]:
         """Forget runs, finished ledger entries and cleared findings older than ``before``;
         open findings, pending writes, KPI history and what Tether wrote stay."""
@@ -380,3 +332,4 @@ class Store(WriteLedger, JudgedState):
         return [RunRecord(id=r.id, mode=r.mode, started=tables.read_set(r.started),
                           finished=tables.read(r.finished), status=r.status,
                           packs=json.loads(r.packs), counts=json.loads(r.counts)) for r in rows]
+

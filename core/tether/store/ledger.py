@@ -4,6 +4,7 @@ is recovered exactly; and what Tether knows it wrote on each item."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -91,11 +92,13 @@ class WriteLedger:
 
     # -- what Tether wrote, per item ------------------------------------------------------
 
-    def load_written(self) -> dict[str, Written]:
-        """By task ref: what Tether knows it wrote there."""
+    def load_written(self, refs: Iterable[str] | None = None) -> dict[str, Written]:
+        """By task ref: what Tether knows it wrote there (on every item, or on ``refs``)."""
+        w = tables.written.c
+        query = sa.select(w.task, w.data)
         with self._engine.begin() as conn:
-            return {task: records.written_from(json.loads(data))
-                    for task, data in conn.execute(sa.select(tables.written.c.task, tables.written.c.data))}
+            rows = tables.rows_where(conn, query, w.task, refs)
+        return {task: records.written_from(json.loads(data)) for task, data in rows}
 
     def save_written(self, changed: dict[str, Written]) -> None:
         """Upsert the given items' records (only pass those that changed)."""

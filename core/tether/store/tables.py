@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 meta = sa.MetaData()
 Name = sa.String(255)
@@ -53,6 +53,23 @@ judged = sa.Table(
     sa.Column("idle_tick", sa.Integer, nullable=True, index=True),
     sa.Column("joins", sa.Text, nullable=True),
     sa.Column("findings", sa.Text, nullable=True),
+)
+# What other items' join facts read from a task: its entity keys ("e|kind|value") and the
+# refs it links to ("l|ref"); indexed by key to find the items around a changed one.
+judged_keys = sa.Table(
+    "judged_keys", meta,
+    sa.Column("task", sa.String(512), primary_key=True),
+    sa.Column("key", sa.String(1024), primary_key=True, index=True),
+)
+# Each task's share in the counts of each KPI it is mapped to (tether.rules.tally.Share).
+judged_kpis = sa.Table(
+    "judged_kpis", meta,
+    sa.Column("task", sa.String(512), primary_key=True),
+    sa.Column("kpi", Name, primary_key=True),
+    sa.Column("open", sa.Integer, nullable=False),
+    sa.Column("effort", sa.BigInteger, nullable=False),
+    sa.Column("in_window", sa.Integer, nullable=False),
+    sa.Column("done_in_window", sa.Integer, nullable=False),
 )
 judgement = sa.Table(
     "judgement", meta,
@@ -163,3 +180,14 @@ def replace_rows(conn: sa.Connection, table: sa.Table, column: sa.Column,
             conn.execute(table.delete().where(column.in_(chosen[i:i + 500])))
     if rows:
         conn.execute(table.insert(), rows)
+
+
+def rows_where(conn: sa.Connection, query: sa.Select, column: sa.Column,
+                values: Iterable[str] | None) -> list[sa.Row]:
+    """The rows of ``query`` (whose ``column`` is one of ``values``, when given), asked in
+    chunks that stay under bound-parameter limits."""
+    if values is None:
+        return list(conn.execute(query))
+    chosen = sorted(set(values))
+    return [row for i in range(0, len(chosen), 500)
+            for row in conn.execute(query.where(column.in_(chosen[i:i + 500])))]

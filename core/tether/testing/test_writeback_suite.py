@@ -87,8 +87,11 @@ class Tracker:
         with ws.open_store() as store:
             return run_pass(ws, store, mode, lambda: self.driver.now() + timedelta(minutes=5))
 
-    def idle(self, result: RunResult) -> set[str]:
-        return {f.subject.partition(":")[2] for f in result.findings if f.signal == "idle"}
+    def idle(self) -> set[str]:
+        """The keys of the items with an open idle finding, as the last sync recorded it."""
+        with self.workspace().open_store() as store:
+            return {f.subject.partition(":")[2] for f in store.open_findings()
+                    if f.signal == "idle"}
 
 
 def _ok(result: RunResult) -> None:
@@ -100,7 +103,7 @@ def test_a_sync_converges_and_the_next_writes_nothing(driver: Driver, tmp_path: 
     tracker = Tracker(driver, tmp_path)
     first = tracker.run()
     _ok(first)
-    idle = tracker.idle(first)
+    idle = tracker.idle()
     assert first.applied is not None
     assert idle and first.applied.applied == len(first.ops) > 0
     for key in idle:
@@ -112,7 +115,7 @@ def test_a_sync_converges_and_the_next_writes_nothing(driver: Driver, tmp_path: 
     second = tracker.run()
     # Tether's own labels and comments bumped each item's `updated`; that is not activity,
     # so the idle findings stand and nothing is written again.
-    assert tracker.idle(second) == idle
+    assert tracker.idle() == idle
     assert second.ops == [] and writes(driver) == before
 
 
@@ -138,7 +141,7 @@ def test_what_a_person_removes_stays_removed_until_the_verdict_changes(
     _ok(first)
     served = tracker.served[0]
     driver.person_removes_label(served, f"{PREFIX}:kpi:nps")
-    idle = sorted(tracker.idle(first))[0]
+    idle = sorted(tracker.idle())[0]
     shown = tracker.workspace().connectors["src"]
     [task] = [t for t in first.tasks if t.key == idle]
     comment_id = shown.recover([task], PREFIX)[idle].comment_id
@@ -160,11 +163,11 @@ def test_cleared_findings_turn_the_comment_into_a_resolved_note(driver: Driver,
     tracker = Tracker(driver, tmp_path)
     first = tracker.run()
     _ok(first)
-    key = sorted(tracker.idle(first))[0]
+    key = sorted(tracker.idle())[0]
     driver.edit(key)  # a person works on it: no longer idle
     second = tracker.run()
     _ok(second)
-    assert key not in tracker.idle(second)
+    assert key not in tracker.idle()
     mine = {(o.kind, o.value if "label" in o.kind else "") for o in second.ops if o.key == key}
     assert mine == {(OpKind.REMOVE_LABEL, f"{PREFIX}:idle"), (OpKind.UPDATE_COMMENT, "")}
     [note] = driver.comments(key)

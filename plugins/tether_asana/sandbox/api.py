@@ -142,6 +142,10 @@ class AsanaApi(AccessRoutes):
         resp.headers.update({"Cache-Control": "no-store", "Pragma": "no-cache",
                              "X-Robots-Tag": "none", "X-Asana-Content-String-Length": str(length)})
 
+    def now(self) -> datetime:
+        """The workspace's clock, which Asana's Date header shows as every response's."""
+        return self.state.clock.now()
+
     def not_found(self, req: Request) -> Response:
         return error(404, "No matching route for request")
 

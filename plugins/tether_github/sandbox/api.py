@@ -14,6 +14,7 @@ import hashlib
 import itertools
 from collections import Counter
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from tether.sandbox import Request, Response, route
@@ -129,6 +130,10 @@ class GitHubApi(GitHubRoutes):
             # Only classic tokens have OAuth scopes to show; fine-grained ones get none.
             resp.headers["x-oauth-scopes"] = ", ".join(self._caller.scopes)
             resp.headers["x-accepted-oauth-scopes"] = "repo" if "/repos" in req.path else ""
+
+    def now(self) -> datetime:
+        """The world's clock, which GitHub's Date header shows on every response (304s too)."""
+        return self.world.clock.now()
 
     # -- rate limit ------------------------------------------------------------------------
 

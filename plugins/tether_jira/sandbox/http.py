@@ -151,6 +151,10 @@ class JiraApiBase(SandboxApi):
         return json_response(429, {"errorMessages": ["Rate limit exceeded."], "errors": {}},
                              headers)
 
+    def now(self) -> datetime:
+        """The site's clock: the Date header of every answer, as serverInfo's serverTime."""
+        return self.world.now()
+
     def not_found(self, req: Request) -> Response:
         return json_response(404, {"message": f"null for uri: {req.base_url}{req.path}",
                                    "status-code": 404})
