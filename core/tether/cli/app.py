@@ -59,6 +59,9 @@ class TetherGroup(click.Group):
             sys.exit(exc.exit_code)
 
 
+PARTIAL = 3  # exit code: a source could not be read; the others were judged and written
+
+
 @click.group(cls=TetherGroup)
 @click.version_option(__version__, prog_name="tether")
 def main() -> None:
@@ -82,7 +85,7 @@ def _pass(config_path: Path, mode: str, as_json: bool, as_of: datetime | None,
             out.print(f"Judged as of {as_of.isoformat(timespec='minutes')}.")
         print_result(result, ws.config.kpis)
     if result.status != "ok":
-        sys.exit(1)
+        sys.exit(PARTIAL if result.status == "partial" else 1)
     return result
 
 
@@ -160,6 +163,12 @@ def print_result(r: RunResult, kpis: Iterable[KPI] = ()) -> None:
     """The human view of a pass: what was pulled, what was found, what is (or was) written."""
     pulled = ", ".join(f"{name} {n}" for name, n in r.pulled.items())
     out.print(f"Pulled {sum(r.pulled.values())} items ({pulled}).")
+    for name, unread in r.unread.items():
+        out.print(f"[bold]{escape(name)} could not be read[/bold]: {escape(unread.error)} Its items were "
+                  f"judged on the snapshot kept since {unread.since.isoformat(timespec='minutes')}"
+                  f"; nothing was read from or written to {name}, so this pass is partial. The "
+                  "next pass that reaches it catches up; `tether doctor` checks it now.",
+                  soft_wrap=True)
     out.print(f"Mapped {r.totals.linked} of {r.items} items to KPIs "
               f"({sum(r.totals.links.values())} links); {r.totals.findings} findings, "
               f"{len(r.new_findings)} new, {len(r.cleared)} cleared.")

@@ -7,6 +7,7 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
 from tether.connector import Connector, PullResult
+from tether.errors import SourceError
 from tether.kpi.sources import store_measurements
 from tether.model import CurrentAnnotation, Task, Written
 from tether.pipeline.memory import mask_own_edits
@@ -14,20 +15,30 @@ from tether.store.db import Store
 from tether.workspace import Workspace
 
 
-def pull_all(ws: Workspace, store: Store, changed: set[str] | None = None) -> dict[str, int]:
+def pull_all(ws: Workspace, store: Store, changed: set[str] | None = None,
+             unread: dict[str, str] | None = None) -> dict[str, int]:
     """Pull every source (concurrently: each waits on its own tracker), save them in config
     order, then read every KPI source (inline values first) into ``store``; returns the
-    items pulled by source, and adds the refs whose snapshot changed to ``changed``. The
-    first source that fails (in config order) fails the pass, after the sources before it
-    are saved, as a sequential pull would."""
+    items pulled by source, and adds the refs whose snapshot changed to ``changed``. With
+    ``unread``, a source whose tracker cannot be read is noted there (what went wrong) and
+    keeps its last snapshot; without, the first that fails (in config order) fails the pass,
+    after the sources before it are saved, as a sequential pull would."""
     prefix = ws.config.writeback.label_prefix
     for connector in ws.connectors.values():
         connector.memory = store.load_memory(connector.name)
     cursors = {name: store.get_cursor(name) for name in ws.connectors}
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(ws.connectors)))) as pool:
         futures = {name: pool.submit(c.pull, cursors[name]) for name, c in ws.connectors.items()}
-        pulled = {name: save_pull(ws.connectors[name], future.result(), store, prefix, changed)
-                  for name, future in futures.items()}
+        pulled = {}
+        for name, future in futures.items():
+            try:
+                got = future.result()
+            except SourceError as exc:
+                if unread is None:
+                    raise
+                unread[name] = str(exc)
+                continue
+            pulled[name] = save_pull(ws.connectors[name], got, store, prefix, changed)
     store_measurements(ws.config, ws.plugins, store)
     return pulled
 

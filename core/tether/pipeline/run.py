@@ -16,8 +16,17 @@ from tether.pipeline.plan import plan_pass
 from tether.pipeline.pull import pull_all
 from tether.pipeline.verdicts import Totals
 from tether.store.db import Store
-from tether.store.records import LedgerEntry
+from tether.store.records import LedgerEntry, unread_since
 from tether.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class Unread:
+    """A source whose tracker could not be read this pass: judged on its last snapshot,
+    nothing written to it."""
+
+    error: str
+    since: datetime  # the start of the first pass in a row that could not read it
 
 
 @dataclass
@@ -31,6 +40,7 @@ class RunResult:
     status: str = "running"
     packs: dict[str, str] = field(default_factory=dict)
     pulled: dict[str, int] = field(default_factory=dict)
+    unread: dict[str, Unread] = field(default_factory=dict)  # by source: a partial pass
     tasks: list[Task] = field(default_factory=list)  # the items judged, planned or flagged
     items: int = 0  # items in the portfolio
     judged: int = 0  # of those, the items judged again (all, unless only some changed)
@@ -64,7 +74,8 @@ def run_pass(ws: Workspace, store: Store, mode: str,
     except BaseException:
         store.finish_run(result.run_id, "failed", _counts(result), clock())
         raise
-    result.status = "ok" if not (result.applied and result.applied.failed) else "failed"
+    result.status = ("failed" if result.applied and result.applied.failed
+                     else "partial" if result.unread else "ok")
     result.finished = clock()
     store.finish_run(result.run_id, result.status, _counts(result), result.finished)
     return result
@@ -75,7 +86,11 @@ def _run(ws: Workspace, store: Store, result: RunResult, clock: Callable[[], dat
     if result.mode == "sync":
         result.interrupted = settle_interrupted(store, result.started)
     changed: set[str] = set()
-    result.pulled = pull_all(ws, store, changed)
+    unread: dict[str, str] = {}
+    result.pulled = pull_all(ws, store, changed, unread)
+    before = [run for run in store.runs(limit=500) if run.id != result.run_id]
+    result.unread = {name: Unread(error, unread_since(before, name) or result.started)
+                     for name, error in unread.items()}
     judged = judge_pass(ws, store, changed, result.started, full, result.mode == "sync")
     verdicts = judged.verdicts
     result.tasks, result.items = judged.shown, judged.items
@@ -84,7 +99,10 @@ def _run(ws: Workspace, store: Store, result: RunResult, clock: Callable[[], dat
     result.findings, result.new_findings = verdicts.findings, verdicts.new
     result.cleared, result.rematched = verdicts.cleared, verdicts.rematched
     result.listed, result.totals = verdicts.scope is None, verdicts.totals
-    planned = plan_pass(ws, store, judged.tasks, verdicts.mappings, verdicts.findings,
+    # Nothing is read from or written to a source that could not be read; its items wait.
+    waiting = {t.ref for t in judged.tasks if t.source in unread}
+    planned = plan_pass(ws, store, [t for t in judged.tasks if t.ref not in waiting],
+                        verdicts.mappings, verdicts.findings,
                         {f"{e.source}:{e.key}" for e in result.interrupted})
     result.ops, result.deferred = planned.ops, planned.deferred
     result.held = planned.held + judged.held  # judged: held on items not planned again
@@ -94,8 +112,8 @@ def _run(ws: Workspace, store: Store, result: RunResult, clock: Callable[[], dat
                                     clock)
         result.notices = [n for c in ws.connectors.values() for n in c.notices()]
     applied = result.applied
-    settle(store, {op.task for op in planned.ops} if applied is None else applied.unfinished(),
-           result.held, result.mode == "sync", verdicts.scope)
+    settle(store, waiting | ({op.task for op in planned.ops} if applied is None
+                             else applied.unfinished()), result.held, result.mode == "sync", verdicts.scope)
     for name, connector in ws.connectors.items():
         store.save_memory(name, connector.memory)
 
@@ -109,4 +127,5 @@ def _counts(result: RunResult) -> dict[str, int]:
         "failed": applied.failed if applied else 0,
         "deferred": len(applied.deferred) if applied else 0,
         "held": len(result.held), "interrupted": len(result.interrupted),
+        **{f"unread:{name}": 1 for name in result.unread},
     }

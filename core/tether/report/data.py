@@ -4,7 +4,7 @@ requests): KPI status and history, the alignment of open work, findings and past
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,7 +16,7 @@ from tether.report.formatting import finding_units, natural
 from tether.rules.signals import kpi_facts
 from tether.rules.tally import task_effort
 from tether.store.db import Store
-from tether.store.records import RunRecord
+from tether.store.records import RunRecord, unread_since
 from tether.workspace import Workspace
 
 UNTETHERED = "(no KPI)"  # the alignment matrix's column for open work no rule links
@@ -93,6 +93,7 @@ class ReportData:
     items: int = 0
     open_items: int = 0
     linked_open_items: int = 0
+    unread: dict[str, datetime] = field(default_factory=dict)  # sources the last run missed
 
 
 def gather(ws: Workspace, store: Store, as_of: datetime) -> ReportData:
@@ -119,6 +120,8 @@ def gather(ws: Workspace, store: Store, as_of: datetime) -> ReportData:
         allocation=allocation(tasks, mappings, cfg.kpis), runs=runs, items=len(tasks),
         open_items=len(open_refs),
         linked_open_items=len({m.task for m in mappings if m.task in open_refs}),
+        unread={s.name: since for s in cfg.sources
+                if (since := unread_since(runs, s.name)) is not None},
     )
 
 

@@ -27,6 +27,9 @@ def run_document(r: RunResult) -> dict[str, Any]:
             "as_of": r.started.isoformat(),  # the moment judged (--as-of, else the start)
             "finished": r.finished.isoformat() if r.finished else None,
             "rule_packs": r.packs, "pulled": r.pulled, "tasks": r.items, "judged": r.judged,
+            # Sources whose tracker could not be read: judged on their last snapshot.
+            "unread": {name: {"error": u.error, "since": u.since.isoformat()}
+                       for name, u in r.unread.items()},
             # False: mappings and findings list only the items judged again (and every KPI);
             # the summary counts the whole portfolio either way.
             "listed_all": r.listed,

@@ -314,9 +314,10 @@ class Store(WriteLedger, JudgedState, FindingState):
             return pk[0]
 
     def finish_run(self, run_id: int, status: str, counts: dict[str, int], now: datetime) -> None:
-        """Close a run as "ok" or "failed" with its counts."""
-        if status not in ("ok", "failed"):
-            raise ValueError(f"run status must be 'ok' or 'failed', not {status!r}")
+        """Close a run as "ok", "partial" (a source could not be read) or "failed", with its
+        counts."""
+        if status not in ("ok", "partial", "failed"):
+            raise ValueError(f"run status must be 'ok', 'partial' or 'failed', not {status!r}")
         with self._engine.begin() as conn:
             if not conn.execute(tables.runs.update().where(tables.runs.c.id == run_id).values(
                     status=status, finished=tables.utc(now),

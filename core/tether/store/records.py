@@ -59,7 +59,7 @@ class RunRecord:
     mode: str
     started: datetime
     finished: datetime | None
-    status: str  # "running" | "ok" | "failed"
+    status: str  # "running" | "ok" | "partial" | "failed"
     packs: dict[str, str]
     counts: dict[str, int]
 
@@ -107,3 +107,14 @@ def written_from(d: dict[str, Any]) -> Written:
     return Written(d["labels_verdict"], frozenset(d["labels"]), d["comment_verdict"],
                    d["comment_id"], d["comment_gone"], frozenset(d["held"]), d["unmasked"],
                    tables.read(d["own_updated"]), tables.read(d["activity"]))
+
+
+def unread_since(runs: list[RunRecord], source: str) -> datetime | None:
+    """When the latest runs in ``runs`` (newest first) that could not read ``source``, in a
+    row, began; None when the latest could read it."""
+    since = None
+    for run in runs:
+        if f"unread:{source}" not in run.counts:
+            break
+        since = run.started
+    return since
