@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 
 from tether.clock import Clock
 from tether.model import KPI, CurrentAnnotation, Measurement, OpResult, Task, WriteOp
+from tether.webhook import Delivery, HookSecrets, Refused
 
 
 class Options(BaseModel):
@@ -110,6 +111,16 @@ class Connector(ABC):
         a lost response): look past caches and indexes for a comment Tether may have
         written, so it is edited rather than written twice. The default trusts the read."""
         return self.read_annotations(tasks, prefix)
+
+    def receive(self, headers: Mapping[str, str], body: bytes, query: Mapping[str, str],
+                secrets: HookSecrets, prefix: str) -> Delivery:
+        """Verify one webhook delivery exactly as the tracker signs it, and read which items
+        it touches and whether it is only the echo of Tether's own writes (``prefix``: its
+        label namespace). ``query``: the delivery URL's parameters (set when the hook was
+        installed). Raises ``Refused`` for anything that must change nothing. The default,
+        for trackers without webhooks, refuses every delivery."""
+        raise Refused(404, f"{self.name}: the {self.type_name} connector takes no webhooks; "
+                           "scheduled passes keep it up to date")
 
     @abstractmethod
     def apply(self, ops: Sequence[WriteOp]) -> list[OpResult]:

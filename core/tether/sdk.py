@@ -7,7 +7,8 @@ or :class:`InvalidInput` with a located message, retries through :func:`with_ret
 keeps its cursor in a :class:`Watermark`, sleeps on an injected :class:`Clock`, finds
 Tether's comment by :data:`MARKER` (and stores it with :func:`at_mentions` and
 :func:`stored_body` where the tracker keeps Markdown), and builds its `tether doctor` lines from the checks
-below. Hooks are implemented with :data:`hookimpl`; their contracts are in
+below, and reads its tracker's webhook deliveries in ``Connector.receive`` (checking their
+signature with :func:`signed_by`). Hooks are implemented with :data:`hookimpl`; their contracts are in
 ``tether.hookspecs``. A sandbox (the loopback fake tracker) also builds on
 ``tether.sandbox``; a conformance driver on ``tether.testing``.
 
@@ -59,6 +60,7 @@ from tether.pipeline.markdown import at_mentions, stored_body, stored_digest, wi
 from tether.pipeline.render import MARKER, MENTION, digest, mention, neutralise
 from tether.retry import RetryPolicy, with_retries
 from tether.watermark import PullDate, Watermark
+from tether.webhook import Delivery, HookSecrets, Refused, Reply, header, signature, signed_by
 
 __all__ = [
     # hooks
@@ -71,6 +73,8 @@ __all__ = [
     "OpResult", "Task", "WriteOp",
     # errors
     "InvalidInput", "Problem", "SourceError", "TetherError",
+    # webhooks
+    "Delivery", "HookSecrets", "Refused", "Reply", "header", "signature", "signed_by",
     # retry, cursors, time
     "Clock", "FakeClock", "PullDate", "RetryPolicy", "Watermark", "with_retries",
     # task values
