@@ -50,7 +50,7 @@ def state(folder: Path) -> tuple:
     ws = load_workspace(folder / "tether.yaml")
     with ws.open_store() as store:
         kept = ([(*finding(f), f.first_seen) for f in store.open_findings()],
-                [astuple(m) for m in store.load_mappings()])
+                [astuple(m) for m in store.load_mappings()], store.kpi_tallies())
     return kept, {p.name: p.read_text() for p in sorted(folder.rglob("*.tether.json"))}
 
 
@@ -177,6 +177,42 @@ def test_hours_later_only_items_whose_ages_grew_are_judged(files_only: Path,
         assert 0 < later.judged < later.items
     # The next day the KPI windows and statuses moved: every item is judged again.
     assert run(files_only, "plan", NOW + timedelta(days=1, hours=1)).judged == later.items
+
+
+def test_kpi_windows_that_move_within_the_day_are_counted_again_not_judged(
+        tmp_path: Path) -> None:
+    folder = tmp_path / "portfolio"
+    at = generate(12011, folder).as_of.replace(hour=0, minute=30)
+    settled(folder, at)
+    ws = load_workspace(folder / "tether.yaml")
+    with ws.open_store() as store:
+        served = {m.task: m.kpi for m in store.load_mappings()}
+    lags = {k.id: k.lag_days for k in ws.config.kpis}
+    span = timedelta(days=ws.config.judgement.window_days)
+    hours = iter((2, 6, 10, 14, 18, 22))
+    for export in sorted((folder / "exports").glob("*.json")):
+        data = json.loads(export.read_text())
+        if "tasks" not in data:
+            continue
+        for item in data["tasks"]:  # closed items that leave their KPI's window today
+            ref = f"{export.stem}:{item['key']}"
+            if item.get("status_category") == "done" and ref in served:
+                h = next(hours, None)
+                if h is not None:
+                    closed = at + timedelta(hours=h) - timedelta(days=lags[served[ref]]) - span
+                    item.update(resolved=closed.isoformat(), updated=closed.isoformat())
+        export.write_text(json.dumps(data))
+    settled(folder, at)
+    for h in (4, 8, 12, 16, 20, 23):
+        later, _ = both(folder, tmp_path, at + timedelta(hours=h))
+        assert later.judged < later.items
+        assert counts(folder) == counts(tmp_path / "twin")  # what the KPI rules count
+
+
+def counts(folder: Path) -> dict:
+    """Each KPI's counts (open items, effort, its window) as the store keeps them."""
+    with load_workspace(folder / "tether.yaml").open_store() as store:
+        return store.kpi_tallies()
 
 
 def test_a_new_measurement_or_rule_judges_every_item(files_only: Path) -> None:

@@ -81,9 +81,11 @@ def judge_changes(ws: Workspace, store: Store, changed: set[str], now: datetime,
     measurements = store.measurements()
     statuses = kpi_statuses(cfg.kpis, measurements, now, cfg.status)
     if (not at <= now < at + timedelta(days=1)
-            or any(at.timestamp() < x <= now.timestamp() for x in record["moments"])
             or inputs(ws, measurements, statuses, now) != record["inputs"]):
         return None
+    # A window moment that passed changes its KPI's counts (and only them): its item's
+    # shares are taken again and the KPIs counted again; no item's own facts move.
+    passed = [ref for x, ref in record["moments"] if at.timestamp() < x <= now.timestamp()]
     dirty = set(changed)
     if now > at:
         # Whole seconds, one early: a tick at 10:00:00.5 after a pass at 10:00:00.7 the day
@@ -125,7 +127,9 @@ def judge_changes(ws: Workspace, store: Store, changed: set[str], now: datetime,
         found = assessor.task_findings(dict(sorted(loaded.items())), links, now, recall.drift)
         if moved:
             place.save(now)
-        if moved or status_digest(statuses, STATUS_FIELDS) != record["kpi_inputs"]:
+        place.reshare({ref for ref in passed if ref} - moved, now)
+        if (moved or passed
+                or status_digest(statuses, STATUS_FIELDS) != record["kpi_inputs"]):
             kpi_after = assessor.kpi_findings(store.kpi_tallies(), list(cfg.kpis), now,
                                               statuses, measurements)
     finally:
@@ -174,8 +178,10 @@ def judge_changes(ws: Workspace, store: Store, changed: set[str], now: datetime,
                   kpi_findings=[asdict(f) for f in kpi_after], flagged=flagged_after,
                   at_risk=risk_after, kpi_inputs=status_digest(statuses, STATUS_FIELDS),
                   totals=asdict(totals),
-                  moments=sorted(set(record["moments"]) | set(window_moments(
-                      ws, [t for t in tasks if t.ref in moved], fresh, measurements, now))))
+                  moments=sorted({(x, ref) for x, ref in record["moments"]
+                                  if x > now.timestamp() and ref not in moved}
+                                 | set(window_moments(ws, [t for t in tasks if t.ref in moved],
+                                                      fresh, measurements, now))))
     store.save_judgement(record)
     mappings = sorted(new_maps + kept_maps, key=lambda m: _order(m.task))
     return Delta(statuses, mappings,

@@ -29,7 +29,7 @@ from tether.store.judged import JudgedRow
 from tether.store.tables import utc
 from tether.workspace import Workspace
 
-VERSION = 2
+VERSION = 3
 # What task facts read of a KPI's status (own_links, the guardrail join); the KPI facts read
 # all of STATUS_FIELDS, and some of those (the expected value in ``reason``) move by the minute.
 TASK_STATUS = ("status", "value", "trend")
@@ -80,12 +80,12 @@ def weights_of(mappings: Iterable[Mapping]) -> dict[str, list[tuple[str, float]]
 
 
 def window_moments(ws: Workspace, tasks: list[Task], mappings: list[Mapping],
-             measurements: list[Measurement], now: datetime) -> list[float]:
-    """Moments in the next day at which a KPI's trailing window gains or loses an item or a
-    measurement (window_facts): a pass after one of them judges everything."""
+             measurements: list[Measurement], now: datetime) -> list[tuple[float, str]]:
+    """Moments in the next day at which a KPI's trailing window gains or loses an item (with
+    its ref) or a measurement (with ""): a pass after one counts that KPI again."""
     by_ref = {t.ref: t for t in tasks}
     span = timedelta(days=ws.config.judgement.window_days)
-    found: set[datetime] = set()
+    found: set[tuple[datetime, str]] = set()
     kpis = {k.id: k for k in ws.config.kpis}
     for m in mappings:
         task, kpi = by_ref.get(m.task), kpis.get(m.kpi)
@@ -93,11 +93,12 @@ def window_moments(ws: Workspace, tasks: list[Task], mappings: list[Mapping],
             continue
         lag = timedelta(days=kpi.lag_days)
         closed = closed_at(task)
-        found.update(x for x in (task.created and task.created + lag, closed and closed + lag,
-                                 closed and closed + lag + span) if x is not None)
-    found.update(x for m in measurements for x in (m.at, m.at + span))
+        found.update((x, task.ref) for x in (task.created and task.created + lag,
+                                             closed and closed + lag,
+                                             closed and closed + lag + span) if x is not None)
+    found.update((x, "") for m in measurements for x in (m.at, m.at + span))
     start, end = utc(now), utc(now) + timedelta(days=1)
-    return sorted(x.timestamp() for x in map(utc, found) if start < x <= end)
+    return sorted((utc(x).timestamp(), ref) for x, ref in found if start < utc(x) <= end)
 
 
 def record_full(ws: Workspace, store: Store, tasks: list[Task], seen: Examination,

@@ -86,6 +86,14 @@ class Places:
                            {k.id: k for k in cfg.kpis}, statuses, cfg.judgement)
         return {r: {n: facts[r][n] for n in JOIN_FIELDS} for r in near if r in facts}
 
+    def reshare(self, refs: set[str], now: datetime) -> None:
+        """Take the KPI shares of ``refs`` (items whose window moment passed) again."""
+        tasks = self.tasks(refs)
+        if tasks:
+            shares = portfolio_shares(self.ws.config.kpis, tasks, self.mappings(set(refs)), now,
+                                      self.ws.config.judgement.window_days)
+            self.store.save_places(None, shares, {t.ref for t in tasks})
+
     def save(self, now: datetime) -> None:
         """Keep where the moved items are now, and their shares in the KPIs' counts."""
         moved = [t for r, t in self.loaded.items() if r in self.new_keys]

@@ -68,16 +68,17 @@ class JudgedState:
             tables.replace_rows(conn, tables.judged, tables.judged.c.task,
                                 None if everything else rows.keys() | set(gone), values)
 
-    def save_places(self, keys: dict[str, set[str]], shares: dict[str, dict[str, Share]],
-                    refs: set[str] | None) -> None:
-        """Replace the join keys and KPI shares of ``refs`` (None: of every task) with
-        ``keys`` and ``shares``."""
-        key_rows = [{"task": t, "key": k} for t, mine in keys.items() for k in sorted(mine)]
+    def save_places(self, keys: dict[str, set[str]] | None,
+                    shares: dict[str, dict[str, Share]], refs: set[str] | None) -> None:
+        """Replace the join keys (unless ``keys`` is None) and KPI shares of ``refs`` (None:
+        of every task) with ``keys`` and ``shares``."""
         share_rows = [{"task": t, "kpi": kid, **share._asdict()}
                       for t, mine in shares.items() for kid, share in mine.items()]
         with self._engine.begin() as conn:
-            tables.replace_rows(conn, tables.judged_keys, tables.judged_keys.c.task, refs,
-                                key_rows)
+            if keys is not None:
+                tables.replace_rows(conn, tables.judged_keys, tables.judged_keys.c.task, refs,
+                                    [{"task": t, "key": k}
+                                     for t, mine in keys.items() for k in sorted(mine)])
             tables.replace_rows(conn, tables.judged_kpis, tables.judged_kpis.c.task, refs,
                                 share_rows)
 
