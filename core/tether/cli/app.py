@@ -28,6 +28,7 @@ from tether.cli.options import as_of_option, config_option, err, full_option, js
 from tether.cli.progress import pull_progress
 from tether.cli.report import report, write_report
 from tether.cli.rules import rules
+from tether.cli.serve import serve
 from tether.errors import InvalidInput, TetherError
 from tether.model import KPI, Finding, OpKind, WriteOp
 from tether.pipeline.run import RunResult, run_pass
@@ -358,3 +359,4 @@ main.add_command(init)
 main.add_command(log)
 main.add_command(report)
 main.add_command(doctor)
+main.add_command(serve)

@@ -1,0 +1,134 @@
+"""The service behind `tether serve`: loads the workspace for each pass, runs passes on its
+runner, takes webhook deliveries (verified by the source's connector) and keeps the numbers
+the health, readiness and metrics endpoints report."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tether.errors import TetherError
+from tether.pipeline.run import run_pass
+from tether.serve.metrics import Metrics
+from tether.serve.runner import Runner
+from tether.store.db import Store
+from tether.webhook import Delivery, Refused
+from tether.workspace import Workspace, load_workspace
+
+log = logging.getLogger("tether.serve")
+SEEN = 10_000  # delivery ids remembered per service, to refuse replays
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How the service runs (``tether serve`` options)."""
+
+    config: Path
+    interval: float | None = 900.0  # seconds between scheduled passes; None: webhooks only
+    debounce: float = 5.0  # seconds a burst of webhooks settles before its pass
+    max_body: int = 1_048_576  # bytes: larger deliveries are refused (413)
+
+
+class StoreSecrets:
+    """Per-webhook secrets a tracker handed over (Asana's handshake), kept in the store."""
+
+    def __init__(self, store: Store, source: str):
+        self.store, self.key = store, f"hooks:{source}"  # beside, never inside, its memory
+
+    def get(self, hook: str) -> str | None:
+        return self.store.load_memory(self.key).get(hook)
+
+    def put(self, hook: str, secret: str) -> None:
+        self.store.save_memory(self.key, {**self.store.load_memory(self.key), hook: secret})
+
+
+class Service:
+    """One workspace served: passes on a runner, webhooks taken, numbers kept."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 load: Callable[[Path], Workspace] = load_workspace):
+        self.settings, self.clock, self.load = settings, clock, load
+        self.metrics = Metrics()
+        self.runner = Runner(self.one_pass, settings.interval, settings.debounce)
+        self.workspace: Workspace = load(settings.config)  # fails fast on a bad config
+        self.config_error = ""
+        self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
+
+    def one_pass(self) -> str:
+        """A sync pass on the workspace as its files are now; returns how it ended."""
+        try:
+            self.workspace = self.load(self.settings.config)
+            self.config_error = ""
+        except TetherError as exc:  # keep serving on the config that loaded last
+            self.config_error = str(exc)
+            log.error("config not reloaded: %s", exc)
+        started = time.monotonic()
+        ws = self.workspace
+        with ws.open_store() as store:
+            result = run_pass(ws, store, "sync", self.clock)
+        self.metrics.record(result, time.monotonic() - started)
+        log.info("pass %s: %s, %d items judged again", result.run_id, result.status,
+                 result.judged)
+        return result.status
+
+    def readiness(self) -> tuple[bool, dict[str, object]]:
+        """Whether the service is ready, and why: the store answers, the config loaded and
+        the last pass is recent (within three intervals) and did not fail."""
+        checks: dict[str, object] = {}
+        try:
+            with self.workspace.open_store() as store:
+                checks["items"] = store.count_tasks()
+            checks["store"] = "ok"
+        except Exception as exc:  # readiness reports, it does not raise
+            checks["store"] = f"unreachable: {exc}"
+        checks["config"] = self.config_error or "ok"
+        last = self.runner.last
+        if last is None:
+            checks["last_pass"] = "none yet"
+        else:
+            age = time.monotonic() - last.finished
+            checks["last_pass"] = {"status": last.status, "seconds_ago": round(age, 1)}
+            if last.error:
+                checks["last_error"] = last.error
+        interval = self.settings.interval
+        stale = last is None or (interval is not None and
+                                 time.monotonic() - last.finished > 3 * interval)
+        ready = (checks["store"] == "ok" and not self.config_error and not stale
+                 and last is not None and last.status != "error")
+        return ready, checks
+
+    def deliver(self, source: str, headers: Mapping[str, str], body: bytes,
+                query: Mapping[str, str]) -> tuple[Delivery, str]:
+        """Take one webhook delivery for ``source`` and say what became of it: verified by
+        its connector, a repeat ("duplicate"), Tether's own echo ("echo") or one that touches
+        no item ("noted") changes nothing; anything else asks the runner for a pass
+        ("accepted"). Raises Refused (with the HTTP status) for what must change nothing."""
+        ws = self.workspace
+        connector = ws.connectors.get(source)
+        if connector is None:
+            raise Refused(404, f"no source named '{source}' in {ws.config.file}")
+        if len(body) > self.settings.max_body:
+            raise Refused(413, f"{source}: delivery of {len(body)} bytes is over the "
+                               f"{self.settings.max_body}-byte cap")
+        with ws.open_store() as store:
+            connector.memory = store.load_memory(source)  # who Tether's account is
+            delivery = connector.receive(headers, body, query, StoreSecrets(store, source),
+                                         ws.config.writeback.label_prefix)
+        if delivery.id:
+            if (source, delivery.id) in self._seen:
+                # 2xx: a tracker retrying what it already sent must stop; nothing changes.
+                return delivery, "duplicate"
+            self._seen[(source, delivery.id)] = None
+            while len(self._seen) > SEEN:
+                self._seen.popitem(last=False)
+        if delivery.own:
+            return delivery, "echo"
+        if not delivery.keys:
+            return delivery, "noted"
+        self.runner.request()
+        return delivery, "accepted"

@@ -1,0 +1,110 @@
+"""`tether serve`'s service: passes on a runner (a webhook arriving during a pass is kept for
+the next; shutdown lets the pass in flight finish), and the HTTP endpoints operations people
+and trackers call: health, readiness, Prometheus metrics and refused webhooks."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from conftest import NOW
+from starlette.testclient import TestClient
+from tether.serve.app import create_app
+from tether.serve.runner import Runner
+from tether.serve.service import Service, Settings
+
+
+def service(folder: Path, interval: float | None = None) -> Service:
+    return Service(Settings(folder / "tether.yaml", interval=interval, debounce=0,
+                            max_body=4096), clock=lambda: NOW)
+
+
+def test_health_readiness_and_metrics_say_how_the_service_is(files_only: Path) -> None:
+    served = service(files_only)
+    with TestClient(create_app(served)) as client:
+        assert client.get("/healthz").json() == {"status": "alive"}
+        waiting = client.get("/readyz")
+        assert waiting.status_code == 503 and waiting.json()["last_pass"] == "none yet"
+        served.runner.request()
+        assert served.runner.wait_for(1, timeout=60)
+        ready = client.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["items"] > 30
+        assert ready.json()["last_pass"]["status"] == "ok"
+        metrics = client.get("/metrics").text
+    assert 'tether_passes_total{status="ok"} 1.0' in metrics
+    assert 'tether_findings{signal="untethered"}' in metrics
+    assert "tether_writes_total{result=\"applied\"}" in metrics
+
+
+def test_a_scheduled_service_passes_at_once_then_on_its_interval(files_only: Path) -> None:
+    served = service(files_only, interval=3600)
+    with TestClient(create_app(served)):
+        assert served.runner.wait_for(1, timeout=60)
+    assert served.runner.passes == 1 and served.runner.last is not None
+
+
+def test_deliveries_that_must_change_nothing_are_refused_and_counted(files_only: Path) -> None:
+    served = service(files_only)
+    with TestClient(create_app(served, run_passes=False)) as client:
+        unknown = client.post("/webhooks/nope", content=b"{}")
+        hookless = client.post("/webhooks/jira", content=b"{}")  # a files source
+        huge = client.post("/webhooks/jira", content=b"x" * 5000)
+        metrics = client.get("/metrics").text
+    assert unknown.status_code == 404 and "no source named 'nope'" in unknown.json()["refused"]
+    assert hookless.status_code == 404 and "takes no webhooks" in hookless.json()["refused"]
+    assert huge.status_code == 413 and "4096-byte cap" in huge.json()["refused"]
+    assert 'source="(unknown)",verdict="refused_404"} 1.0' in metrics
+    assert 'source="jira",verdict="refused_413"} 1.0' in metrics
+    assert served.runner.passes == 0  # nothing was asked of the trackers
+
+
+def test_a_request_during_a_pass_runs_one_more_and_stop_waits_for_the_pass() -> None:
+    release, started = threading.Event(), threading.Event()
+
+    def one_pass() -> str:
+        started.set()
+        assert release.wait(30)
+        return "ok"
+
+    runner = Runner(one_pass, interval=None, debounce=0)
+    runner.start()
+    runner.request()
+    assert started.wait(30)
+    started.clear()
+    runner.request()  # arrives while the first pass runs: kept for the next
+    release.set()
+    assert runner.wait_for(2, timeout=30) and runner.passes == 2
+    release.clear()
+    started.clear()
+    runner.request()
+    assert started.wait(30)
+    stopper = threading.Thread(target=runner.stop)
+    stopper.start()
+    stopper.join(0.2)
+    assert stopper.is_alive()  # waits for the pass in flight
+    release.set()
+    stopper.join(30)
+    assert not stopper.is_alive() and runner.passes == 3
+
+
+def test_serve_answers_on_a_loopback_port_and_shuts_down_cleanly(files_only: Path) -> None:
+    import socket
+
+    import requests
+    import uvicorn
+
+    served = service(files_only, interval=3600)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))  # the OS chooses the port
+    port = listener.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(served), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]})
+    thread.start()
+    try:
+        assert served.runner.wait_for(1, timeout=60)
+        ready = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=10)
+        assert ready.status_code == 200 and ready.json()["ready"] is True
+    finally:
+        server.should_exit = True  # what SIGTERM does: lifespan shutdown, then exit
+        thread.join(60)
+    assert not thread.is_alive() and served.runner.passes == 1
