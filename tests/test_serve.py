@@ -108,3 +108,79 @@ def test_serve_answers_on_a_loopback_port_and_shuts_down_cleanly(files_only: Pat
         server.should_exit = True  # what SIGTERM does: lifespan shutdown, then exit
         thread.join(60)
     assert not thread.is_alive() and served.runner.passes == 1
+
+
+def test_the_live_report_is_served_only_behind_its_token(files_only: Path, monkeypatch) -> None:
+    import base64
+    import json
+
+    served = service(files_only)
+    with TestClient(create_app(served)) as client:
+        monkeypatch.delenv("TETHER_REPORT_TOKEN", raising=False)
+        closed = client.get("/report")
+        assert closed.status_code == 404 and "TETHER_REPORT_TOKEN" in closed.json()["refused"]
+        monkeypatch.setenv("TETHER_REPORT_TOKEN", "s3cret-report")
+        assert client.get("/report", headers={"Authorization": "Bearer s3cret"}).status_code == 401
+        assert client.get("/report").status_code == 401
+        bearer = {"Authorization": "Bearer s3cret-report"}
+        assert client.get("/report", headers=bearer).status_code == 503  # no pass yet
+        served.runner.request()
+        assert served.runner.wait_for(1, timeout=60)
+        page = client.get("/report", headers=bearer)
+        basic = base64.b64encode(b"pmo:s3cret-report").decode()
+        doc = client.get("/report.json", headers={"Authorization": f"Basic {basic}"})
+        assert client.get("/report.xml", headers=bearer).status_code == 404
+    assert page.status_code == 200 and "Tether report" in page.text
+    assert page.headers["content-type"].startswith("text/html")
+    assert doc.status_code == 200 and json.loads(doc.text)["findings"]
+    assert "s3cret" not in closed.text
+
+
+def test_the_live_report_renders_in_headless_chromium(files_only: Path, monkeypatch) -> None:
+    import socket
+    import subprocess
+
+    import uvicorn
+    from test_report import _chromium
+
+    browser = _chromium()
+    monkeypatch.setenv("TETHER_REPORT_TOKEN", "s3cret-report")
+    served = service(files_only, interval=3600)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(served), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]})
+    thread.start()
+    try:
+        assert served.runner.wait_for(1, timeout=60)
+        run = subprocess.run(
+            [browser, "--headless=new", "--no-sandbox", "--disable-gpu",
+             "--disable-dev-shm-usage", "--no-first-run", "--enable-logging=stderr", "--v=0",
+             "--dump-dom", f"http://pmo:s3cret-report@127.0.0.1:{port}/report"],
+            capture_output=True, text=True, timeout=180)
+    finally:
+        server.should_exit = True
+        thread.join(60)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "chart-alignment" in run.stdout and "js-plotly-plot" in run.stdout
+    assert [line for line in run.stderr.splitlines() if ":CONSOLE" in line] == []
+
+
+def test_json_logs_are_one_object_per_line_with_the_error() -> None:
+    import json
+    import logging
+
+    from tether.serve.logs import JsonFormatter
+
+    try:
+        raise ValueError("store unreachable")
+    except ValueError:
+        import sys
+        record = logging.LogRecord("tether.serve", logging.ERROR, __file__, 1,
+                                   "pass failed: %s", ("store unreachable",), sys.exc_info())
+    line = JsonFormatter().format(record)
+    data = json.loads(line)
+    assert "\n" not in line and data["level"] == "error" and data["logger"] == "tether.serve"
+    assert data["message"] == "pass failed: store unreachable"
+    assert "ValueError" in data["error"] and data["at"].endswith("+00:00")

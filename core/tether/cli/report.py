@@ -3,22 +3,19 @@ KPI status, trends and forecasts, alignment, effort vs weight, findings and runs
 
 from __future__ import annotations
 
-import importlib
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.markup import escape
 
 from tether.cli.options import as_of_option, config_option, out
 from tether.errors import TetherError
+from tether.report.formats import FORMATS, render_report
 from tether.store.db import Store
 from tether.workspace import Workspace, load_workspace
 
-# Each format (also its file suffix) and the module in tether.report that renders it.
-FORMATS = {"html": "html", "json": "jsondoc", "csv": "csvfile", "md": "markdown"}
 DEFAULT_NAME = "tether-report"
 
 
@@ -40,16 +37,6 @@ def report(config_path: Path, fmt: str, output: Path | None, as_of: datetime | N
             sys.stdout.write(render_report(ws, store, fmt, as_of or datetime.now(UTC))[0])
         else:
             write_report(ws, store, fmt, output, as_of or datetime.now(UTC))
-
-
-def render_report(ws: Workspace, store: Store, fmt: str, as_of: datetime) -> tuple[str, Any]:
-    """The report in ``fmt`` as of ``as_of``, and the data it shows."""
-    # Imported here, not at the top: plotly takes a second to import, and every other
-    # tether command would pay for it at start-up.
-    from tether.report.data import gather
-
-    data = gather(ws, store, as_of)
-    return importlib.import_module(f"tether.report.{FORMATS[fmt]}").render(data), data
 
 
 def write_report(ws: Workspace, store: Store, fmt: str, output: Path | None,

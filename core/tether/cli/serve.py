@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import click
@@ -21,15 +20,18 @@ from tether.cli.options import config_option, out
               help="Seconds a burst of webhooks settles before its pass runs.")
 @click.option("--max-body", type=click.IntRange(min=1024), default=1_048_576,
               show_default=True, help="Largest webhook delivery taken, in bytes.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="json: one JSON object per log line.")
 def serve(config_path: Path, host: str, port: int, interval: float, debounce: float,
-          max_body: int) -> None:
+          max_body: int, log_format: str) -> None:
     """Serve the workspace: scheduled passes, webhooks, /healthz, /readyz and /metrics."""
     import uvicorn  # the server is only needed here
 
     from tether.serve.app import create_app
+    from tether.serve.logs import configure
     from tether.serve.service import Service, Settings
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    configure(log_format)
     service = Service(Settings(config_path, interval, debounce, max_body))
     out.print(f"Serving {config_path} on http://{host}:{port}: a pass every {interval:g} s; "
               f"webhooks at /webhooks/<source>. Ctrl-C or SIGTERM stops after the pass in "

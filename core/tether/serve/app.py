@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -17,6 +18,8 @@ from tether.serve.service import Service
 from tether.webhook import Refused
 
 log = logging.getLogger("tether.serve")
+MEDIA = {"html": "text/html; charset=utf-8", "json": "application/json",
+         "csv": "text/csv; charset=utf-8", "md": "text/markdown; charset=utf-8"}
 
 
 def create_app(service: Service, run_passes: bool = True) -> Starlette:
@@ -41,9 +44,9 @@ def create_app(service: Service, run_passes: bool = True) -> Starlette:
                 413, f"{source}: delivery of {declared} bytes is over the "
                      f"{service.settings.max_body}-byte cap"))
         body = await request.body()
-        try:
-            delivery, verdict = service.deliver(source, request.headers, body,
-                                                request.query_params)
+        try:  # the store and the connector block: off the event loop
+            delivery, verdict = await run_in_threadpool(
+                service.deliver, source, request.headers, body, request.query_params)
         except Refused as refused:
             return _refused(service, source, refused)
         service.metrics.deliveries.labels(source, verdict).inc()
@@ -52,6 +55,25 @@ def create_app(service: Service, run_passes: bool = True) -> Starlette:
             return Response(status_code=delivery.reply.status, headers=delivery.reply.headers)
         return JSONResponse({"verdict": verdict}, status_code=202 if verdict == "accepted"
                             else 200)
+
+    async def report(request: Request) -> Response:
+        fmt = request.path_params.get("fmt", "html")
+        if fmt not in MEDIA:
+            return JSONResponse({"refused": f"no report format '{fmt}'; ask for /report, "
+                                 f"/report.{', /report.'.join(sorted(MEDIA))}"}, status_code=404)
+        try:
+            allowed = service.report_allowed(request.headers.get("authorization"))
+        except Refused as refused:
+            return JSONResponse({"refused": refused.reason}, status_code=refused.status)
+        if not allowed:
+            return JSONResponse({"refused": "a valid report token is needed"}, status_code=401,
+                                headers={"WWW-Authenticate": 'Basic realm="tether", '
+                                                             'Bearer realm="tether"'})
+        if service.runner.last is None:
+            return JSONResponse({"refused": "no pass has run yet; try again shortly"},
+                                status_code=503)
+        text = await run_in_threadpool(service.report, fmt)
+        return Response(text, media_type=MEDIA[fmt])
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -63,6 +85,7 @@ def create_app(service: Service, run_passes: bool = True) -> Starlette:
     return Starlette(routes=[
         Route("/healthz", healthz), Route("/readyz", readyz), Route("/metrics", metrics),
         Route("/webhooks/{source}", webhook, methods=["POST"]),
+        Route("/report", report), Route("/report.{fmt:str}", report),
     ], lifespan=lifespan)
 
 

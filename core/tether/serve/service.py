@@ -4,7 +4,10 @@ the health, readiness and metrics endpoints report."""
 
 from __future__ import annotations
 
+import base64
+import hmac
 import logging
+import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -14,6 +17,7 @@ from pathlib import Path
 
 from tether.errors import TetherError
 from tether.pipeline.run import run_pass
+from tether.report.formats import render_report
 from tether.serve.metrics import Metrics
 from tether.serve.runner import Runner
 from tether.store.db import Store
@@ -32,6 +36,7 @@ class Settings:
     interval: float | None = 900.0  # seconds between scheduled passes; None: webhooks only
     debounce: float = 5.0  # seconds a burst of webhooks settles before its pass
     max_body: int = 1_048_576  # bytes: larger deliveries are refused (413)
+    report_token_env: str = "TETHER_REPORT_TOKEN"  # no token: no live report
 
 
 class StoreSecrets:
@@ -58,6 +63,7 @@ class Service:
         self.workspace: Workspace = load(settings.config)  # fails fast on a bad config
         self.config_error = ""
         self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._reports: dict[tuple[str, int], str] = {}
 
     def one_pass(self) -> str:
         """A sync pass on the workspace as its files are now; returns how it ended."""
@@ -75,6 +81,33 @@ class Service:
         log.info("pass %s: %s, %d items judged again", result.run_id, result.status,
                  result.judged)
         return result.status
+
+    def report(self, fmt: str) -> str:
+        """The report of the latest pass in ``fmt``, rendered once per pass."""
+        key = (fmt, self.runner.passes)
+        if key not in self._reports:
+            ws = self.workspace
+            with ws.open_store() as store:
+                self._reports = {key: render_report(ws, store, fmt, self.clock())[0]}
+        return self._reports[key]
+
+    def report_allowed(self, authorization: str | None) -> bool:
+        """Whether ``authorization`` (a Bearer token, or Basic with the token as password)
+        carries the token from the environment; Refused(404) when none is set."""
+        token = os.environ.get(self.settings.report_token_env, "")
+        if not token:
+            raise Refused(404, f"the report is business data, so it is served only behind a "
+                               f"token: set {self.settings.report_token_env} where tether "
+                               "serve runs")
+        scheme, _, given = (authorization or "").partition(" ")
+        if scheme.lower() == "basic":
+            try:
+                given = base64.b64decode(given).decode().partition(":")[2]
+            except (ValueError, UnicodeDecodeError):
+                return False
+        elif scheme.lower() != "bearer":
+            return False
+        return hmac.compare_digest(given.encode(), token.encode())
 
     def readiness(self) -> tuple[bool, dict[str, object]]:
         """Whether the service is ready, and why: the store answers, the config loaded and
