@@ -61,7 +61,7 @@ def test_deliveries_that_must_change_nothing_are_refused_and_counted(files_only:
 def test_a_request_during_a_pass_runs_one_more_and_stop_waits_for_the_pass() -> None:
     release, started = threading.Event(), threading.Event()
 
-    def one_pass() -> str:
+    def one_pass(sources: set[str] | None) -> str:
         started.set()
         assert release.wait(30)
         return "ok"

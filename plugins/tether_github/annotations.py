@@ -327,6 +327,12 @@ class Annotator:
             return OpResult(op, True, gone=True)
         comment, created = written
         comment_id = str(comment.id)
+        # The answer names the comment's author, the account Tether acts as: its webhook
+        # deliveries are Tether's echo. Both writes above completed the object from the
+        # answer, so reading it sends no request.
+        login = getattr(comment.user, "login", None)
+        if isinstance(login, str) and login:
+            self.memory.set_account(login)
         wrote.comment = (comment_id, body)
         # GitHub stamps the issue updated when its comment is written (the issue_comment
         # webhook's payloads show the issue's updated_at equal to the comment's), and this

@@ -20,6 +20,7 @@ from tether_github import GitHubConnector, GitHubOptions
 from tether_github.client import PER_PAGE
 from tether_github.normalise import split_key, task_key
 from tether_github.sandbox.api import GitHubApi
+from tether_github.sandbox.hooks import HookDelivery
 from tether_github.sandbox.seed import generate
 from tether_github.sandbox.world import Issue, World
 
@@ -35,6 +36,8 @@ _LOGIN = re.compile(r"[A-Za-z0-9](?:-?[A-Za-z0-9]){0,38}")
 # What never mentions: HTML comments and code spans (a backtick run to the same-length run).
 _INERT = re.compile(r"<!--.*?-->|(?<!`)(`+)(?!`).*?(?<!`)\1(?!`)", re.S)
 _ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
+# What `tether webhooks install` subscribes a repository hook to.
+HOOK_EVENTS = ["issues", "issue_comment", "pull_request", "label"]
 
 
 class GitHubDriver:
@@ -52,8 +55,25 @@ class GitHubDriver:
         self.world.user(MENTIONABLE)
         self.api = GitHubApi(self.world, prefix=prefix)
         self.server = SandboxServer(self.api).start()
+        self.api.deliveries.base_url = self.server.base_url
         self.url = self.server.base_url + prefix
         self.unicode_key = task_key(REPO, 1)
+
+    def register_hook(self, url: str, secret: str) -> None:
+        """Register a webhook to ``url`` signed with ``secret`` on every repository, as
+        their admin would in GitHub's settings (JSON; issues, issue_comment, pull_request
+        and label events); GitHub pings it first. Nothing is sent before :meth:`deliver`.
+        Made in the sandbox's state, not over HTTP: the request log stays Tether's."""
+        for repo in self.world.repos.values():
+            self.world.add_hook(repo, url, repo.owner, secret=secret, content_type="json",
+                                events=list(HOOK_EVENTS))
+
+    def deliver(self) -> list[HookDelivery]:
+        """Post every webhook delivery queued since the last call, oldest first, signed as
+        GitHub signs them (people's edits through this driver and writes through the API,
+        Tether's own included); returns them with the receiver's answers (``status``, 0 when
+        it could not be reached). Synchronous: when it returns, every answer is in."""
+        return self.api.deliveries.deliver()
 
     def seed(self, n: int) -> list[str]:
         repo = self.world.repo(REPO)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,8 @@ from tether.sdk import (
     Clock,
     Connector,
     CurrentAnnotation,
+    Delivery,
+    HookSecrets,
     OpResult,
     Options,
     PullResult,
@@ -21,7 +23,7 @@ from tether.sdk import (
     WriteOp,
 )
 
-from . import doctor
+from . import doctor, webhooks
 from .annotations import MAX_LABEL, Annotator
 from .client import PER_PAGE, GitHubClient
 from .memory import Memory, PageMark
@@ -112,3 +114,12 @@ class GitHubConnector(Connector):
     def apply(self, ops: Sequence[WriteOp]) -> list[OpResult]:
         """Labels (created with Tether's colour first), removals, then the comment in place."""
         return self.annotator.apply(ops, Memory(self.memory))
+
+    def receive(self, headers: Mapping[str, str], body: bytes, query: Mapping[str, str],
+                secrets: HookSecrets, prefix: str) -> Delivery:
+        """A repository webhook's delivery, checked against the secret in
+        ``$webhook_secret_env`` (X-Hub-Signature-256): the items of ``repos`` it touches,
+        and whether it is Tether's echo (its account, its labels, its comment); see
+        tether_github.webhooks. Makes no request."""
+        return webhooks.receive(self.name, self.options, Memory.account_in(self.memory),
+                                headers, body, prefix)

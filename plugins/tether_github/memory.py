@@ -11,6 +11,10 @@
   issue's comments since: a person's edit or deletion of a comment, or a new one, moves
   ``updated_at`` (and a deletion or a new one the count), so they need not be listed again.
 
+- ``account``: the login Tether's token acts as, taken from the answer to its last comment
+  write (GitHub names the comment's author there: no request of its own). Webhook
+  deliveries made by that account are Tether's echo.
+
 A hint to save requests, never a fact to write on (a create still looks first): anything
 missing, unreadable or from another version is dropped, which only costs requests.
 """
@@ -117,6 +121,22 @@ class Memory:
 
     def forget(self, key: str) -> None:
         self.data["comments"].pop(key, None)
+
+    # -- Tether's account ---------------------------------------------------------------------
+
+    def account(self) -> str | None:
+        """The login Tether's token acted as when it last wrote a comment, if known."""
+        return self.account_in(self.data)
+
+    @staticmethod
+    def account_in(data: dict[str, Any]) -> str | None:
+        """The account in a connector's memory, read without touching it (a webhook read
+        may run beside a pass and must change nothing)."""
+        login = data.get("account") if data.get("version") == VERSION else None
+        return login if isinstance(login, str) and login else None
+
+    def set_account(self, login: str) -> None:
+        self.data["account"] = login
 
     def keep_only(self, keys: set[str]) -> None:
         """Drop issues not among ``keys`` (gone from the store, or out of scope)."""

@@ -10,6 +10,7 @@ from tether.sdk import Options
 
 _REPO = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?/[A-Za-z0-9_.-]+")
 _COLOR = r"^[0-9a-fA-F]{6}$"
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class GitHubOptions(Options):
@@ -32,6 +33,10 @@ class GitHubOptions(Options):
     signal_label_color: str = Field("d93f0b", pattern=_COLOR, description=(
         "Colour (6 hex digits) of the drift-signal labels Tether creates, e.g. "
         "tether:untethered."))
+    webhook_secret_env: str = Field("GITHUB_WEBHOOK_SECRET", description=(
+        "Name of the environment variable holding the secret of the repository webhooks "
+        "that send this source's events to `tether serve` (the hook's Secret field); "
+        "deliveries not signed with it are refused. Never put the secret itself here."))
     max_rate_limit_wait: float = Field(3600.0, ge=0, description=(
         "Longest wait in seconds for an exhausted rate limit to reset before giving up "
         "(GitHub's primary window is one hour)."))
@@ -52,4 +57,12 @@ class GitHubOptions(Options):
         dupes = sorted({r for r in value if [x.lower() for x in value].count(r.lower()) > 1})
         if dupes:
             raise ValueError(f"{', '.join(dupes)} listed more than once")
+        return value
+
+    @field_validator("webhook_secret_env")
+    @classmethod
+    def _env_name(cls, value: str) -> str:
+        if not _ENV_NAME.fullmatch(value):
+            raise ValueError(f"{value!r} is not an environment variable name: write the "
+                             "variable's name (e.g. GITHUB_WEBHOOK_SECRET), not the secret")
         return value

@@ -16,19 +16,22 @@ from tether.workspace import Workspace
 
 
 def pull_all(ws: Workspace, store: Store, changed: set[str] | None = None,
-             unread: dict[str, str] | None = None) -> dict[str, int]:
+             unread: dict[str, str] | None = None, only: set[str] | None = None
+             ) -> dict[str, int]:
     """Pull every source (concurrently: each waits on its own tracker), save them in config
     order, then read every KPI source (inline values first) into ``store``; returns the
     items pulled by source, and adds the refs whose snapshot changed to ``changed``. With
     ``unread``, a source whose tracker cannot be read is noted there (what went wrong) and
     keeps its last snapshot; without, the first that fails (in config order) fails the pass,
-    after the sources before it are saved, as a sequential pull would."""
+    after the sources before it are saved, as a sequential pull would. With ``only``, just
+    those sources are pulled and no KPI source is read."""
     prefix = ws.config.writeback.label_prefix
     for connector in ws.connectors.values():
         connector.memory = store.load_memory(connector.name)
-    cursors = {name: store.get_cursor(name) for name in ws.connectors}
-    with ThreadPoolExecutor(max_workers=max(1, min(8, len(ws.connectors)))) as pool:
-        futures = {name: pool.submit(c.pull, cursors[name]) for name, c in ws.connectors.items()}
+    pulling = {name: c for name, c in ws.connectors.items() if only is None or name in only}
+    cursors = {name: store.get_cursor(name) for name in pulling}
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(pulling)))) as pool:
+        futures = {name: pool.submit(c.pull, cursors[name]) for name, c in pulling.items()}
         pulled = {}
         for name, future in futures.items():
             try:
@@ -39,7 +42,8 @@ def pull_all(ws: Workspace, store: Store, changed: set[str] | None = None,
                 unread[name] = str(exc)
                 continue
             pulled[name] = save_pull(ws.connectors[name], got, store, prefix, changed)
-    store_measurements(ws.config, ws.plugins, store)
+    if only is None:
+        store_measurements(ws.config, ws.plugins, store)
     return pulled
 
 

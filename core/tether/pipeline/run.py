@@ -63,14 +63,16 @@ class RunResult:
 
 
 def run_pass(ws: Workspace, store: Store, mode: str,
-             clock: Callable[[], datetime] = lambda: datetime.now(UTC), full: bool = False
-             ) -> RunResult:
+             clock: Callable[[], datetime] = lambda: datetime.now(UTC), full: bool = False,
+             sources: set[str] | None = None) -> RunResult:
     """Run one pass; ``mode`` "plan" writes nothing to trackers, "sync" applies the plan.
-    Only facts that changed since the last pass go to the rule engine, unless ``full``."""
+    Only facts that changed since the last pass go to the rule engine, unless ``full``.
+    With ``sources``, only those are pulled (a webhook said they changed) and the KPI
+    sources are not read; the other sources' items keep their snapshots."""
     now = clock()
     result = RunResult(store.start_run(mode, ws.rules.packs, now), mode, now, packs=ws.rules.packs)
     try:
-        _run(ws, store, result, clock, full)
+        _run(ws, store, result, clock, full, sources)
     except BaseException:
         store.finish_run(result.run_id, "failed", _counts(result), clock())
         raise
@@ -82,12 +84,12 @@ def run_pass(ws: Workspace, store: Store, mode: str,
 
 
 def _run(ws: Workspace, store: Store, result: RunResult, clock: Callable[[], datetime],
-         full: bool) -> None:
+         full: bool, sources: set[str] | None) -> None:
     if result.mode == "sync":
         result.interrupted = settle_interrupted(store, result.started)
     changed: set[str] = set()
     unread: dict[str, str] = {}
-    result.pulled = pull_all(ws, store, changed, unread)
+    result.pulled = pull_all(ws, store, changed, unread, sources)
     before = [run for run in store.runs(limit=500) if run.id != result.run_id]
     result.unread = {name: Unread(error, unread_since(before, name) or result.started)
                      for name, error in unread.items()}

@@ -26,12 +26,14 @@ class Runner:
     """Runs ``one_pass`` every ``interval`` seconds (None: only when asked) and ``debounce``
     seconds after the first ``request`` of a burst. ``stop`` lets the pass in flight finish."""
 
-    def __init__(self, one_pass: Callable[[], str], interval: float | None, debounce: float,
+    def __init__(self, one_pass: Callable[[set[str] | None], str], interval: float | None,
+                 debounce: float,
                  clock: Callable[[], float] = time.monotonic):
         self._one_pass, self.interval, self.debounce, self._clock = (
             one_pass, interval, debounce, clock)
         self._cond = threading.Condition()
         self._asked: float | None = None  # when the first request of a burst came
+        self._sources: set[str] = set()  # the sources the requests named
         self._next = clock()  # the first scheduled pass runs at once
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -39,11 +41,13 @@ class Runner:
         self.last: Outcome | None = None
         self.passes = 0
 
-    def request(self) -> None:
-        """Something changed: run a pass once the burst settles (``debounce``)."""
+    def request(self, source: str | None = None) -> None:
+        """Something changed in ``source`` (None: anywhere): run a pass on the sources asked
+        for once the burst settles (``debounce``)."""
         with self._cond:
             if self._asked is None:
                 self._asked = self._clock()
+            self._sources.add(source or "")
             self._cond.notify()
 
     def start(self) -> None:
@@ -72,12 +76,15 @@ class Runner:
                     self._cond.wait(None if wait == float("inf") else wait)
                 if self._stopping:
                     return
-                self._asked = None  # requests from now on wait for the next pass
-                if self.interval is not None:
+                scheduled = self.interval is not None and self._clock() >= self._next
+                # A scheduled pass, or a request naming no source, pulls every source.
+                sources = None if scheduled or "" in self._sources else set(self._sources)
+                self._asked, self._sources = None, set()  # later requests: the next pass
+                if scheduled and self.interval is not None:
                     self._next = self._clock() + self.interval
                 self.running = True
             try:
-                status = self._one_pass()
+                status = self._one_pass(sources)
                 self.last = Outcome(self._clock(), status)
             except Exception as exc:  # a pass that fails must not stop the service
                 log.error("pass failed: %s", exc)

@@ -65,8 +65,9 @@ class Service:
         self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._reports: dict[tuple[str, int], str] = {}
 
-    def one_pass(self) -> str:
-        """A sync pass on the workspace as its files are now; returns how it ended."""
+    def one_pass(self, sources: set[str] | None = None) -> str:
+        """A sync pass on the workspace as its files are now (pulling only ``sources`` when
+        given); returns how it ended."""
         try:
             self.workspace = self.load(self.settings.config)
             self.config_error = ""
@@ -76,7 +77,7 @@ class Service:
         started = time.monotonic()
         ws = self.workspace
         with ws.open_store() as store:
-            result = run_pass(ws, store, "sync", self.clock)
+            result = run_pass(ws, store, "sync", self.clock, sources=sources)
         self.metrics.record(result, time.monotonic() - started)
         log.info("pass %s: %s, %d items judged again", result.run_id, result.status,
                  result.judged)
@@ -163,5 +164,5 @@ class Service:
             return delivery, "echo"
         if not delivery.keys:
             return delivery, "noted"
-        self.runner.request()
+        self.runner.request(source)
         return delivery, "accepted"

@@ -5,7 +5,9 @@ and error bodies, ``x-ratelimit-*`` headers and both rate limits, weak ETags wit
 cost no rate limit, ``Link`` pagination whose next pages live under
 ``/repositories/{id}/...``, per_page capped at 100, labels auto-created in grey on add,
 422 ``already_exists``, ``updated_at`` bumped by label and comment writes, and a GHES-style
-``/api/v3`` prefix when asked.
+``/api/v3`` prefix when asked. Repository webhooks are registered through the API and
+their deliveries queued in ``deliveries`` (see hooks.py), posted when a test calls
+``deliveries.deliver()``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 from tether.sandbox import Request, Response, route
 
+from .hooks import Deliveries
 from .payloads import Renderer
 from .ratelimit import DOCS as RATE_DOCS
 from .ratelimit import RateLimits
@@ -44,6 +47,7 @@ class GitHubApi(GitHubRoutes):
         self._request_ids = itertools.count(1)
         self.api_versions: Counter[str | None] = Counter()  # X-GitHub-Api-Version values seen
         self._version = API_VERSIONS[0]
+        self.deliveries = Deliveries.of(world, self.prefix)
 
     # -- admission: prefix, user agent, API version, auth, rate limits ---------------------
 
@@ -66,6 +70,7 @@ class GitHubApi(GitHubRoutes):
         token, denied = self._token(req)
         caller = token.login if token else None
         self._caller = token
+        self.deliveries.base_url = req.base_url  # payload URLs point where callers reach us
         self._render = Renderer(self.world, req.base_url + self.prefix, req.base_url,
                                 self._version)
         write = req.method in WRITES
@@ -80,10 +85,13 @@ class GitHubApi(GitHubRoutes):
         if denied is not None:
             denied.headers.update(self.limits.headers(caller))
             return denied
+        self.world.actor = caller  # webhooks name the token's user as the sender
         try:
             response = super().dispatch(req)
         except Abort as abort:
             response = abort.response
+        finally:
+            self.world.actor = None
         if req.path != "/rate_limit":  # checking the limit is free
             self.limits.count(caller, write)
         if write and response.status < 400 and self.on_write is not None:

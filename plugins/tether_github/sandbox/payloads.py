@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from .world import ROLES, Comment, Issue, Label, Milestone, Repo, User, World, node_id
+from .world import ROLES, Comment, Hook, Issue, Label, Milestone, Repo, User, World, node_id
 
 # The templated URLs of a repository payload, in the order real payloads list them.
 _REPO_URLS = (
@@ -221,4 +221,82 @@ class Renderer:
             "author_association": self.association(repo, comment.user), "body": comment.body,
             "reactions": self.reactions(url), "performed_via_github_app": None,
             "minimized": None,
+        }
+
+    # -- webhook payload parts ---------------------------------------------------------------
+
+    def hook(self, repo: Repo, hook: Hook) -> dict[str, Any]:
+        """A repository webhook as GET .../hooks/{id} shows it (the secret masked)."""
+        url = f"{self.api}/repos/{repo.full_name}/hooks/{hook.id}"
+        config: dict[str, Any] = {"content_type": hook.content_type,
+                                  "insecure_ssl": hook.insecure_ssl, "url": hook.url}
+        if hook.secret:
+            config["secret"] = "********"  # GitHub never shows a hook's secret again
+        return {
+            "type": "Repository", "id": hook.id, "name": "web", "active": hook.active,
+            "events": list(hook.events), "config": config,
+            "updated_at": stamp(hook.updated), "created_at": stamp(hook.created), "url": url,
+            "test_url": f"{url}/test", "ping_url": f"{url}/pings",
+            "deliveries_url": f"{url}/deliveries",
+            "last_response": {"code": hook.last_code, "status": hook.last_status,
+                              "message": hook.last_message},
+        }
+
+    def hook_repository(self, repo: Repo) -> dict[str, Any]:
+        """The ``repository`` of a webhook payload: the repository without the caller's
+        permissions (a delivery has no caller), with its custom properties."""
+        out = self.repository(repo, repo.owner)
+        for key in ("permissions", "allow_rebase_merge", "temp_clone_token",
+                    "allow_squash_merge", "allow_auto_merge", "delete_branch_on_merge",
+                    "allow_merge_commit", "allow_forking", "subscribers_count",
+                    "network_count"):
+            out.pop(key, None)
+        out["custom_properties"] = {}
+        return out
+
+    def pull(self, repo: Repo, issue: Issue) -> dict[str, Any]:
+        """A pull request as pull_request webhooks carry it (the pulls API shape)."""
+        api = f"{self.api}/repos/{repo.full_name}"
+        url = f"{api}/pulls/{issue.number}"
+        html = f"{self.web}/{repo.full_name}/pull/{issue.number}"
+        assignees = [self.user(login) for login in issue.assignees]
+        sha = f"{issue.id:040x}"  # a stand-in commit: Tether never reads the code side
+
+        def ref(name: str) -> dict[str, Any]:
+            return {"label": f"{repo.owner}:{name}", "ref": name, "sha": sha,
+                    "user": self.user(repo.owner), "repo": self.hook_repository(repo)}
+
+        return {
+            "url": url, "id": issue.id, "node_id": node_id("Issue", issue.id),
+            "html_url": html, "diff_url": f"{html}.diff", "patch_url": f"{html}.patch",
+            "issue_url": f"{api}/issues/{issue.number}", "number": issue.number,
+            "state": issue.state, "locked": issue.locked, "title": issue.title,
+            "user": self.user(issue.user), "body": issue.body,
+            "created_at": stamp(issue.created), "updated_at": stamp(issue.updated),
+            "closed_at": stamp(issue.closed), "merged_at": stamp(issue.merged),
+            "merge_commit_sha": sha if issue.merged else None,
+            "assignee": assignees[0] if assignees else None, "assignees": assignees,
+            "requested_reviewers": [], "requested_teams": [],
+            "labels": self.issue_labels(repo, issue),
+            "milestone": self.milestone(repo, repo.milestones.get(issue.milestone or 0)),
+            "draft": issue.draft, "commits_url": f"{url}/commits",
+            "review_comments_url": f"{url}/comments",
+            "review_comment_url": f"{api}/pulls/comments{{/number}}",
+            "comments_url": f"{api}/issues/{issue.number}/comments",
+            "statuses_url": f"{api}/statuses/{sha}", "head": ref(f"item-{issue.number}"),
+            "base": ref("main"),
+            "_links": {"self": {"href": url}, "html": {"href": html},
+                       "issue": {"href": f"{api}/issues/{issue.number}"},
+                       "comments": {"href": f"{api}/issues/{issue.number}/comments"},
+                       "review_comments": {"href": f"{url}/comments"},
+                       "review_comment": {"href": f"{api}/pulls/comments{{/number}}"},
+                       "commits": {"href": f"{url}/commits"},
+                       "statuses": {"href": f"{api}/statuses/{sha}"}},
+            "author_association": self.association(repo, issue.user), "auto_merge": None,
+            "active_lock_reason": None, "merged": issue.merged is not None,
+            "mergeable": None, "rebaseable": None, "mergeable_state": "unknown",
+            "merged_by": self.user(issue.closed_by) if issue.merged else None,
+            "comments": len(issue.comments), "review_comments": 0,
+            "maintainer_can_modify": False, "commits": 1, "additions": 0, "deletions": 0,
+            "changed_files": 0,
         }

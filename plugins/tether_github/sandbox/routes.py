@@ -1,4 +1,5 @@
-"""The GitHub sandbox's resources: issues (and PRs), labels and comments, over a World.
+"""The GitHub sandbox's resources: issues (and PRs), labels, comments and repository
+webhooks, over a World.
 
 Handlers read ``self._caller`` (the token's identity) and ``self._render`` (payloads with
 the request's base URL), which admission in ``api`` sets before routing.
@@ -18,11 +19,13 @@ from tether.sdk import parse_datetime
 
 from .payloads import Renderer
 from .transport import DOC, Abort, error, gh_json, invalid
-from .world import Comment, Issue, Repo, Token, World
+from .world import Comment, Hook, Issue, Repo, Token, World
 
 REPO = r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)"
 REPO_ID = r"/repositories/(?P<rid>\d+)"
 ISSUE = r"/issues/(?P<number>\d+)"
+HOOK = r"/hooks/(?P<hid>\d+)"
+HOOKS_DOC = "https://docs.github.com/rest/repos/webhooks#"
 
 
 class GitHubRoutes(SandboxApi):
@@ -240,8 +243,7 @@ class GitHubRoutes(SandboxApi):
         if changes.get("state") not in (None, "open", "closed"):
             raise Abort(invalid(doc, {"resource": "Issue", "field": "state", "code": "invalid"}))
         if "labels" in data:
-            issue.labels = []
-            self.world.add_labels(repo, issue, self._label_names(data["labels"], doc, True))
+            self.world.set_labels(repo, issue, self._label_names(data["labels"], doc, True))
         self.world.edit_issue(issue, by=self._login, **changes)
         return gh_json(200, self._render.issue(repo, issue))
 
@@ -291,9 +293,7 @@ class GitHubRoutes(SandboxApi):
         repo, issue = self._issue(req, doc)
         self._writable(doc, repo, "triage", "label issues")
         names = self._label_names(self._body(req, doc), doc, allow_empty=True)
-        issue.labels = []
-        self.world.add_labels(repo, issue, names)
-        self.world.touch(issue)
+        self.world.set_labels(repo, issue, names)
         return gh_json(200, self._render.issue_labels(repo, issue))
 
     @route("DELETE", REPO + ISSUE + "/labels")
@@ -302,8 +302,7 @@ class GitHubRoutes(SandboxApi):
         doc = DOC + "labels#remove-all-labels-from-an-issue"
         repo, issue = self._issue(req, doc)
         self._writable(doc, repo, "triage", "label issues")
-        issue.labels = []
-        self.world.touch(issue)
+        self.world.set_labels(repo, issue, [])
         return Response(204)
 
     @route("DELETE", REPO + ISSUE + r"/labels/(?P<name>[^/]+)")
@@ -432,4 +431,97 @@ class GitHubRoutes(SandboxApi):
         comment = self._comment(req, doc)
         self._writable(doc)
         self.world.delete_comment(comment)
+        return Response(204)
+
+    # -- repository webhooks ---------------------------------------------------------------
+
+    def _admin(self, req: Request, doc: str, write: bool = False) -> Repo:
+        """The repository, if the caller administers it: GitHub hides a repository's hooks
+        from everyone else (404), and a token that may not write may not change them."""
+        repo = self._repo(req, doc)
+        if not repo.allows(self._login, "admin"):
+            raise Abort(error(404, "Not Found", doc))
+        if write:
+            self._writable(doc)
+        return repo
+
+    def _hook(self, req: Request, doc: str, write: bool = False) -> tuple[Repo, Hook]:
+        repo = self._admin(req, doc, write)
+        hook = repo.hooks.get(int(req.params["hid"]))
+        if hook is None:
+            raise Abort(error(404, "Not Found", doc))
+        return repo, hook
+
+    @route("GET", REPO + "/hooks")
+    def list_hooks(self, req: Request) -> Response:
+        """GET a repository's webhooks (secrets masked)."""
+        repo = self._admin(req, HOOKS_DOC + "list-repository-webhooks")
+        return self._page(req, repo, "/hooks", list(repo.hooks.values()),
+                          lambda hook: self._render.hook(repo, hook))
+
+    @route("POST", REPO + "/hooks")
+    def create_hook(self, req: Request) -> Response:
+        """POST a webhook: 201 with Location, then a ping queued for it; 422 for a bad
+        config or one whose url already gets any of these events."""
+        doc = HOOKS_DOC + "create-a-repository-webhook"
+        repo = self._admin(req, doc, write=True)
+        data = self._body(req, doc) or {}
+        if not isinstance(data, dict):
+            raise Abort(error(400, "Problems parsing JSON", doc))
+        config = data.get("config")
+        events = data.get("events", ["push"])
+        problem = self._hook_problem(data, config, events)
+        if problem:
+            raise Abort(invalid(doc, {"resource": "Hook", "code": "custom",
+                                      "message": problem}))
+        assert isinstance(config, dict)
+        if any(h.url == config["url"] and (set(h.events) & set(events) or "*" in events
+                                           or "*" in h.events) for h in repo.hooks.values()):
+            raise Abort(invalid(doc, {"resource": "Hook", "code": "custom",
+                                      "message": "Hook already exists on this repository"}))
+        hook = self.world.add_hook(
+            repo, config["url"], self._login, secret=config.get("secret") or "",
+            content_type=config.get("content_type") or "form",
+            insecure_ssl=str(config.get("insecure_ssl", "0")), events=list(events),
+            active=data.get("active", True))
+        payload = self._render.hook(repo, hook)
+        return gh_json(201, payload, {"Location": payload["url"]})
+
+    @staticmethod
+    def _hook_problem(data: dict[str, Any], config: Any, events: Any) -> str:
+        """What GitHub would refuse in a new hook's fields ("" when nothing); the sentences
+        are the sandbox's own."""
+        if data.get("name", "web") != "web":
+            return "name must be 'web'"
+        if not isinstance(config, dict) or not isinstance(config.get("url"), str) \
+                or not re.match(r"https?://[^/\s]+", config["url"]):
+            return "config must contain url, an http(s) URL to deliver to"
+        if config.get("content_type", "form") not in ("json", "form"):
+            return "config.content_type must be json or form"
+        if not isinstance(config.get("secret", ""), str | None):
+            return "config.secret must be a string"
+        if not isinstance(events, list) or not all(isinstance(e, str) and e for e in events):
+            return "events must be a list of event names"
+        if not isinstance(data.get("active", True), bool):
+            return "active must be true or false"
+        return ""
+
+    @route("GET", REPO + HOOK)
+    def get_hook(self, req: Request) -> Response:
+        """GET one webhook."""
+        repo, hook = self._hook(req, HOOKS_DOC + "get-a-repository-webhook")
+        return gh_json(200, self._render.hook(repo, hook))
+
+    @route("DELETE", REPO + HOOK)
+    def delete_hook(self, req: Request) -> Response:
+        """DELETE a webhook: 204; its queued deliveries still go (GitHub's are in flight)."""
+        repo, hook = self._hook(req, HOOKS_DOC + "delete-a-repository-webhook", write=True)
+        self.world.remove_hook(repo, hook.id)
+        return Response(204)
+
+    @route("POST", REPO + HOOK + "/pings")
+    def ping_hook(self, req: Request) -> Response:
+        """POST a ping to a webhook: 204, and the ping queued."""
+        repo, hook = self._hook(req, HOOKS_DOC + "ping-a-repository-webhook", write=True)
+        self.world.ping(repo, hook, self._login)
         return Response(204)

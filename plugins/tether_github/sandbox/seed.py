@@ -9,6 +9,7 @@ The workspace file, in the seed folder as ``github.yaml``/``github.yml``/``githu
       - {login: alice, name: Alice Doe}
     repos:
       - name: acme/shop
+        roles: {tether-bot: admin}     # repository roles (default: write; the owner admin)
         labels: [{name: bug, color: d73a4a, description: Something isn't working}]
         milestones: [{title: v1.0, due_on: +30d}]
         issues:
@@ -101,6 +102,8 @@ class SeedRepo(_Model):
     """A repository and what it holds."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+    # Roles by login; admin lets a token manage the repository's webhooks.
+    roles: dict[str, Literal["read", "triage", "write", "maintain", "admin"]] = {}
     labels: list[SeedLabel] = []
     milestones: list[SeedMilestone] = []
     issues: list[SeedIssue] = []
@@ -175,6 +178,8 @@ def load_seed(seed: SeedFile, world: World) -> list[str]:
         world.user(user.login, user.name)
     for spec in seed.repos:
         repo = world.add_repo(spec.name)
+        for login, role in spec.roles.items():
+            world.grant(repo, login, role)
         for label in spec.labels:
             world.create_label(repo, label.name, label.color, label.description)
         for ms in spec.milestones:

@@ -10,6 +10,7 @@ from tether.sdk import Clock, Sandbox, TetherError
 
 from . import snapshot
 from .api import GitHubApi
+from .hooks import HookDelivery
 from .seed import find_seed, load_seed, read_seed
 from .world import World
 
@@ -26,6 +27,7 @@ class GitHubSandbox(Sandbox):
     def __init__(self) -> None:
         self.server: SandboxServer | None = None
         self.world: World | None = None
+        self.api: GitHubApi | None = None
         self.env: dict[str, str] = {}
 
     def start(self, seed: Path, workdir: Path) -> dict:
@@ -51,7 +53,9 @@ class GitHubSandbox(Sandbox):
         api = GitHubApi(world, prefix="/api/v3" if enterprise else "",
                         on_write=lambda: snapshot.save(world, state, enterprise))
         self.world = world
+        self.api = api
         self.server = SandboxServer(api).start()
+        api.deliveries.base_url = self.server.base_url
         writer = next((t for t, tok in world.tokens.items() if tok.write), None)
         self.env = {TOKEN_ENV: writer or next(iter(world.tokens))}
         repos = [repo.full_name for repo in world.repos.values()]
@@ -62,6 +66,13 @@ class GitHubSandbox(Sandbox):
         world = self.world
         return {f"{repo.full_name}#{number}": [world.comments[c].body for c in issue.comments]
                 for repo in world.repos.values() for number, issue in repo.issues.items()}
+
+    def deliver(self) -> list[HookDelivery]:
+        """Post the webhook deliveries queued since the last call (people's edits and API
+        writes, to every hook registered on their repository), signed as GitHub signs them;
+        returns them with the answers. Nothing is sent until this is called."""
+        assert self.api is not None, "start the sandbox first"
+        return self.api.deliveries.deliver()
 
     def stop(self) -> None:
         """Stop serving; the state file in ``workdir`` stays."""

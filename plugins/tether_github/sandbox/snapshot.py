@@ -12,7 +12,7 @@ from typing import Any
 
 from tether.sdk import parse_datetime
 
-from .world import Comment, Issue, Label, Milestone, Repo, Token, User, World
+from .world import Comment, Hook, Issue, Label, Milestone, Repo, Token, User, World
 
 VERSION = 1
 _DATES = {"created", "updated", "closed", "merged", "due_on"}
@@ -60,6 +60,8 @@ def load(data: dict[str, Any], world: World) -> bool:
         repo.labels = {k: Label(**v) for k, v in raw["labels"].items()}
         repo.milestones = {int(k): Milestone(**_dated(v)) for k, v in raw["milestones"].items()}
         repo.issues = {int(k): Issue(**_dated(v)) for k, v in raw["issues"].items()}
+        # Hooks (and their secrets: the sandbox's own) came later; older snapshots have none.
+        repo.hooks = {int(k): Hook(**_dated(v)) for k, v in (raw.get("hooks") or {}).items()}
         world.repos[repo.full_name.lower()] = repo
     world.comments = {c["id"]: Comment(**_dated(c)) for c in data["comments"]}
     world.reset_ids(int(data["next_id"]))

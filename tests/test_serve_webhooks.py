@@ -1,0 +1,99 @@
+"""The whole loop on a loopback port: a person's edit in a sandbox tracker arrives as a signed
+webhook, `tether serve` judges the item again and its annotation changes; Tether's own writes
+coming back trigger nothing; forged and replayed deliveries change nothing."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import uvicorn
+from tether.serve.app import create_app
+from tether.serve.service import Service, Settings
+from tether.testing import Driver
+from tether.testing.test_writeback_suite import PREFIX, Tracker
+
+SECRET = "a-long-random-hook-secret"
+
+
+@pytest.fixture
+def served(driver: Driver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    if not hasattr(driver, "register_hook"):
+        pytest.skip(f"{type(driver).__name__}'s sandbox delivers no webhooks yet")
+    monkeypatch.setenv("GITHUB_WEBHOOK_SECRET", SECRET)
+    tracker = Tracker(driver, tmp_path)
+    service = Service(Settings(tracker.folder / "tether.yaml", interval=86_400, debounce=0),
+                      clock=lambda: driver.now() + timedelta(minutes=5),
+                      load=lambda path: tracker.workspace())
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))  # the OS chooses the port
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    driver.register_hook(f"{url}/webhooks/src", SECRET)  # before Tether's first writes
+    server = uvicorn.Server(uvicorn.Config(create_app(service), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]})
+    thread.start()
+    try:
+        assert service.runner.wait_for(1, timeout=120)  # the first scheduled pass
+        yield tracker, service, url
+    finally:
+        server.should_exit = True
+        thread.join(60)
+
+
+def edited(deliveries: list) -> Any:
+    """The one delivery among ``deliveries`` that a person's edit caused."""
+    [edit] = [d for d in deliveries if d.event == "issues" and d.action == "edited"]
+    return edit
+
+
+def verdicts(service: Service) -> dict[str, float]:
+    """Webhook deliveries counted by verdict, from the service's /metrics."""
+    found: dict[str, float] = {}
+    for line in service.metrics.text().decode().splitlines():
+        if line.startswith("tether_webhook_deliveries_total{"):
+            verdict = line.split('verdict="', 1)[1].split('"', 1)[0]
+            found[verdict] = found.get(verdict, 0) + float(line.rsplit(" ", 1)[1])
+    return found
+
+
+def test_an_edit_arrives_signed_and_its_annotation_follows(served) -> None:
+    tracker, service, url = served
+    driver = tracker.driver
+    idle = sorted(tracker.idle())[0]
+    assert f"{PREFIX}:idle" in driver.labels(idle)
+    # Tether's own writes of the first pass come back: they change nothing.
+    echoes = [d for d in driver.deliver() if d.action]  # not the ping
+    assert echoes and all(d.status == 200 for d in echoes)
+    assert service.runner.passes == 1 and verdicts(service).get("accepted", 0) == 0
+    driver.edit(idle)  # a person works on it: no longer idle
+    edit = edited(driver.deliver())
+    assert edit.status == 202
+    assert service.runner.wait_for(2, timeout=120)
+    assert f"{PREFIX}:idle" not in driver.labels(idle)
+    assert verdicts(service)["accepted"] == 1 and verdicts(service)["echo"] == len(echoes)
+
+
+def test_forged_and_replayed_deliveries_change_nothing(served) -> None:
+    tracker, service, url = served
+    driver = tracker.driver
+    driver.deliver()  # what the first pass wrote
+    driver.edit(sorted(tracker.idle())[0])
+    edit = edited(driver.deliver())
+    assert service.runner.wait_for(2, timeout=120)
+    headers = dict(edit.headers)
+    replay = requests.post(f"{url}/webhooks/src", data=edit.body, headers=headers, timeout=30)
+    forged = requests.post(f"{url}/webhooks/src", data=edit.body.replace(b"edited", b"EDITED"),
+                           headers=headers, timeout=30)
+    unsigned = requests.post(f"{url}/webhooks/src", data=edit.body, timeout=30,
+                             headers={k: v for k, v in headers.items()
+                                      if "signature" not in k.lower()})
+    assert replay.status_code == 200 and replay.json() == {"verdict": "duplicate"}
+    assert forged.status_code == 401 and unsigned.status_code in (400, 401)
+    assert SECRET not in forged.text + unsigned.text
+    assert service.runner.passes == 2  # none of them asked for a pass
+    assert verdicts(service)["duplicate"] == 1
