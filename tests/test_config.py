@@ -449,6 +449,8 @@ def test_schema_accepts_good_and_rejects_bad(tmp_path: Path, plugins: Plugins) -
         rules: {packs: [rules], builtin: true, disable: [x]}
         writeback: {label_prefix: tether, budget: 3, source_budget: null}
         state: {url: "sqlite:///x.db"}
+        judgement: {window_days: 60, entities: {labels: ["customer:*"]}}
+        serve: {every: 15m, debounce: 2, report_token_env: PMO_REPORT_TOKEN}
         """))
     assert list(validator.iter_errors(good)) == []
     assert list(validator.iter_errors({**good, "kpis": "kpis.yaml"})) == []
@@ -553,3 +555,17 @@ judgement:
     assert found["judgement.window_days"][0] == 7 and "≥ 7" in found["judgement.window_days"][1]
     assert found["judgement.entities.labels"] == (8, "must be a list")
     assert "did you mean 'labels'" in found["judgement.entities.lables"][1]
+
+
+def test_serve_takes_durations_and_says_which_value_is_wrong(tmp_path: Path,
+                                                             plugins: Plugins) -> None:
+    path = write(tmp_path, MINIMAL + "serve:\n  every: 2h\n  debounce: 1.5s\n")
+    serve = load_config(path, plugins, {}).serve
+    assert (serve.every, serve.debounce, serve.report_token_env) == (
+        7200.0, 1.5, "TETHER_REPORT_TOKEN")
+    path = write(tmp_path, MINIMAL + "serve:\n  every: soon\n  debounce: 5s\n"
+                 "  report_token_env: my token\n")
+    found = problems(path, plugins)
+    every, env = only(found, "serve.every"), only(found, "serve.report_token_env")
+    assert every.line == MINIMAL.count("\n") + 1 and "30s, 15m or 2h" in every.message
+    assert "environment variable's name" in env.message

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from tether.cli.options import config_option, out
+from tether.workspace import load_workspace
 
 
 @click.command()
@@ -14,16 +15,17 @@ from tether.cli.options import config_option, out
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (0.0.0.0 to take webhooks from other machines).")
 @click.option("--port", type=int, default=8080, show_default=True)
-@click.option("--every", "interval", type=click.FloatRange(min=10), default=900.0,
-              show_default=True, help="Seconds between scheduled passes.")
-@click.option("--debounce", type=click.FloatRange(min=0), default=5.0, show_default=True,
-              help="Seconds a burst of webhooks settles before its pass runs.")
-@click.option("--max-body", type=click.IntRange(min=1024), default=1_048_576,
-              show_default=True, help="Largest webhook delivery taken, in bytes.")
+@click.option("--every", "interval", type=click.FloatRange(min=10), default=None,
+              help="Seconds between scheduled passes [serve.every, default 900].")
+@click.option("--debounce", type=click.FloatRange(min=0), default=None,
+              help="Seconds a burst of webhooks settles before its pass runs "
+              "[serve.debounce, default 5].")
+@click.option("--max-body", type=click.IntRange(min=1024), default=None,
+              help="Largest webhook delivery taken, in bytes [serve.max_body, default 1 MiB].")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="json: one JSON object per log line.")
-def serve(config_path: Path, host: str, port: int, interval: float, debounce: float,
-          max_body: int, log_format: str) -> None:
+def serve(config_path: Path, host: str, port: int, interval: float | None,
+          debounce: float | None, max_body: int | None, log_format: str) -> None:
     """Serve the workspace: scheduled passes, webhooks, /healthz, /readyz and /metrics."""
     import uvicorn  # the server is only needed here
 
@@ -32,7 +34,11 @@ def serve(config_path: Path, host: str, port: int, interval: float, debounce: fl
     from tether.serve.service import Service, Settings
 
     configure(log_format)
-    service = Service(Settings(config_path, interval, debounce, max_body))
+    chosen = load_workspace(config_path).config.serve  # the command line overrides it
+    interval = chosen.every if interval is None else interval
+    service = Service(Settings(
+        config_path, interval, chosen.debounce if debounce is None else debounce,
+        chosen.max_body if max_body is None else max_body, chosen.report_token_env))
     out.print(f"Serving {config_path} on http://{host}:{port}: a pass every {interval:g} s; "
               f"webhooks at /webhooks/<source>. Ctrl-C or SIGTERM stops after the pass in "
               "flight.", soft_wrap=True)

@@ -11,12 +11,20 @@ from typing import TYPE_CHECKING, Any
 
 from tether import connector, model
 from tether.config.checker import Checker, duplicates
-from tether.config.model import Config, KpiSourceConfig, RulesConfig, SourceConfig, WritebackConfig
+from tether.config.model import (
+    Config,
+    KpiSourceConfig,
+    RulesConfig,
+    ServeConfig,
+    SourceConfig,
+    WritebackConfig,
+)
 from tether.config.sections import (
     JudgementModel,
     KpiFileModel,
     KpiSourceModel,
     RulesModel,
+    ServeModel,
     SourceModel,
     StateModel,
     StatusModel,
@@ -71,10 +79,11 @@ def load_config(path: Path, plugins: Plugins, env: Mapping[str, str] | None = No
         _check_url(check, state.url)
     thresholds = _status(check, data.get("status"))
     judgement = check.validate(JudgementModel, ("judgement",), _section(data, "judgement", {}))
+    serve = check.validate(ServeModel, ("serve",), _section(data, "serve", {}))
     templates = _templates(check, wb.templates, base_dir) if wb is not None else None
 
     if problems or wb is None or state is None or rules is None or thresholds is None \
-            or judgement is None:
+            or judgement is None or serve is None:
         main = str(path)
         raise InvalidInput(sorted(problems, key=lambda p: (p.file != main, p.file, p.line,
                                                            p.column)))
@@ -92,6 +101,7 @@ def load_config(path: Path, plugins: Plugins, env: Mapping[str, str] | None = No
                                        judgement.entities.components,
                                        tuple(judgement.entities.fields), judgement.entities.links),
                             judgement.window_days),
+        serve=ServeConfig(serve.every, serve.debounce, serve.max_body, serve.report_token_env),
     )
 
 

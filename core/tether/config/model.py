@@ -49,6 +49,16 @@ class WritebackConfig:
 
 
 @dataclass(frozen=True)
+class ServeConfig:
+    """How `tether serve` runs (``serve:`` in tether.yaml)."""
+
+    every: float = 900.0  # seconds between scheduled passes
+    debounce: float = 5.0  # seconds a burst of webhooks settles
+    max_body: int = 1_048_576  # bytes: larger deliveries are refused
+    report_token_env: str = "TETHER_REPORT_TOKEN"
+
+
+@dataclass(frozen=True)
 class Config:
     """A valid tether.yaml; relative paths are already resolved against ``base_dir``."""
 
@@ -63,4 +73,5 @@ class Config:
     status: Thresholds = Thresholds()
     retention_days: int = 180
     judgement: Judgement = Judgement()
+    serve: ServeConfig = ServeConfig()
 

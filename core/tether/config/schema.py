@@ -11,8 +11,10 @@ from pydantic import (
 from pydantic.json_schema import models_json_schema
 
 from tether.config.sections import (
+    JudgementModel,
     KpiSourceModel,
     RulesModel,
+    ServeModel,
     SourceModel,
     StateModel,
     StatusModel,
@@ -33,7 +35,7 @@ def config_schema(plugins: Plugins) -> dict[str, Any]:
     ksrcs = plugins.kpi_source_types()
     models: list[type[BaseModel]] = list(dict.fromkeys([
         SourceModel, KpiSourceModel, RulesModel, WritebackModel, StateModel, StatusModel,
-        KpiModel,
+        JudgementModel, ServeModel, KpiModel,
         *(c.options_model for c in conns.values()), *(k.options_model for k in ksrcs.values()),
     ]))
     refs, top = models_json_schema([(m, "validation") for m in models],
@@ -72,6 +74,8 @@ def config_schema(plugins: Plugins) -> dict[str, Any]:
             "writeback": ref(WritebackModel, "What Tether may write back to trackers."),
             "state": ref(StateModel, "Where run history is kept."),
             "status": ref(StatusModel, "When a KPI counts as at risk or off track."),
+            "judgement": ref(JudgementModel, "The portfolio aggregates behind drift signals."),
+            "serve": ref(ServeModel, "How `tether serve` runs."),
         },
         "$defs": defs,
     }

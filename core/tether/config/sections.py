@@ -3,6 +3,7 @@ descriptions the JSON Schema carries."""
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -11,6 +12,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    WithJsonSchema,
     field_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -43,6 +45,7 @@ class TopModel(_Section):
     state: Any = None
     status: Any = None
     judgement: Any = None
+    serve: Any = None
 
 
 class SourceModel(_Section):
@@ -180,6 +183,43 @@ class JudgementModel(_Section):
                                "window in days, ending lag_days before now.")
     entities: EntitiesModel = Field(EntitiesModel(), description="Entity keys that conflict and "
                                     "guardrail join items on.")
+
+
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600}
+
+
+def _seconds(value: Any) -> Any:
+    """A duration: seconds as a number, or text like 30s, 15m or 2h."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("duration", "true/false is not a duration")
+    if isinstance(value, str):
+        found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", value)
+        if found is None:
+            raise PydanticCustomError("duration", "not a duration; write it like 30s, 15m or 2h")
+        return float(found[1]) * _UNITS[found[2]]
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(_seconds), Hint("a duration like 30s, 15m or 2h"),
+                     WithJsonSchema({"anyOf": [
+                         {"type": "number", "minimum": 0},
+                         {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*[smh]?\s*$"}]})]
+
+
+class ServeModel(_Section):
+    """How `tether serve` runs (its command-line options override these)."""
+
+    every: Duration = Field(900.0, ge=10, description="Time between scheduled passes, like "
+                            "15m (at least 10s).")
+    debounce: Duration = Field(5.0, ge=0, description="How long a burst of webhooks settles "
+                               "before its pass runs.")
+    max_body: Whole = Field(1_048_576, ge=1024, description="Largest webhook delivery taken, "
+                            "in bytes.")
+    report_token_env: Annotated[str, Hint("an environment variable's name, like "
+                                          "TETHER_REPORT_TOKEN")] = Field(
+        "TETHER_REPORT_TOKEN", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="The environment variable holding the token that opens the live report "
+        "(no token: no report).")
 
 
 class KpiFileModel(_Section):
