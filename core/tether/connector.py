@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict
 
 from tether.clock import Clock
 from tether.model import KPI, CurrentAnnotation, Measurement, OpResult, Task, WriteOp
-from tether.webhook import Delivery, HookSecrets, Refused
+from tether.webhook import Delivery, Hook, HooksByHand, HookSecrets, Refused
 
 
 class Options(BaseModel):
@@ -121,6 +121,26 @@ class Connector(ABC):
         for trackers without webhooks, refuses every delivery."""
         raise Refused(404, f"{self.name}: the {self.type_name} connector takes no webhooks; "
                            "scheduled passes keep it up to date")
+
+    def hooks(self, url: str) -> list[Hook]:
+        """The webhooks the tracker keeps that post to ``url`` (Tether's endpoint for this
+        source), one per scope at most. Trackers whose webhooks are not set up through
+        their API keep this default, which raises HooksByHand with the steps."""
+        raise HooksByHand(f"{self.name}: set up a webhook to {url} in the {self.type_name} "
+                          "tracker by hand; Tether cannot do it through its API")
+
+    def install_hooks(self, url: str) -> list[Hook]:
+        """Give every scope of the source a webhook posting to ``url``, signed with the
+        secret Tether holds; returns the hooks made (existing ones are kept)."""
+        return self._by_hand(url)
+
+    def remove_hooks(self, url: str) -> list[Hook]:
+        """Remove the webhooks posting to ``url``; returns them."""
+        return self._by_hand(url)
+
+    def _by_hand(self, url: str) -> list[Hook]:
+        self.hooks(url)  # raises HooksByHand, or the connector overrides all three
+        raise NotImplementedError(f"{type(self).__name__} lists hooks but cannot change them")
 
     @abstractmethod
     def apply(self, ops: Sequence[WriteOp]) -> list[OpResult]:

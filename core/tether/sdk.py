@@ -60,7 +60,17 @@ from tether.pipeline.markdown import at_mentions, stored_body, stored_digest, wi
 from tether.pipeline.render import MARKER, MENTION, digest, mention, neutralise
 from tether.retry import RetryPolicy, with_retries
 from tether.watermark import PullDate, Watermark
-from tether.webhook import Delivery, HookSecrets, Refused, Reply, header, signature, signed_by
+from tether.webhook import (
+    Delivery,
+    Hook,
+    HooksByHand,
+    HookSecrets,
+    Refused,
+    Reply,
+    header,
+    signature,
+    signed_by,
+)
 
 __all__ = [
     # hooks
@@ -74,7 +84,8 @@ __all__ = [
     # errors
     "InvalidInput", "Problem", "SourceError", "TetherError",
     # webhooks
-    "Delivery", "HookSecrets", "Refused", "Reply", "header", "signature", "signed_by",
+    "Delivery", "Hook", "HooksByHand", "HookSecrets", "Refused", "Reply", "header",
+    "signature", "signed_by",
     # retry, cursors, time
     "Clock", "FakeClock", "PullDate", "RetryPolicy", "Watermark", "with_retries",
     # task values

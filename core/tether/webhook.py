@@ -34,6 +34,20 @@ class Delivery:
     reply: Reply | None = None  # the answer the tracker expects, when not a plain 200
 
 
+@dataclass(frozen=True)
+class Hook:
+    """A webhook the tracker keeps for Tether: which scope it covers, where it posts."""
+
+    id: str
+    scope: str  # the repository, project, ... as the source's options name it
+    url: str
+    events: tuple[str, ...] = ()
+
+
+class HooksByHand(TetherError):
+    """The tracker's webhooks for Tether are set up by hand; the message says how."""
+
+
 class Refused(TetherError):
     """A delivery that must change nothing. ``status`` is the HTTP answer: 401 unsigned or
     wrongly signed, 400 malformed, 404 a source that takes no webhooks, 413 too large."""

@@ -14,6 +14,7 @@ from tether.sdk import (
     Connector,
     CurrentAnnotation,
     Delivery,
+    Hook,
     HookSecrets,
     OpResult,
     Options,
@@ -23,7 +24,7 @@ from tether.sdk import (
     WriteOp,
 )
 
-from . import doctor, webhooks
+from . import doctor, hooks, webhooks
 from .annotations import MAX_LABEL, Annotator
 from .client import PER_PAGE, GitHubClient
 from .memory import Memory, PageMark
@@ -114,6 +115,18 @@ class GitHubConnector(Connector):
     def apply(self, ops: Sequence[WriteOp]) -> list[OpResult]:
         """Labels (created with Tether's colour first), removals, then the comment in place."""
         return self.annotator.apply(ops, Memory(self.memory))
+
+    def hooks(self, url: str) -> list[Hook]:
+        """Tether's webhooks (posting to ``url``) on the source's repositories."""
+        return hooks.listed(self.client, self.options, url)
+
+    def install_hooks(self, url: str) -> list[Hook]:
+        """A webhook to ``url`` on each repository without one (admin on it needed)."""
+        return hooks.install(self.client, self.options, url)
+
+    def remove_hooks(self, url: str) -> list[Hook]:
+        """Delete Tether's webhooks posting to ``url``."""
+        return hooks.remove(self.client, self.options, url)
 
     def receive(self, headers: Mapping[str, str], body: bytes, query: Mapping[str, str],
                 secrets: HookSecrets, prefix: str) -> Delivery:

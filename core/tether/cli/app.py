@@ -29,6 +29,7 @@ from tether.cli.progress import pull_progress
 from tether.cli.report import report, write_report
 from tether.cli.rules import rules
 from tether.cli.serve import serve
+from tether.cli.webhooks import webhooks
 from tether.errors import InvalidInput, TetherError
 from tether.model import KPI, Finding, OpKind, WriteOp
 from tether.pipeline.run import RunResult, run_pass
@@ -360,3 +361,4 @@ main.add_command(log)
 main.add_command(report)
 main.add_command(doctor)
 main.add_command(serve)
+main.add_command(webhooks)

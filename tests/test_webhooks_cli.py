@@ -1,0 +1,70 @@
+"""`tether webhooks install|list|remove` against GitHub's sandbox through PyGithub: one hook
+per repository, signed with the secret Tether holds, never two; trackers without such an
+API get the steps to do it by hand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from tether.cli import main
+from tether_github.conformance import REPO, TOKEN_ENV, GitHubDriver
+
+SERVE = "https://tether.example.com"
+
+
+@pytest.fixture
+def github(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    driver = GitHubDriver(tmp_path / "gh")
+    driver.world.grant(driver.world.repo(REPO), "tether-bot", "admin")  # hooks need admin
+    monkeypatch.setenv(TOKEN_ENV, "good")
+    monkeypatch.setenv("GITHUB_WEBHOOK_SECRET", "a-long-random-hook-secret")
+    folder = tmp_path / "ws"
+    folder.mkdir()
+    (folder / "tether.yaml").write_text(f"""\
+version: 1
+sources:
+  - name: gh
+    type: github
+    options: {{url: "{driver.url}", repos: ["{REPO}"], token_env: {TOKEN_ENV}}}
+  - name: sheet
+    type: files
+    options: {{path: none.json, format: tether-json}}
+""")
+    (folder / "none.json").write_text('{"tasks": []}')
+    try:
+        yield driver, folder / "tether.yaml"
+    finally:
+        driver.server.stop()
+
+
+def tether(*args: str) -> str:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_install_adds_one_signed_hook_per_repository_and_remove_takes_it_away(github) -> None:
+    driver, config = github
+    first = tether("webhooks", "install", "-c", str(config), "--url", SERVE)
+    again = tether("webhooks", "install", "-c", str(config), "--url", SERVE)
+    repo = driver.world.repo(REPO)
+    [hook] = repo.hooks.values()
+    assert f"gh: added hook {hook.id} on {REPO} -> {SERVE}/webhooks/gh" in first
+    assert "gh: nothing added" in again  # never a second hook
+    assert hook.secret == "a-long-random-hook-secret" and hook.content_type == "json"
+    assert set(hook.events) == {"issues", "issue_comment", "pull_request", "label"}
+    assert "sheet: set up a webhook to" in first and "by hand" in first
+    listed = tether("webhooks", "list", "-c", str(config), "--url", SERVE, "--source", "gh")
+    assert f"found hook {hook.id} on {REPO}" in listed
+    removed = tether("webhooks", "remove", "-c", str(config), "--url", SERVE, "--source", "gh")
+    assert f"removed hook {hook.id}" in removed and not repo.hooks
+
+
+def test_install_without_the_secret_says_which_variable_to_set(github, monkeypatch) -> None:
+    _, config = github
+    monkeypatch.delenv("GITHUB_WEBHOOK_SECRET")
+    result = CliRunner().invoke(main, ["webhooks", "install", "-c", str(config), "--url", SERVE,
+                                       "--source", "gh"])
+    assert result.exit_code == 1 and "$GITHUB_WEBHOOK_SECRET" in result.output
