@@ -9,6 +9,7 @@ import math
 import os
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tether.sandbox import LoggedRequest
 from tether.sdk import Connector, FakeClock
@@ -17,9 +18,10 @@ from tether.testing import Driver
 from tether_asana.connector import AsanaConnector
 from tether_asana.options import AsanaOptions
 from tether_asana.sandbox.api import AsanaApi
+from tether_asana.sandbox.hooks import HookDelivery
 from tether_asana.sandbox.html import mentions
 from tether_asana.sandbox.serve import serve
-from tether_asana.sandbox.state import AsanaState, Record
+from tether_asana.sandbox.state import AsanaState, Record, StateError
 from tether_asana.sandbox.views import API
 
 UNICODE_TITLE = "Ünïcødé ✓ 数据"
@@ -48,6 +50,35 @@ class AsanaDriver:
     @property
     def url(self) -> str:
         return self.server.base_url + API
+
+    def register_hook(self, url: str, secret: str = "") -> None:
+        """Establish a webhook on the project for ``url``, as `tether webhooks install` does
+        with Tether's token: ``hook=<project gid>`` is added to the URL's query (unless it
+        has one) and, as Asana does, the handshake is POSTed to it now; the receiver must
+        echo X-Hook-Secret, else AssertionError. A receiver not listening yet gets the
+        handshake first on the next :meth:`deliver` instead (the webhook collects events
+        meanwhile), so a test may register before starting its server. ``secret`` is
+        ignored: Asana chooses the secret and hands it over in the handshake. Made in the
+        sandbox's state, not over HTTP, so the request log stays Tether's. Nothing else is
+        sent before :meth:`deliver`."""
+        parts = urlsplit(url)
+        query = dict(parse_qsl(parts.query))
+        query.setdefault("hook", self.project["gid"])
+        target = urlunsplit(parts._replace(query=urlencode(query)))
+        try:
+            self.api.hooks.create(self.project["gid"], target, by=self.state.me, wait=True)
+        except StateError as exc:
+            raise AssertionError(f"the webhook to {target} was not made: {exc.message}") \
+                from None
+
+    def deliver(self) -> list[HookDelivery]:
+        """Post the events of every change since the last call (people's edits through this
+        driver, and writes through the API, Tether's own included) to each webhook, one
+        request per webhook, signed as Asana signs them (X-Hook-Signature); a delivery not
+        answered 2xx is sent again first on the next call. Returns the requests with the
+        receiver's answers (``status``; 0 when unreachable). Synchronous: when it returns,
+        every answer is in."""
+        return self.api.deliver()
 
     def seed(self, n: int) -> list[str]:
         """``n`` tasks made by a person a month ago; the last is the unicode/null one."""

@@ -2,12 +2,13 @@
 multi-enum custom field) and its one comment as a footer-marked story. Reads skip the story
 lists the Events API shows unchanged (tether_asana.events) and, after an unbroken
 incremental pull, the tasks it did not bring (tether_asana.shown); writes go out as Batch
-API actions (tether_asana.batch)."""
+API actions (tether_asana.batch); webhook deliveries are verified and read by
+tether_asana.webhooks."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from tether.sdk import (
     Clock,
     Connector,
     CurrentAnnotation,
+    Delivery,
+    HookSecrets,
     OpKind,
     OpResult,
     Options,
@@ -28,7 +31,7 @@ from tether.sdk import (
     digest,
 )
 
-from . import batch, doctor, events, shown
+from . import batch, doctor, events, shown, webhooks
 from .client import PAGE, AsanaClient
 from .comments import Comments, StoryWrite
 from .failures import AsanaHTTPError, Where
@@ -290,6 +293,17 @@ class AsanaConnector(Connector):
                 raise
         return self.client.retrying(get, self._task_where(key))
 
+    # -- webhooks ----------------------------------------------------------------------------
+
+    def receive(self, headers: Mapping[str, str], body: bytes, query: Mapping[str, str],
+                secrets: HookSecrets, prefix: str) -> Delivery:
+        """Asana's handshake (its secret kept per webhook, named by ``query["hook"]``) or a
+        delivery signed with that secret: the tasks it touches and whether it is Tether's
+        echo, from the payload and memory only (no request); see tether_asana.webhooks."""
+        known_tags = self.labels.known() if isinstance(self.labels, TagLabels) else {}
+        known = webhooks.echo(self.memory, prefix, self.options, self._me_gid, known_tags)
+        return webhooks.receive(self.name, self.options, known, headers, body, query, secrets)
+
     # -- write -------------------------------------------------------------------------------
 
     def apply(self, ops: Sequence[WriteOp]) -> list[OpResult]:
@@ -308,6 +322,10 @@ class AsanaConnector(Connector):
             planned = self.labels.plan([op for _, op in label_ops])
             tagged = [(i, items, error) for (i, _), (items, error)
                       in zip(label_ops, planned, strict=True)]
+            # webhook events name a tag by gid only: remember which are Tether's
+            webhooks.note_tags(self.memory, {str(item.action.data["tag"]): ops[i].value
+                                             for i, items, _ in tagged for item in items
+                                             if item.action is not None})
         else:
             errors = self.labels.apply([op for _, op in label_ops])
             for (index, op), error in zip(label_ops, errors, strict=True):
@@ -365,6 +383,8 @@ class AsanaConnector(Connector):
             where = Where("workspace " + (self.options.workspace or "?"), "user not found")
             body = self.client.call("GET", "/users/me", where, {"opt_fields": "name"})
             self._me_gid = str(body["data"]["gid"])
+        # noted each time: the state store may have handed the connector a fresh memory
+        webhooks.note_me(self.memory, self._me_gid)
         return self._me_gid
 
     def _project_where(self, project: str) -> Where:

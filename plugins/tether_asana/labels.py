@@ -31,6 +31,10 @@ class TagLabels:
         self._listed = False
         self._on_task: dict[str, list[Item]] = {}  # task gid -> its tags, last seen
 
+    def known(self) -> dict[str, str]:
+        """The tags learnt so far, name -> gid (the oldest of a name)."""
+        return dict(self._known)
+
     def learn(self, item: Item) -> None:
         """Remember the tags a fresh task payload shows (saves lookups when writing)."""
         tags = item.get("tags") or []

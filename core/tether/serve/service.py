@@ -5,6 +5,7 @@ the health, readiness and metrics endpoints report."""
 from __future__ import annotations
 
 import base64
+import copy
 import hmac
 import logging
 import os
@@ -149,6 +150,8 @@ class Service:
         if len(body) > self.settings.max_body:
             raise Refused(413, f"{source}: delivery of {len(body)} bytes is over the "
                                f"{self.settings.max_body}-byte cap")
+        # A copy of its own: a pass may be using the connector (and its memory) right now.
+        connector = copy.copy(connector)
         with ws.open_store() as store:
             connector.memory = store.load_memory(source)  # who Tether's account is
             delivery = connector.receive(headers, body, query, StoreSecrets(store, source),

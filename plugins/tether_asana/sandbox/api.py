@@ -1,6 +1,7 @@
 """The Asana API 1.0 as the sandbox serves it: the routes Tether (and a curious user) call,
 with Asana's paths, envelopes, status codes, error bodies, auth and rate limit, the Events
-API (sandbox.feed) and the Batch API (up to 10 actions, each answered on its own)."""
+API (sandbox.feed), webhooks (sandbox.hooks: established with the handshake, delivered on
+``deliver``) and the Batch API (up to 10 actions, each answered on its own)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from tether.sdk import parse_datetime
 
 from . import feed
 from .access import AccessRoutes
+from .hooks import HookDelivery, Hooks
 from .html import story_text
 from .state import AsanaState, Record, StateError
 from .views import API, Views, opt_fields, paginate, project
@@ -53,6 +55,10 @@ FIELD_FIELDS = {
     "input_restrictions", "display_value", "date_value", "enum_value", "multi_enum_values",
     "number_value", "people_value", "text_value", "html_text_value", "reference_value"}
 BATCH_FIELDS = {"body", "headers", "status_code"}
+WEBHOOK_FIELDS = {"gid", "resource_type", "active", "created_at", "delivery_retry_count",
+                  "failure_deletion_timestamp", "filters", "last_failure_at",
+                  "last_failure_content", "last_success_at", "next_attempt_after", "resource",
+                  "target"}
 BATCH_METHODS = ("get", "post", "put", "delete", "patch", "head")
 MAX_ACTIONS = 10  # developers.asana.com/docs/batch-requests
 READ_ONLY_TASK = {"gid", "resource_type", "created_at", "modified_at", "completed_at",
@@ -89,6 +95,15 @@ class AsanaApi(AccessRoutes):
         # the one the request being answered held, if it was a batch (None otherwise).
         self.batches: list[list[tuple[str, str, int]]] = []
         self.last_batch: list[tuple[str, str, int]] | None = None
+        self.hooks = Hooks.of(state)  # the webhooks' queue: sent only on deliver()
+
+    def deliver(self) -> list[HookDelivery]:
+        """Send every webhook what it is owed (see sandbox.hooks); synchronous."""
+        return self.hooks.deliver()
+
+    def heartbeat(self) -> list[HookDelivery]:
+        """Send every webhook the signed empty ``events`` of an idle one."""
+        return self.hooks.heartbeat()
 
     # -- the service's framing ---------------------------------------------------------------
 
@@ -446,6 +461,74 @@ class AsanaApi(AccessRoutes):
         if self.on_change:  # the token just made must outlive a restart
             self.on_change()
         return response
+
+    # -- webhooks ----------------------------------------------------------------------------
+
+    @route("POST", A + r"/webhooks")
+    def post_webhook(self, req: Request) -> Response:
+        """Establish a webhook: the handshake with its target runs inside this request; 201
+        with the webhook and, beside ``data``, its ``X-Hook-Secret``."""
+        st = self.state
+        data = self._data(req)
+        resource = data.get("resource")
+        if isinstance(resource, str) and resource in st.projects:
+            self._project(resource)
+        elif isinstance(resource, str) and resource in st.tasks:
+            self._allowed(st.tasks[resource])
+        fields = opt_fields(req.args("opt_fields"), WEBHOOK_FIELDS)
+        hook, secret = self.hooks.create(resource, data.get("target"), data.get("filters"),
+                                         by=st.me)
+        return reply(201, {"data": self._webhook(hook, fields, compact=False),
+                           "X-Hook-Secret": secret})
+
+    @route("GET", A + r"/webhooks")
+    def get_webhooks(self, req: Request) -> Response:
+        """The caller's webhooks in ``workspace`` (required), of ``resource`` if given."""
+        workspace = req.arg("workspace")
+        if not workspace:
+            raise StateError(400, "workspace: Missing input")
+        self._workspace(workspace)
+        resource = req.arg("resource")
+        items = [h for h in self.hooks.owned(self.state.me)
+                 if resource in (None, "", h["resource"])]
+        fields = opt_fields(req.args("opt_fields"), WEBHOOK_FIELDS)
+        return self._list(req, items, lambda h: self._webhook(h, fields, compact=True))
+
+    @route("GET", A + r"/webhooks/" + G)
+    def get_webhook(self, req: Request) -> Response:
+        fields = opt_fields(req.args("opt_fields"), WEBHOOK_FIELDS)
+        return reply(200, {"data": self._webhook(self._own_webhook(req), fields, False)})
+
+    @route("DELETE", A + r"/webhooks/" + G)
+    def delete_webhook(self, req: Request) -> Response:
+        """Delete a webhook permanently; nothing more is sent to it."""
+        self.hooks.remove(self._own_webhook(req)["gid"])
+        return reply(200, {"data": {}})
+
+    def _own_webhook(self, req: Request) -> Record:
+        hook = self._find("webhook", req.params["gid"], self.state.webhooks)
+        if hook["created_by"] != self.state.me:
+            raise StateError(403, "Forbidden")
+        return hook
+
+    def _webhook(self, hook: Record, fields: list[str] | None, compact: bool) -> Record:
+        """WebhookCompact (a listing) or WebhookResponse; never the secret."""
+        st, gid = self.state, hook["resource"]
+        named = st.projects.get(gid) or st.tasks.get(gid) or {"name": ""}
+        out: Record = {"gid": hook["gid"], "resource_type": "webhook", "active": hook["active"],
+                       "resource": {"gid": gid, "name": named["name"],
+                                    "resource_type": hook["resource_type"]},
+                       "target": hook["target"]}
+        full = {**out, "created_at": hook["created_at"],
+                "last_failure_at": hook["last_failure_at"],
+                "last_failure_content": hook["last_failure_content"],
+                "last_success_at": hook["last_success_at"],
+                "delivery_retry_count": hook["delivery_retry_count"],
+                "next_attempt_after": None, "failure_deletion_timestamp": None,
+                "filters": hook["filters"]}
+        if fields:
+            return dict(project(full, fields))
+        return out if compact else full
 
     # -- batch -------------------------------------------------------------------------------
 

@@ -37,8 +37,9 @@ class Feed:
         self.dropped = 0  # events up to this sequence number are no longer kept
 
     def record(self, action: str, resource: Record, user: Record | None, scope: list[str],
-               parent: Record | None = None, change: Record | None = None, at: str = "") -> None:
-        """One event, visible on the streams of the gids in ``scope``."""
+               parent: Record | None = None, change: Record | None = None, at: str = ""
+               ) -> Record:
+        """One event, visible on the streams of the gids in ``scope``; returns it."""
         self.seq += 1
         event: Record = {"seq": self.seq, "ts": self._now(), "scope": list(dict.fromkeys(scope)),
                          "user": user, "created_at": at, "action": action,
@@ -48,6 +49,7 @@ class Feed:
             event["change"] = change
         self.events.append(event)
         self._forget()
+        return event
 
     def issue(self, resource: str, after: int | None = None) -> str:
         """A new sync token on ``resource``: its next call answers events after ``after``

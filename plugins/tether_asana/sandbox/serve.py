@@ -13,6 +13,7 @@ from tether.sandbox import SandboxServer
 from tether.sdk import Clock, Sandbox, TetherError
 
 from .api import AsanaApi
+from .hooks import HookDelivery
 from .seed import SeedError, load_seed, seed_file
 from .state import AsanaState
 from .views import API
@@ -69,6 +70,21 @@ class AsanaSandbox(Sandbox):
         self.env = {TOKEN_ENV: (mine or list(state.tokens) or ["good"])[0]}
         return {"url": self.server.base_url + API, "projects": list(state.projects),
                 "workspace": state.workspace["gid"], "token_env": TOKEN_ENV}
+
+    def deliver(self) -> list[HookDelivery]:
+        """Send the webhooks made on this sandbox (POST /webhooks) the events of every change
+        since the last call, signed as Asana signs them; synchronous, never on a timer."""
+        return self._api().deliver()
+
+    def heartbeat(self) -> list[HookDelivery]:
+        """Send each webhook the signed empty ``events`` Asana sends idle ones."""
+        return self._api().heartbeat()
+
+    def _api(self) -> AsanaApi:
+        assert self.server is not None, "start the sandbox first"
+        api = self.server.api
+        assert isinstance(api, AsanaApi)
+        return api
 
     def comments(self) -> dict[str, list[str]]:
         assert self.state is not None, "start the sandbox first"

@@ -7,12 +7,15 @@ and bumps the task's ``modified_at`` (the OpenAPI ``modified_at`` description: "
 created on a task ... custom field value is changed"); editing a comment does not (it is
 not in that list). Commenting makes the author a follower (collaborator), as in the app.
 Every change is also an event on the streams GET /events serves (see sandbox.feed): on the
-task and its projects (and its parent task's), with the story it adds, if any.
+task and its projects (and its parent task's), with the story it adds, if any; each event
+is also handed to the ``listeners`` (the webhooks, sandbox.hooks). The webhooks themselves
+(``webhooks``: gid -> record, its secret included) are kept with the state.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -51,6 +54,9 @@ class AsanaState:
         self.tasks: dict[str, Record] = {}
         self.stories: dict[str, Record] = {}
         self.feed = Feed(self.clock)
+        self.webhooks: dict[str, Record] = {}  # gid -> webhook (sandbox.hooks), in gid order
+        # Called with each event as recorded and the gids whose streams hold it.
+        self.listeners: list[Callable[[Record, list[str]], None]] = []
         self.me = self.add_user("Tether Bot", "tether-bot@example.com")["gid"]
         self.tokens["good"] = self.me
 
@@ -197,8 +203,11 @@ class AsanaState:
             scope += [up["gid"], *(m["project"] for m in up["memberships"])]
             up = self.tasks.get(up["parent"] or "")
         user = self.users.get(by or "")
-        self.feed.record(action, resource, None if user is None else self._ref("user", user),
-                         scope, parent, change, self.now())
+        event = self.feed.record(action, resource,
+                                 None if user is None else self._ref("user", user), scope,
+                                 parent, change, self.now())
+        for listener in list(self.listeners):
+            listener(event, event["scope"])
 
     def _changed(self, task: Record, by: str | None, field: str, action: str = "changed",
                  value: Record | None = None) -> None:
@@ -380,7 +389,7 @@ class AsanaState:
 
     def to_json(self) -> dict[str, Any]:
         return copy.deepcopy({**{name: getattr(self, name) for name in _SAVED},
-                              "feed": self.feed.to_json()})
+                              "feed": self.feed.to_json(), "webhooks": self.webhooks})
 
     @classmethod
     def from_json(cls, data: dict[str, Any], clock: Clock | None = None) -> AsanaState:
@@ -388,6 +397,8 @@ class AsanaState:
         for name in _SAVED:
             setattr(state, name, copy.deepcopy(data[name]))
         state.feed.load(copy.deepcopy(data.get("feed")))
+        # a state saved before webhooks existed has none
+        state.webhooks = copy.deepcopy(data.get("webhooks") or {})
         return state
 
 
