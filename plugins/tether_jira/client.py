@@ -118,6 +118,9 @@ class JiraClient:
         self._offered: Setup | None = None  # an earlier pass's, used instead of asking
         self.dated = PullDate()  # the site's time when a pull's first request reached it
         self._quiet: bool | None = None  # may edits go with notifyUsers=false? None: not tried
+        # Who the token acts as ({accountId} on Cloud, {name, key} on Data Center), from
+        # /myself or the author of Tether's own comment writes: webhooks it made are echoes.
+        self.account: dict[str, str] | None = None
         self._connecting = threading.RLock()
         self._probing = threading.Lock()  # one quiet edit at a time until Jira has answered
 
@@ -282,6 +285,7 @@ class JiraClient:
         the same request shows the token still works."""
         jira = self.jira()
         me = self.call(jira.myself, Context(self.options))
+        self.note_account(me)
         zone = me.get("timeZone")
         return str(zone) if zone else None
 
@@ -447,10 +451,12 @@ class JiraClient:
                     if edited is not None:
                         return edited
             try:
-                return session.post(url, data=payload).json()
+                created: dict[str, Any] = session.post(url, data=payload).json()
             except Exception as exc:
                 landed = status_of(exc) != 429
                 raise
+            self.note_account(created.get("author"))
+            return created
 
         return self.call(attempt, Context(self.options, "comment", key))
 
@@ -480,13 +486,30 @@ class JiraClient:
         except Exception as exc:
             raise SourceError(describe(exc, Context(self.options, "edit-comment", key))) \
                 from None
-        return response.json()
+        edited: dict[str, Any] = response.json()
+        self.note_account(edited.get("updateAuthor"))
+        return edited
+
+    def note_account(self, user: Any) -> None:
+        """Remember who the token acts as, from a user object Jira returned for it."""
+        found = account_of(user)
+        if found:
+            self.account = found
 
     def set_marker(self, key: str, value: dict[str, Any]) -> None:
         """PUT the Tether issue property of ``key``."""
         jira = self.jira()
         self.call(partial(jira.add_issue_property, key, MARKER_KEY, value),
                   Context(self.options, "marker", key))
+
+
+def account_of(user: Any) -> dict[str, str]:
+    """The names a Jira user object gives its user: accountId (Cloud), name and key (Data
+    Center); empty when it gives none."""
+    if not isinstance(user, dict):
+        return {}
+    return {k: str(user[k]) for k in ("accountId", "name", "key")
+            if isinstance(user.get(k), str) and user[k]}
 
 
 def comment_marker(comment: dict[str, Any]) -> dict[str, Any] | None:

@@ -21,7 +21,7 @@ from tether.testing import Driver
 from tether_jira.connector import JiraConnector
 from tether_jira.markup import adf_to_text
 from tether_jira.options import JiraOptions
-from tether_jira.sandbox.api import JiraSandboxApi
+from tether_jira.sandbox.api import HookDelivery, JiraSandboxApi
 from tether_jira.sandbox.seed import generate
 from tether_jira.sandbox.state import World
 
@@ -31,6 +31,10 @@ PLAIN_TOKEN = "plain"  # Ravi's token: he administers nothing, so Jira refuses q
 RAVI = "5b10ac8d82e05b22cc7d4ef5"
 _WIKI_MENTION = re.compile(r"(?<!\\)\[~([^\]\\]+)\]")  # [~user], not an escaped \[~user\]
 SITE_START = datetime(2025, 5, 5, 9, 0, tzinfo=UTC)
+# What Tether's admin webhook subscribes to (see the README's Jira webhook steps).
+HOOK_EVENTS = ["jira:issue_created", "jira:issue_updated", "jira:issue_deleted",
+               "comment_created", "comment_updated", "comment_deleted",
+               "issuelink_created", "issuelink_deleted"]
 
 
 class JiraDriver:
@@ -53,7 +57,23 @@ class JiraDriver:
         self.world.add_project(PROJECT, "Operations")
         self.api = JiraSandboxApi(self.world)
         self.server = SandboxServer(self.api).start()
+        self.api.deliveries.base_url = self.server.base_url
         self.unicode_key = ""
+
+    def register_hook(self, url: str, secret: str) -> None:
+        """Register an admin webhook to ``url`` with ``secret``, as a Jira administrator
+        would: issue, comment and issue-link events of every issue (no JQL filter). Made in
+        the site's state, not over HTTP, so the request log stays Tether's; the sandbox also
+        serves POST /rest/webhooks/1.0/webhook. Nothing is sent before :meth:`deliver`."""
+        self.world.add_hook("Tether", url, HOOK_EVENTS, secret=secret)
+
+    def deliver(self) -> list[HookDelivery]:
+        """Post every webhook delivery queued since the last call, oldest first, signed as
+        Jira signs them (X-Hub-Signature: sha256=...): people's edits through this driver
+        (made by Ravi, not the token's user) and writes through the API, Tether's own
+        included. Returns them with the receiver's answers (``status``; 0 when it could not
+        be reached). Synchronous: when it returns, every answer is in."""
+        return self.api.deliver()
 
     def seed(self, n: int) -> list[str]:
         keys = generate(self.world, PROJECT, n)
@@ -69,7 +89,7 @@ class JiraDriver:
 
     def edit(self, key: str) -> None:
         self.site_clock.sleep(60)
-        self.world.edit(key, summary=self.world.issues[key].summary + " (edited)")
+        self.world.edit(key, RAVI, summary=self.world.issues[key].summary + " (edited)")
 
     def labels(self, key: str) -> set[str]:
         return set(self.world.issues[key].labels)
@@ -80,11 +100,11 @@ class JiraDriver:
     def person_removes_label(self, key: str, label: str) -> None:
         self.site_clock.sleep(60)
         labels = self.world.issues[key].labels
-        self.world.edit(key, labels=[x for x in labels if x != label])
+        self.world.edit(key, RAVI, labels=[x for x in labels if x != label])
 
     def person_deletes_comment(self, key: str, comment_id: str) -> None:
         self.site_clock.sleep(60)
-        self.world.delete_comment(key, comment_id)
+        self.world.delete_comment(key, comment_id, RAVI)
 
     def stored_comments(self, key: str) -> list[object]:
         return [c.body for c in self.world.issues[key].comments]

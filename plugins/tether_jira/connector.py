@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from dataclasses import replace
 from pathlib import Path
@@ -14,6 +14,8 @@ from tether.sdk import (
     Clock,
     Connector,
     CurrentAnnotation,
+    Delivery,
+    HookSecrets,
     OpResult,
     Options,
     PullResult,
@@ -23,7 +25,7 @@ from tether.sdk import (
     WriteOp,
 )
 
-from . import doctor, jql
+from . import doctor, jql, webhooks
 from .annotations import Marker, Shown
 from .client import JiraClient, Setup, comment_marker, setup_key
 from .markup import adf_to_text
@@ -98,10 +100,13 @@ class JiraConnector(Connector):
         self._recalled = None if since is None else recall.shown_as_of(self._scope(), cursor)
         self._previous = recall.entries()
         pulled: dict[str, Task] = {}
+        ids: dict[str, str] = {}  # issue id -> key: issue-link webhooks name issues by id
         for page in self.client.search(query, fields.requested()):
             for issue in page:
                 task = to_task(issue, self.name, self.options.base_url, fields)
                 pulled[task.key] = task  # offset paging can return an item twice
+                if issue.get("id") is not None:
+                    ids[str(issue["id"])] = task.key
                 shown = Shown.from_issue(issue, asked=True, marked=self.cloud)
                 if shown is not None:
                     self._shown[task.key] = shown  # the pull wins over memory
@@ -118,6 +123,8 @@ class JiraConnector(Connector):
         setup = self.client.setup()
         if setup is not None:
             recall.remember_setup(key, setup.to_json())
+        recall.remember_ids(ids, whole=since is None)
+        self._note_account()
         self._keep()
         return PullResult(tasks, self._cursor, complete=since is None)
 
@@ -333,8 +340,47 @@ class JiraConnector(Connector):
         recall = None if self.cloud else self.recall()
         results = Writer(self.client, self._shown, self._written, self._marker_of,
                          recall).apply(ops)
+        self._note_account()  # a comment write names its author: the token's user
         self._keep()  # the issues written move `updated`: the next pull brings them again
         return results
+
+    def _note_account(self) -> None:
+        """Keep in ``memory`` who the token acts as, once known (webhooks it made are
+        Tether's echo); only into a memory a pull has set up for this site."""
+        account = self.client.account
+        if account and Recall.holds(self.memory, self.options.base_url):
+            self.recall().remember_account(account)
+
+    def receive(self, headers: Mapping[str, str], body: bytes, query: Mapping[str, str],
+                secrets: HookSecrets, prefix: str) -> Delivery:
+        """An admin webhook's delivery, checked against the secret in
+        ``$webhook_secret_env`` (X-Hub-Signature: sha256=...): the issues in scope it touches,
+        and whether it is Tether's echo (its account, its labels, its comment); see
+        tether_jira.webhooks. Reads ``memory`` without changing it; makes no request."""
+        return webhooks.receive(self.name, self.options, self._known(), headers, body, prefix)
+
+    def _known(self) -> webhooks.Known:
+        """What this connector knows of Tether on the site, for reading a webhook: its
+        account, the issues pulled (id -> key) and the ids of Tether's comments."""
+        kept = self.memory if Recall.holds(self.memory, self.options.base_url) else {}
+        account = self.client.account or kept.get("account")
+        names = frozenset(str(v) for v in account.values()) if isinstance(account, dict) \
+            else frozenset()
+        ids = kept.get("ids")
+        comments = set()
+        for value in (kept.get("shown") or {}).values():
+            if isinstance(value, dict) and value.get("c"):
+                comments.add(str(value["c"]))
+        comments.update(str(v) for v in (kept.get("markers") or {}).values() if v)
+        for value in (kept.get("seen") or {}).values():
+            if isinstance(value, dict) and value.get("comment"):
+                comments.add(str(value["comment"]))
+        for shown in list(self._shown.values()):
+            if shown.marker is not None:
+                comments.add(shown.marker.comment_id)
+        comments.update(marker.comment_id for marker, _ in list(self._written.values()))
+        return webhooks.Known(names, dict(ids) if isinstance(ids, dict) else {},
+                              frozenset(comments))
 
     def _marker_of(self, key: str) -> Marker | None:
         """Tether's comment on ``key``: as written, as pulled (Cloud's search shows the

@@ -10,6 +10,7 @@ from tether.sdk import Options
 
 CLOUD_STORY_POINTS = "customfield_10016"  # "Story point estimate", the Cloud default
 _PROJECT_KEY = re.compile(r"[A-Z][A-Z0-9_]+")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class JiraOptions(Options):
@@ -44,6 +45,10 @@ class JiraOptions(Options):
         "Extra fields to pull into Task.custom, as {name rules use: field id or field name}, "
         "e.g. {team: customfield_10050}."))
     timeout: float = Field(30.0, gt=0, description="Seconds to wait for each HTTP response.")
+    webhook_secret_env: str = Field("JIRA_WEBHOOK_SECRET", description=(
+        "Name of the environment variable holding the secret of the Jira admin webhook that "
+        "sends this source's events to `tether serve` (the webhook's Secret field); "
+        "deliveries not signed with it are refused. Never put the secret itself here."))
 
     @field_validator("projects")
     @classmethod
@@ -52,6 +57,14 @@ class JiraOptions(Options):
         if bad:
             raise ValueError(f"not Jira project keys (upper-case, like OPS): {', '.join(bad)}")
         return keys
+
+    @field_validator("webhook_secret_env")
+    @classmethod
+    def _env_name(cls, value: str) -> str:
+        if not _ENV_NAME.fullmatch(value):
+            raise ValueError(f"{value!r} is not an environment variable name: write the "
+                             "variable's name (e.g. JIRA_WEBHOOK_SECRET), not its value")
+        return value
 
     @model_validator(mode="after")
     def _scope_and_auth(self) -> JiraOptions:

@@ -32,6 +32,11 @@ reports it gone, and ``recover`` never reads memory. Losing it (or a memory from
 site or an older shape) costs one search over the scope and one listing per issue where
 Data Center keeps Tether's comment, on the next pass; nothing else.
 
+For webhooks (see tether_jira.webhooks, which reads memory without changing it) it also
+keeps who the token acts as (``account``: from /myself, or the author of Tether's own
+comment writes) and every pulled issue's id with its key (``ids``: Jira's issue-link events
+name issues by id only); a full pull rebuilds ``ids``, an incremental one adds to it.
+
 Shape (JSON)::
 
     {"v": 2, "site": "https://jira.example.com",
@@ -41,7 +46,9 @@ Shape (JSON)::
      "asof": "<digest of the scope and the cursor>", "prefix": "tether",
      "shown": {"OPS-1": {"l": ["kpi:nps"], "c": "10001", "d": "…",
                          "u": "2025-05-05T11:00:00.000+0200"}},
-     "setup": {"key": "<digest of the options>", "value": {"deployment": "Cloud", …}}}
+     "setup": {"key": "<digest of the options>", "value": {"deployment": "Cloud", …}},
+     "account": {"accountId": "5b10a2844c20165700ede21g"},
+     "ids": {"10001": "OPS-1"}}
 """
 
 from __future__ import annotations
@@ -68,16 +75,33 @@ class Recall:
     """A view over ``Connector.memory`` that edits it in place (the pipeline saves it)."""
 
     def __init__(self, memory: dict[str, Any], site: str):
-        if (memory.get("v") != VERSION or memory.get("site") != site
-                or not all(isinstance(memory.get(k), dict) for k in ("seen", "markers", "shown"))
-                or not isinstance(memory.get("asof"), str | None)
-                or not isinstance(memory.get("prefix"), str | None)):
+        if not self.holds(memory, site):
             memory.clear()  # another site, an older shape, or nothing yet: start afresh
             memory.update({"v": VERSION, "site": site, "seen": {}, "markers": {},
                            "asof": None, "prefix": None, "shown": {}})
         self._memory = memory
         self._seen: dict[str, Any] = memory["seen"]
         self._markers: dict[str, Any] = memory["markers"]
+
+    @staticmethod
+    def holds(memory: dict[str, Any], site: str) -> bool:
+        """Whether ``memory`` is this version's, for ``site``: read it without a Recall (which
+        would start it afresh otherwise)."""
+        return (memory.get("v") == VERSION and memory.get("site") == site
+                and all(isinstance(memory.get(k), dict) for k in ("seen", "markers", "shown"))
+                and isinstance(memory.get("asof"), str | None)
+                and isinstance(memory.get("prefix"), str | None))
+
+    # -- who Tether is, and which issue an id names (for webhooks) -------------------------
+
+    def remember_account(self, account: dict[str, str]) -> None:
+        self._memory["account"] = dict(account)
+
+    def remember_ids(self, ids: dict[str, str], whole: bool) -> None:
+        """Keep each pulled issue's id -> key; ``whole``: these are all the scope's issues."""
+        kept = self._memory.get("ids")
+        self._memory["ids"] = dict(ids) if whole or not isinstance(kept, dict) \
+            else {**kept, **ids}
 
     # -- what each issue showed, as of a cursor ------------------------------------------
 

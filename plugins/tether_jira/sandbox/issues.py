@@ -52,6 +52,7 @@ class IssueRoutes(JiraApiBase):
                                                "appropriate screen, or unknown."
                                             for f in sorted(touched)})
         before = (list(issue.labels), issue.summary, issue.description)
+        tracked = self.world.tracked(issue)  # what the webhook's changelog compares
         labels, summary, description = list(issue.labels), issue.summary, issue.description
         for name, value in (data.get("fields") or {}).items():  # all checked, then applied
             if name == "labels":
@@ -85,6 +86,7 @@ class IssueRoutes(JiraApiBase):
         issue.summary, issue.description = summary, description
         if (list(issue.labels), issue.summary, issue.description) != before:
             self.world.touch(issue)
+            self.world.edited(issue, tracked)  # by the caller: Tether's own writes too
         if req.arg("returnIssue", "false").lower() == "true":
             return json_response(200, r.issue(issue, r.expand_fields([], ("*all",)), None))
         return Response(204)

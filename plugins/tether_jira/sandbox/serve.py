@@ -10,7 +10,7 @@ from tether.sdk import Sandbox, TetherError
 
 from ..markup import adf_to_text
 from . import snapshot
-from .api import JiraSandboxApi
+from .api import HookDelivery, JiraSandboxApi
 from .seed import load, seed_file
 from .state import World
 
@@ -28,6 +28,7 @@ class JiraSandbox(Sandbox):
     def __init__(self) -> None:
         self.server: SandboxServer | None = None
         self.world: World | None = None
+        self.api: JiraSandboxApi | None = None
         self.env: dict[str, str] = {}
 
     def start(self, seed: Path, workdir: Path) -> dict:
@@ -47,7 +48,9 @@ class JiraSandbox(Sandbox):
         self.world = world
         api = JiraSandboxApi(world, rate_limit,
                              on_change=lambda: snapshot.save(world, rate_limit, state))
+        self.api = api
         self.server = SandboxServer(api).start()
+        api.deliveries.base_url = self.server.base_url
         self.env = {TOKEN_ENV: world.token}
         options: dict = {"url": self.server.base_url, "flavour": world.flavour,
                          "projects": list(world.projects), "token_env": TOKEN_ENV}
@@ -59,6 +62,14 @@ class JiraSandbox(Sandbox):
         assert self.world is not None, "start the sandbox first"
         return {key: [adf_to_text(c.body) if isinstance(c.body, dict) else str(c.body)
                       for c in issue.comments] for key, issue in self.world.issues.items()}
+
+    def deliver(self) -> list[HookDelivery]:
+        """Post the admin-webhook deliveries queued since the last call (people's edits and
+        API writes, to every webhook registered at /rest/webhooks/1.0/webhook that covers
+        them), signed as Jira signs them; returns them with the answers. Nothing is sent
+        until this is called."""
+        assert self.api is not None, "start the sandbox first"
+        return self.api.deliver()
 
     def stop(self) -> None:
         if self.server is not None:

@@ -1,8 +1,9 @@
 """Saving and restoring a sandbox Jira site as JSON, so a demo sandbox keeps Tether's writes.
 
 The snapshot holds what a seed can set and what requests can change: users, projects,
-fields, issues (with comments and properties), links, limits, the rate limit's settings and
-a frozen clock's time. Issue types, statuses and link types are fixed in every site."""
+fields, issues (with comments and properties), links, admin webhooks (with their secrets:
+the sandbox's own), limits, the rate limit's settings and a frozen clock's time. Issue
+types, statuses and link types are fixed in every site."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from typing import Any
 from tether.sdk import Clock, FakeClock, parse_datetime
 
 from .http import RateLimit
-from .state import Comment, FieldDef, Issue, Limits, Link, Project, User, World
+from .state import Comment, FieldDef, Issue, Limits, Link, Project, User, WebHook, World
 
 VERSION = 1
 _ISSUE_DATES = ("created", "updated", "resolved")
@@ -57,6 +58,7 @@ def dump(world: World, rate_limit: RateLimit | None = None) -> dict[str, Any]:
         "epic_link": world.epic_link,
         "issues": [_plain(dataclasses.asdict(i)) for i in world.issues.values()],
         "links": [dataclasses.asdict(link) for link in world.links],
+        "hooks": [_plain(dataclasses.asdict(h)) for h in world.hooks.values()],
         "ids": dict(world._ids),
     }
 
@@ -86,6 +88,9 @@ def load(data: dict[str, Any]) -> tuple[World, RateLimit | None]:
         dates = {name: parse_datetime(raw.get(name)) for name in _ISSUE_DATES}
         world.issues[raw["key"]] = Issue(**{**raw, **dates, "comments": comments})
     world.links = [Link(**link) for link in data["links"]]
+    # Webhooks came later: older snapshots have none.
+    world.hooks = {int(h["id"]): WebHook(**{**h, "updated": parse_datetime(h.get("updated"))})
+                   for h in data.get("hooks") or []}
     world._ids.update({k: int(v) for k, v in data["ids"].items()})
     rate = RateLimit(**data["rate_limit"]) if data.get("rate_limit") else None
     return world, rate

@@ -1,11 +1,15 @@
-"""The state of a fake Jira site: users, projects, issues, comments, properties, a clock.
+"""The state of a fake Jira site: users, projects, issues, comments, properties, a clock,
+and the admin webhooks registered on it.
 
 Only the sandbox uses this. Every change stamps ``updated`` from the site's clock, as Jira
-does for edits, label changes and comments (issue properties do not touch it)."""
+does for edits, label changes and comments (issue properties do not touch it). Every change
+a webhook reports (an issue created, edited or deleted, a comment, a link) is told to the
+``listeners`` as a :class:`Change` the moment it happens (see sandbox/hooks.py)."""
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -163,6 +167,42 @@ class Link:
     target: str
 
 
+# What a webhook's changelog reports of an edit: the issue attributes people change.
+TRACKED = ("summary", "description", "type", "status", "assignee", "labels", "components",
+           "parent", "custom")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change a Jira webhook reports, as it happened: ``kind`` is the webhookEvent
+    (jira:issue_created|updated|deleted, comment_created|updated|deleted,
+    issuelink_created|deleted); ``author`` the account id of who made it; ``fields`` an
+    edit's changed attributes as (before, after)."""
+
+    kind: str
+    issue: Issue | None
+    author: str | None
+    fields: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    comment: Comment | None = None
+    link: Link | None = None
+
+
+@dataclass
+class WebHook:
+    """An admin webhook (Jira administration, or ``POST /rest/webhooks/1.0/webhook``)."""
+
+    id: int
+    name: str
+    url: str
+    events: list[str]
+    jql: str = ""  # filters["issue-related-events-section"]; empty: every issue
+    secret: str = ""  # empty: deliveries go unsigned
+    exclude_body: bool = False
+    enabled: bool = True
+    author: str = ""  # account id of who last changed it
+    updated: datetime | None = None
+
+
 @dataclass
 class Limits:
     """Service limits the sandbox enforces (Jira's defaults unless a seed changes them)."""
@@ -215,7 +255,11 @@ class World:
                                                FLOAT_TYPE)
             self.epic_link = self.add_field("customfield_10101", "Epic Link", "any",
                                             EPIC_LINK_TYPE)
-        self._ids = {"issue": 10000, "comment": 10000, "project": 10000, "link": 10000}
+        self._ids = {"issue": 10000, "comment": 10000, "project": 10000, "link": 10000,
+                     "changelog": 10000, "webhook": 1}
+        self.hooks: dict[int, WebHook] = {}
+        # Told every Change as it happens (the webhook deliveries); never saved.
+        self.listeners: list[Callable[[Change], None]] = []
 
     def now(self) -> datetime:
         return self.clock.now()
@@ -277,24 +321,53 @@ class World:
         if issue.resolved is None and self.statuses[status].category == "done":
             issue.resolved = issue.updated
         self.issues[key] = issue
+        self.emit(Change("jira:issue_created", issue, issue.reporter or self._author(None)))
         return issue
 
-    def link(self, type: str, source: str, target: str) -> Link:
+    def link(self, type: str, source: str, target: str, author: str | None = None) -> Link:
         """``source`` <outward phrase> ``target``, e.g. link("Blocks", "A-1", "A-2")."""
         if type not in self.link_types:
             raise ValueError(f"unknown link type {type!r}")
         link = Link(self.next_id("link"), type, source, target)
         self.links.append(link)
+        self.emit(Change("issuelink_created", None, self._author(author), link=link))
         return link
+
+    def unlink(self, link_id: str, author: str | None = None) -> None:
+        """Remove the link ``link_id``, as a person would."""
+        link = next(x for x in self.links if x.id == link_id)
+        self.links.remove(link)
+        self.emit(Change("issuelink_deleted", None, self._author(author), link=link))
+
+    def add_hook(self, name: str, url: str, events: list[str], jql: str = "",
+                 secret: str = "", exclude_body: bool = False,
+                 author: str | None = None) -> WebHook:
+        """An admin webhook, as a Jira administrator registers it."""
+        hook = WebHook(int(self.next_id("webhook")), name, url, list(events), jql, secret,
+                       exclude_body, True, self._author(author) or "", self.now())
+        self.hooks[hook.id] = hook
+        return hook
+
+    def emit(self, change: Change) -> None:
+        """Tell every listener (the webhook deliveries) what just happened."""
+        for listener in list(self.listeners):
+            listener(change)
+
+    def _author(self, author: str | None) -> str | None:
+        """Who made a change: ``author``, else the token's user (while a request runs, its
+        caller)."""
+        return author or (self.me.account_id if self.me else None)
 
     # -- what people do -------------------------------------------------------------------
 
     def touch(self, issue: Issue) -> None:
         issue.updated = self.now()
 
-    def edit(self, key: str, **changes: Any) -> Issue:
-        """A person edits an issue (summary, status, labels, ...): ``updated`` is now."""
+    def edit(self, key: str, author: str | None = None, **changes: Any) -> Issue:
+        """``author`` (an account id; default: the token's user) edits an issue (summary,
+        status, labels, ...): ``updated`` is now."""
         issue = self.issues[key]
+        before = self.tracked(issue)
         for name, value in changes.items():
             if not hasattr(issue, name):
                 raise AttributeError(f"issues have no field {name!r}")
@@ -303,16 +376,37 @@ class World:
             done = self.statuses[issue.status].category == "done"
             issue.resolved = (issue.resolved or self.now()) if done else None
         self.touch(issue)
+        self.edited(issue, before, author)
         return issue
+
+    @staticmethod
+    def tracked(issue: Issue) -> dict[str, Any]:
+        """A copy of what an edit's changelog reports, to compare after the edit."""
+        return {name: copy.deepcopy(getattr(issue, name)) for name in TRACKED}
+
+    def edited(self, issue: Issue, before: dict[str, Any], author: str | None = None) -> None:
+        """Report what changed on ``issue`` since ``before`` (see ``tracked``), if anything."""
+        after = self.tracked(issue)
+        changed = {n: (before[n], after[n]) for n in TRACKED if before[n] != after[n]}
+        if changed:
+            self.emit(Change("jira:issue_updated", issue, self._author(author), changed))
+
+    def delete_issue(self, key: str, author: str | None = None) -> None:
+        """Delete an issue, its links with it."""
+        issue = self.issues[key]
+        self.emit(Change("jira:issue_deleted", issue, self._author(author)))
+        del self.issues[key]
+        self.links = [x for x in self.links if key not in (x.source, x.target)]
 
     def comment(self, key: str, body: Any, author: str | None = None) -> Comment:
         """A comment written by ``author`` (default: the token's user)."""
         issue = self.issues[key]
-        who = author or (self.me.account_id if self.me else "")
+        who = self._author(author) or ""
         now = self.now()
         comment = Comment(self.next_id("comment"), who, copy.deepcopy(body), now, now, who)
         issue.comments.append(comment)
         self.touch(issue)
+        self.emit(Change("comment_created", issue, who, comment=comment))
         return comment
 
     def edit_comment(self, key: str, comment_id: str, body: Any, author: str | None = None
@@ -321,14 +415,17 @@ class World:
         comment = self.find_comment(issue, comment_id)
         comment.body = copy.deepcopy(body)
         comment.updated = self.now()
-        comment.update_author = author or (self.me.account_id if self.me else "")
+        comment.update_author = self._author(author) or ""
         self.touch(issue)
+        self.emit(Change("comment_updated", issue, comment.update_author, comment=comment))
         return comment
 
-    def delete_comment(self, key: str, comment_id: str) -> None:
+    def delete_comment(self, key: str, comment_id: str, author: str | None = None) -> None:
         issue = self.issues[key]
-        issue.comments.remove(self.find_comment(issue, comment_id))
+        comment = self.find_comment(issue, comment_id)
+        issue.comments.remove(comment)
         self.touch(issue)
+        self.emit(Change("comment_deleted", issue, self._author(author), comment=comment))
 
     # -- lookups --------------------------------------------------------------------------
 
