@@ -8,15 +8,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import requests
+from loopback import Loopback
 from tether.model import OpKind, WriteOp
 from tether.pipeline.render import MARKER
 from tether.webhook import Delivery, Refused
@@ -45,51 +43,33 @@ class Secrets:
 
 
 class Receiver:
-    """A loopback HTTP server standing in for `tether serve`: it records each POST (path,
-    query, headers, raw body); a handshake it answers through ``connector.receive`` (the
-    echo, or the refusal's status), anything else with ``status`` (200 by default)."""
+    """Stands in for `tether serve`: records each POST (query, headers, raw body); a
+    handshake it answers through ``connector.receive`` (the echo, or the refusal's status),
+    anything else with ``status`` (200 by default)."""
 
     def __init__(self) -> None:
         self.got: list[tuple[dict[str, str], dict[str, str], bytes]] = []
         self.secrets = Secrets()
         self.connector: AsanaConnector | None = None
         self.status = 200
-        receiver = self
+        self.server = Loopback("/webhooks/asana", self._answer)
+        self.url = self.server.url
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                headers = dict(self.headers.items())
-                query = dict(parse_qsl(urlsplit(self.path).query))
-                receiver.got.append((query, headers, body))
-                status, extra = receiver.status, {}
-                if "X-Hook-Secret" in self.headers:
-                    assert receiver.connector is not None
-                    try:
-                        reply = receiver.connector.receive(headers, body, query,
-                                                           receiver.secrets, PREFIX).reply
-                        assert reply is not None
-                        status, extra = reply.status, reply.headers
-                    except Refused as refused:
-                        status = refused.status
-                self.send_response(status)
-                for name, value in extra.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True,
-                                       kwargs={"poll_interval": 0.02})
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/webhooks/asana"
+    def _answer(self, query: dict[str, str], headers: dict[str, str], body: bytes
+                ) -> tuple[int, dict[str, str]]:
+        self.got.append((query, headers, body))
+        if "X-Hook-Secret" not in headers:
+            return self.status, {}
+        assert self.connector is not None
+        try:
+            reply = self.connector.receive(headers, body, query, self.secrets, PREFIX).reply
+        except Refused as refused:
+            return refused.status, {}
+        assert reply is not None
+        return reply.status, reply.headers
 
     def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.server.stop()
 
     def deliveries(self) -> list[tuple[dict[str, str], dict[str, str], bytes]]:
         """What arrived besides handshakes."""

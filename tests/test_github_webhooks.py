@@ -7,10 +7,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 from collections.abc import Iterator
 from functools import cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ import jsonschema
 import pydantic
 import pytest
 import requests
+from loopback import Loopback, NoSecrets
 from tether.model import OpKind, WriteOp
 from tether.pipeline.render import MARKER
 from tether.webhook import Delivery, Refused
@@ -34,43 +33,21 @@ PREFIX = "tether"
 CONTRACTS = Path(__file__).resolve().parents[2] / "shared" / "contracts" / "github"
 
 
-class NoSecrets:
-    """GitHub hands over no secrets of its own (that is Asana's handshake)."""
-
-    def get(self, hook: str) -> str | None:
-        return None
-
-    def put(self, hook: str, secret: str) -> None:
-        raise AssertionError("GitHub deliveries store no secret")
-
-
 class Receiver:
-    """A loopback HTTP server that records each POST's headers and raw body, answers 200."""
+    """Records each POST's headers and raw body, answers 200."""
 
     def __init__(self) -> None:
         self.got: list[tuple[dict[str, str], bytes]] = []
-        got = self.got
+        self.server = Loopback("/webhooks/github", self._answer)
+        self.url = self.server.url
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                got.append((dict(self.headers.items()), body))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True,
-                                       kwargs={"poll_interval": 0.02})
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/webhooks/github"
+    def _answer(self, query: dict[str, str], headers: dict[str, str], body: bytes
+                ) -> tuple[int, dict[str, str]]:
+        self.got.append((headers, body))
+        return 200, {}
 
     def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.server.stop()
 
 
 @pytest.fixture

@@ -7,15 +7,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pydantic
 import pytest
 import requests
+from loopback import Loopback, NoSecrets
 from tether.model import OpKind, WriteOp
 from tether.pipeline.render import MARKER
 from tether.webhook import Delivery, Refused, header
@@ -34,43 +33,21 @@ EVENTS = ["jira:issue_created", "jira:issue_updated", "jira:issue_deleted", "com
 MIA = "5b10a2844c20165700ede21g"  # the token's user: Tether's account on the site
 
 
-class NoSecrets:
-    """Jira hands over no secrets of its own (that is Asana's handshake)."""
-
-    def get(self, hook: str) -> str | None:
-        return None
-
-    def put(self, hook: str, secret: str) -> None:
-        raise AssertionError("Jira deliveries store no secret")
-
-
 class Receiver:
-    """A loopback HTTP server that records each POST's headers and raw body, answers 200."""
+    """Records each POST's headers and raw body, answers 200."""
 
     def __init__(self) -> None:
         self.got: list[tuple[dict[str, str], bytes]] = []
-        got = self.got
+        self.server = Loopback("/webhooks/jira", self._answer)
+        self.url = self.server.url
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                got.append((dict(self.headers.items()), body))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True,
-                                       kwargs={"poll_interval": 0.02})
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/webhooks/jira"
+    def _answer(self, query: dict[str, str], headers: dict[str, str], body: bytes
+                ) -> tuple[int, dict[str, str]]:
+        self.got.append((headers, body))
+        return 200, {}
 
     def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.server.stop()
 
 
 @pytest.fixture

@@ -28,6 +28,10 @@ sources:
   - name: gh
     type: github
     options: {{url: "{driver.url}", repos: ["{REPO}"], token_env: {TOKEN_ENV}}}
+  - name: ops
+    type: jira
+    options: {{url: "https://acme.atlassian.net", flavour: cloud, email: bot@acme.example,
+               token_env: JIRA_TOKEN, projects: [OPS, WEB]}}
   - name: sheet
     type: files
     options: {{path: none.json, format: tether-json}}
@@ -56,6 +60,9 @@ def test_install_adds_one_signed_hook_per_repository_and_remove_takes_it_away(gi
     assert hook.secret == "a-long-random-hook-secret" and hook.content_type == "json"
     assert set(hook.events) == {"issues", "issue_comment", "pull_request", "label"}
     assert "sheet: set up a webhook to" in first and "by hand" in first
+    assert ("ops: a Jira administrator makes the webhook" in first
+            and f"URL {SERVE}/webhooks/ops" in first and "JQL project in (OPS, WEB)" in first
+            and "$JIRA_WEBHOOK_SECRET" in first)
     listed = tether("webhooks", "list", "-c", str(config), "--url", SERVE, "--source", "gh")
     assert f"found hook {hook.id} on {REPO}" in listed
     removed = tether("webhooks", "remove", "-c", str(config), "--url", SERVE, "--source", "gh")

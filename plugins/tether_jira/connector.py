@@ -15,6 +15,8 @@ from tether.sdk import (
     Connector,
     CurrentAnnotation,
     Delivery,
+    Hook,
+    HooksByHand,
     HookSecrets,
     OpResult,
     Options,
@@ -350,6 +352,10 @@ class JiraConnector(Connector):
         account = self.client.account
         if account and Recall.holds(self.memory, self.options.base_url):
             self.recall().remember_account(account)
+
+    def hooks(self, url: str) -> list[Hook]:
+        """Jira's admin webhooks are made by a Jira administrator: the exact steps."""
+        raise HooksByHand(webhooks.steps(self.name, self.options, url))
 
     def receive(self, headers: Mapping[str, str], body: bytes, query: Mapping[str, str],
                 secrets: HookSecrets, prefix: str) -> Delivery:

@@ -205,3 +205,16 @@ def _issue_id(value: Any) -> bool:
     if isinstance(value, bool):
         return False
     return isinstance(value, int) or (isinstance(value, str) and value.isdigit())
+
+
+def steps(name: str, options: JiraOptions, url: str) -> str:
+    """How a Jira administrator makes Tether's webhook for source ``name``."""
+    scope = " AND ".join(part for part in (
+        f"project in ({', '.join(options.projects)})" if options.projects else "",
+        f"({options.jql})" if options.jql else "") if part)
+    return (f"a Jira administrator makes the webhook: Jira settings > System > WebHooks > "
+            f"Create a WebHook; URL {url}; Secret: the value of ${options.webhook_secret_env} "
+            "(a long random string, e.g. from `openssl rand -hex 32`, exported where tether "
+            "serve runs); events Issue created, updated and deleted, Comment created, updated "
+            f"and deleted, Issue link created and deleted; JQL {scope}; leave Exclude body "
+            "unticked.")
