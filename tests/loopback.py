@@ -41,6 +41,23 @@ class Loopback:
         self.httpd.server_close()
 
 
+class Recorder:
+    """Records each POST's headers and raw body, answers 200."""
+
+    def __init__(self, path: str) -> None:
+        self.got: list[tuple[dict[str, str], bytes]] = []
+        self.server = Loopback(path, self._answer)
+        self.url = self.server.url
+
+    def _answer(self, query: dict[str, str], headers: dict[str, str], body: bytes
+                ) -> tuple[int, dict[str, str]]:
+        self.got.append((headers, body))
+        return 200, {}
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
 class NoSecrets:
     """GitHub and Jira hand over no secrets of their own (that is Asana's handshake)."""
 

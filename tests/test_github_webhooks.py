@@ -16,7 +16,7 @@ import jsonschema
 import pydantic
 import pytest
 import requests
-from loopback import Loopback, NoSecrets
+from loopback import NoSecrets, Recorder
 from tether.model import OpKind, WriteOp
 from tether.pipeline.render import MARKER
 from tether.webhook import Delivery, Refused
@@ -33,26 +33,9 @@ PREFIX = "tether"
 CONTRACTS = Path(__file__).resolve().parents[2] / "shared" / "contracts" / "github"
 
 
-class Receiver:
-    """Records each POST's headers and raw body, answers 200."""
-
-    def __init__(self) -> None:
-        self.got: list[tuple[dict[str, str], bytes]] = []
-        self.server = Loopback("/webhooks/github", self._answer)
-        self.url = self.server.url
-
-    def _answer(self, query: dict[str, str], headers: dict[str, str], body: bytes
-                ) -> tuple[int, dict[str, str]]:
-        self.got.append((headers, body))
-        return 200, {}
-
-    def stop(self) -> None:
-        self.server.stop()
-
-
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    got = Receiver()
+def receiver() -> Iterator[Recorder]:
+    got = Recorder("/webhooks/github")
     yield got
     got.stop()
 
@@ -66,14 +49,14 @@ def drv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[GitHubDrive
     driver.server.stop()
 
 
-def hooked(drv: GitHubDriver, receiver: Receiver) -> None:
+def hooked(drv: GitHubDriver, receiver: Recorder) -> None:
     """Register the hook and let its ping through, so later deliveries are the test's."""
     drv.register_hook(receiver.url, SECRET)
     assert {(d.event, d.status) for d in drv.deliver()} == {("ping", 200)}  # one a repository
     receiver.got.clear()
 
 
-def received(connector: GitHubConnector, receiver: Receiver) -> list[Delivery]:
+def received(connector: GitHubConnector, receiver: Recorder) -> list[Delivery]:
     """What the connector reads from each recorded request, oldest first."""
     return [connector.receive(headers, body, {}, NoSecrets(), PREFIX)
             for headers, body in receiver.got]
@@ -96,7 +79,7 @@ def signed(body: bytes, event: str = "issues", secret: str = SECRET) -> dict[str
 
 
 def test_a_persons_edit_arrives_signed_as_github_signs_and_names_the_item(
-        drv: GitHubDriver, receiver: Receiver) -> None:
+        drv: GitHubDriver, receiver: Recorder) -> None:
     hooked(drv, receiver)
     key = drv.unicode_key
     drv.edit(key)
@@ -118,7 +101,7 @@ def test_a_persons_edit_arrives_signed_as_github_signs_and_names_the_item(
 
 
 def test_the_ping_github_sends_on_registration_is_answered_and_touches_nothing(
-        drv: GitHubDriver, receiver: Receiver) -> None:
+        drv: GitHubDriver, receiver: Recorder) -> None:
     drv.register_hook(receiver.url, SECRET)
     assert [d.status for d in drv.deliver()] == [200]
     (ping,) = received(drv.connector(), receiver)
@@ -128,7 +111,7 @@ def test_the_ping_github_sends_on_registration_is_answered_and_touches_nothing(
 
 
 def test_each_kind_of_change_names_its_item_and_event(drv: GitHubDriver,
-                                                      receiver: Receiver) -> None:
+                                                      receiver: Recorder) -> None:
     hooked(drv, receiver)
     key = drv.unicode_key
     issue = drv.issue(key)
@@ -147,7 +130,7 @@ def test_each_kind_of_change_names_its_item_and_event(drv: GitHubDriver,
         ("issues.closed", (key,), "alice", False)]
 
 
-def test_a_repository_label_event_touches_no_item(drv: GitHubDriver, receiver: Receiver) -> None:
+def test_a_repository_label_event_touches_no_item(drv: GitHubDriver, receiver: Recorder) -> None:
     hooked(drv, receiver)
     repo = drv.world.repo(REPO)
     assert repo is not None
@@ -160,7 +143,7 @@ def test_a_repository_label_event_touches_no_item(drv: GitHubDriver, receiver: R
 
 
 def test_pull_requests_count_only_when_the_source_pulls_them(drv: GitHubDriver,
-                                                             receiver: Receiver) -> None:
+                                                             receiver: Recorder) -> None:
     hooked(drv, receiver)
     repo = drv.world.repo(REPO)
     assert repo is not None
@@ -178,7 +161,7 @@ def test_pull_requests_count_only_when_the_source_pulls_them(drv: GitHubDriver,
 
 
 def test_items_outside_the_configured_repositories_are_not_touched(
-        drv: GitHubDriver, receiver: Receiver) -> None:
+        drv: GitHubDriver, receiver: Recorder) -> None:
     other = drv.world.add_repo("acme/other")
     item = drv.world.add_issue(other, "Elsewhere", "alice")
     hooked(drv, receiver)  # on both repositories
@@ -193,7 +176,7 @@ def test_items_outside_the_configured_repositories_are_not_touched(
 # -- Tether's own writes come back as its echo ------------------------------------------------
 
 
-def test_tethers_own_writes_come_back_marked_own(drv: GitHubDriver, receiver: Receiver) -> None:
+def test_tethers_own_writes_come_back_marked_own(drv: GitHubDriver, receiver: Recorder) -> None:
     hooked(drv, receiver)
     key = drv.unicode_key
     connector = drv.connector()
@@ -212,7 +195,7 @@ def test_tethers_own_writes_come_back_marked_own(drv: GitHubDriver, receiver: Re
         ("issue_comment.created", (key,), "tether-bot", True)]
 
 
-def test_echo_is_told_by_account_or_by_content(drv: GitHubDriver, receiver: Receiver) -> None:
+def test_echo_is_told_by_account_or_by_content(drv: GitHubDriver, receiver: Recorder) -> None:
     hooked(drv, receiver)
     key = drv.unicode_key
     repo = drv.world.repo(REPO)
@@ -236,7 +219,7 @@ def test_echo_is_told_by_account_or_by_content(drv: GitHubDriver, receiver: Rece
 
 
 def test_unsigned_wrongly_signed_and_tampered_deliveries_are_refused_with_401(
-        drv: GitHubDriver, receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+        drv: GitHubDriver, receiver: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
     hooked(drv, receiver)
     drv.edit(drv.unicode_key)
     drv.deliver()
@@ -256,7 +239,7 @@ def test_unsigned_wrongly_signed_and_tampered_deliveries_are_refused_with_401(
 
 
 def test_a_hook_without_a_secret_sends_unsigned_deliveries_which_are_refused(
-        drv: GitHubDriver, receiver: Receiver) -> None:
+        drv: GitHubDriver, receiver: Recorder) -> None:
     drv.register_hook(receiver.url, "")
     drv.deliver()
     headers, body = receiver.got[0]
@@ -282,7 +265,7 @@ def test_a_delivery_without_githubs_headers_is_refused_with_400(drv: GitHubDrive
     assert refused(drv.connector(), headers, body).status == 400
 
 
-def test_a_redelivery_is_the_same_delivery(drv: GitHubDriver, receiver: Receiver) -> None:
+def test_a_redelivery_is_the_same_delivery(drv: GitHubDriver, receiver: Recorder) -> None:
     hooked(drv, receiver)
     drv.edit(drv.unicode_key)
     (first,) = drv.deliver()
@@ -303,7 +286,7 @@ def api(drv: GitHubDriver, method: str, path: str, token: str = "owner", **kwarg
 
 
 def test_hooks_are_registered_listed_and_deleted_through_githubs_endpoints(
-        drv: GitHubDriver, receiver: Receiver) -> None:
+        drv: GitHubDriver, receiver: Recorder) -> None:
     drv.world.add_token("owner", "acme")  # the repository's owner administers its hooks
     new = {"name": "web", "active": True, "events": ["issues", "issue_comment"],
            "config": {"url": receiver.url, "secret": SECRET, "content_type": "json",
@@ -332,7 +315,7 @@ def test_hooks_are_registered_listed_and_deleted_through_githubs_endpoints(
     assert all(d.keys == () for d in received(drv.connector(), receiver))  # pings only
 
 
-def test_a_form_encoded_hook_is_read_too(drv: GitHubDriver, receiver: Receiver) -> None:
+def test_a_form_encoded_hook_is_read_too(drv: GitHubDriver, receiver: Recorder) -> None:
     drv.world.add_token("owner", "acme")
     made = api(drv, "POST", "/hooks", json={"events": ["issues"], "config": {
         "url": receiver.url, "secret": SECRET}})  # GitHub's default content type: form
@@ -349,7 +332,7 @@ def test_a_form_encoded_hook_is_read_too(drv: GitHubDriver, receiver: Receiver) 
 
 
 def test_an_unreachable_receiver_is_recorded_not_raised(drv: GitHubDriver,
-                                                        receiver: Receiver) -> None:
+                                                        receiver: Recorder) -> None:
     url = receiver.url
     receiver.stop()
     drv.register_hook(url, SECRET)
@@ -358,7 +341,7 @@ def test_an_unreachable_receiver_is_recorded_not_raised(drv: GitHubDriver,
     assert drv.api.deliveries.delivered == [ping]
 
 
-def test_hooks_survive_a_sandbox_restart(drv: GitHubDriver, receiver: Receiver) -> None:
+def test_hooks_survive_a_sandbox_restart(drv: GitHubDriver, receiver: Recorder) -> None:
     drv.register_hook(receiver.url, SECRET)
     world = World(drv.retry_clock)
     snapshot.load(json.loads(json.dumps(snapshot.dump(drv.world))), world)
@@ -397,7 +380,7 @@ def components() -> dict[str, Any]:
 @pytest.mark.skipif(not CONTRACTS.is_dir(), reason=f"GitHub's OpenAPI description not found "
                     f"at {CONTRACTS} (the shared contracts folder beside the repository)")
 def test_every_delivery_matches_githubs_webhook_schemas(drv: GitHubDriver,
-                                                        receiver: Receiver) -> None:
+                                                        receiver: Recorder) -> None:
     drv.register_hook(receiver.url, SECRET)
     repo = drv.world.repo(REPO)
     assert repo is not None

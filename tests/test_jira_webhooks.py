@@ -14,7 +14,7 @@ from typing import Any
 import pydantic
 import pytest
 import requests
-from loopback import Loopback, NoSecrets
+from loopback import NoSecrets, Recorder
 from tether.model import OpKind, WriteOp
 from tether.pipeline.render import MARKER
 from tether.webhook import Delivery, Refused, header
@@ -33,26 +33,9 @@ EVENTS = ["jira:issue_created", "jira:issue_updated", "jira:issue_deleted", "com
 MIA = "5b10a2844c20165700ede21g"  # the token's user: Tether's account on the site
 
 
-class Receiver:
-    """Records each POST's headers and raw body, answers 200."""
-
-    def __init__(self) -> None:
-        self.got: list[tuple[dict[str, str], bytes]] = []
-        self.server = Loopback("/webhooks/jira", self._answer)
-        self.url = self.server.url
-
-    def _answer(self, query: dict[str, str], headers: dict[str, str], body: bytes
-                ) -> tuple[int, dict[str, str]]:
-        self.got.append((headers, body))
-        return 200, {}
-
-    def stop(self) -> None:
-        self.server.stop()
-
-
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    got = Receiver()
+def receiver() -> Iterator[Recorder]:
+    got = Recorder("/webhooks/jira")
     yield got
     got.stop()
 
@@ -112,7 +95,7 @@ def delivered(sent: list[HookDelivery], event: str) -> HookDelivery:
 # -- registration ------------------------------------------------------------------------------
 
 def test_admin_webhooks_are_registered_listed_and_removed_over_jira_endpoints(
-        site: JiraDriver, receiver: Receiver) -> None:
+        site: JiraDriver, receiver: Recorder) -> None:
     made = register(site, receiver.url, jql=f"project = {PROJECT}")
     assert made["name"] == "Tether" and made["url"] == receiver.url and made["enabled"]
     assert made["filters"] == {"issue-related-events-section": f"project = {PROJECT}"}
@@ -126,7 +109,7 @@ def test_admin_webhooks_are_registered_listed_and_removed_over_jira_endpoints(
     assert site.deliver() == [] and receiver.got == []  # a removed hook hears nothing
 
 
-def test_registration_refuses_what_jira_refuses(site: JiraDriver, receiver: Receiver) -> None:
+def test_registration_refuses_what_jira_refuses(site: JiraDriver, receiver: Recorder) -> None:
     base = site.server.base_url + HOOKS
     bad_jql = {"name": "x", "url": receiver.url, "events": EVENTS,
                "filters": {"issue-related-events-section": "project = = OPS"}}
@@ -142,7 +125,7 @@ def test_registration_refuses_what_jira_refuses(site: JiraDriver, receiver: Rece
     assert site.world.hooks == {}
 
 
-def test_webhooks_survive_a_sandbox_restart(site: JiraDriver, receiver: Receiver) -> None:
+def test_webhooks_survive_a_sandbox_restart(site: JiraDriver, receiver: Recorder) -> None:
     register(site, receiver.url, jql=f"project = {PROJECT}")
     world, _ = snapshot.load(json.loads(json.dumps(snapshot.dump(site.world))))
     [hook] = world.hooks.values()
@@ -152,7 +135,7 @@ def test_webhooks_survive_a_sandbox_restart(site: JiraDriver, receiver: Receiver
 # -- a person's edit, delivered and read ---------------------------------------------------------
 
 def test_a_persons_edit_arrives_signed_and_names_the_issue(site: JiraDriver,
-                                                           receiver: Receiver) -> None:
+                                                           receiver: Recorder) -> None:
     register(site, receiver.url, jql=f"project = {PROJECT}")
     key = f"{PROJECT}-2"
     site.edit(key)
@@ -177,7 +160,7 @@ def test_a_persons_edit_arrives_signed_and_names_the_issue(site: JiraDriver,
 
 
 def test_a_persons_comment_raises_both_comment_and_issue_events(site: JiraDriver,
-                                                                receiver: Receiver) -> None:
+                                                                receiver: Recorder) -> None:
     register(site, receiver.url)
     key = f"{PROJECT}-3"
     site.world.comment(key, "Is this still blocked?", author=RAVI)
@@ -194,7 +177,7 @@ def test_a_persons_comment_raises_both_comment_and_issue_events(site: JiraDriver
 # -- Tether's own writes come back as its echo ---------------------------------------------------
 
 def test_tethers_label_write_is_its_echo_even_before_it_knows_its_account(
-        site: JiraDriver, receiver: Receiver) -> None:
+        site: JiraDriver, receiver: Recorder) -> None:
     register(site, receiver.url)
     key = f"{PROJECT}-1"
     connector = site.connector()
@@ -215,7 +198,7 @@ def test_tethers_label_write_is_its_echo_even_before_it_knows_its_account(
 
 
 def test_tethers_comment_is_its_echo_by_account_and_by_comment(site: JiraDriver,
-                                                               receiver: Receiver) -> None:
+                                                               receiver: Recorder) -> None:
     register(site, receiver.url)
     key = f"{PROJECT}-4"
     connector = site.connector()
@@ -244,7 +227,7 @@ def test_tethers_comment_is_its_echo_by_account_and_by_comment(site: JiraDriver,
 
 
 def test_the_account_is_remembered_for_a_service_that_reads_from_memory(
-        site: JiraDriver, receiver: Receiver) -> None:
+        site: JiraDriver, receiver: Recorder) -> None:
     """`tether serve` hands the stored memory to the source's connector before receive."""
     register(site, receiver.url)
     key = f"{PROJECT}-5"
@@ -266,7 +249,7 @@ def test_the_account_is_remembered_for_a_service_that_reads_from_memory(
 # -- what is refused ------------------------------------------------------------------------------
 
 def test_unsigned_wrongly_signed_and_tampered_deliveries_are_refused_401(
-        site: JiraDriver, receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+        site: JiraDriver, receiver: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
     register(site, receiver.url)
     site.edit(f"{PROJECT}-1")
     site.deliver()
@@ -291,7 +274,7 @@ def test_unsigned_wrongly_signed_and_tampered_deliveries_are_refused_401(
 
 
 def test_a_hook_without_a_secret_sends_unsigned_deliveries_that_are_refused(
-        site: JiraDriver, receiver: Receiver) -> None:
+        site: JiraDriver, receiver: Recorder) -> None:
     register(site, receiver.url, secret=None)
     site.edit(f"{PROJECT}-1")
     site.deliver()
@@ -320,7 +303,7 @@ def test_signed_garbage_is_refused_400(site: JiraDriver, body: bytes) -> None:
 # -- scope and links --------------------------------------------------------------------------------
 
 def test_an_issue_outside_the_configured_projects_is_not_among_the_keys(
-        site: JiraDriver, receiver: Receiver) -> None:
+        site: JiraDriver, receiver: Recorder) -> None:
     register(site, receiver.url)  # no JQL filter: the site sends every project's events
     site.world.edit("WEB-1", RAVI, summary="A website change")
     site.deliver()
@@ -329,13 +312,13 @@ def test_an_issue_outside_the_configured_projects_is_not_among_the_keys(
 
 
 def test_a_jql_filter_keeps_other_projects_events_away(site: JiraDriver,
-                                                       receiver: Receiver) -> None:
+                                                       receiver: Recorder) -> None:
     register(site, receiver.url, jql=f"project = {PROJECT}")
     site.world.edit("WEB-1", RAVI, summary="A website change")
     assert site.deliver() == []
 
 
-def test_an_issue_link_touches_both_ends_in_scope(site: JiraDriver, receiver: Receiver) -> None:
+def test_an_issue_link_touches_both_ends_in_scope(site: JiraDriver, receiver: Recorder) -> None:
     register(site, receiver.url)
     connector = site.connector()
     connector.pull(None)  # links name issues by id: the pull tells which key an id is
@@ -356,7 +339,7 @@ def test_an_issue_link_touches_both_ends_in_scope(site: JiraDriver, receiver: Re
 
 
 def test_a_jql_scope_counts_only_issues_the_pull_brought(site: JiraDriver,
-                                                        receiver: Receiver) -> None:
+                                                        receiver: Recorder) -> None:
     register(site, receiver.url)
     connector = site.connector(jql=f"key in ({PROJECT}-1, {PROJECT}-2)")
     connector.pull(None)
@@ -369,7 +352,7 @@ def test_a_jql_scope_counts_only_issues_the_pull_brought(site: JiraDriver,
 # -- the driver and replays --------------------------------------------------------------------------
 
 def test_the_driver_registers_and_delivers_for_the_service_tests(site: JiraDriver,
-                                                                 receiver: Receiver) -> None:
+                                                                 receiver: Recorder) -> None:
     site.register_hook(receiver.url, SECRET)
     key = f"{PROJECT}-2"
     site.person_removes_label(key, "nonexistent")  # labels unchanged: nothing to report
@@ -387,7 +370,7 @@ def test_the_driver_registers_and_delivers_for_the_service_tests(site: JiraDrive
 
 
 def test_a_redelivery_keeps_the_identifier_and_signature(site: JiraDriver,
-                                                         receiver: Receiver) -> None:
+                                                         receiver: Recorder) -> None:
     site.register_hook(receiver.url, SECRET)
     site.edit(f"{PROJECT}-1")
     [first] = site.deliver()
@@ -400,7 +383,7 @@ def test_a_redelivery_keeps_the_identifier_and_signature(site: JiraDriver,
 
 
 def test_an_unreachable_receiver_is_recorded_not_raised(site: JiraDriver,
-                                                        receiver: Receiver) -> None:
+                                                        receiver: Recorder) -> None:
     url = receiver.url
     receiver.stop()
     site.register_hook(url, SECRET)

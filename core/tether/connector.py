@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,18 @@ class Options(BaseModel):
     """Base for a connector's options; unknown keys are errors so typos get located."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def variable_name(value: str, example: str) -> str:
+    """``value`` if it names an environment variable (a secret's name, never the secret);
+    else ValueError saying so, with ``example``. For options' field validators."""
+    if not _ENV_NAME.fullmatch(value):
+        raise ValueError(f"{value!r} is not an environment variable name: write the "
+                         f"variable's name (e.g. {example}), not its value")
+    return value
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from tether.connector import (
     PullResult,
     Sandbox,
     Starter,
+    variable_name,
 )
 from tether.doctor.checks import (
     AUTH,
@@ -67,6 +68,7 @@ from tether.webhook import (
     HookSecrets,
     Refused,
     Reply,
+    check_signed,
     header,
     signature,
     signed_by,
@@ -77,15 +79,15 @@ __all__ = [
     "hookimpl",
     # what a connector implements
     "Capabilities", "Check", "Connector", "KpiSource", "Options", "PullResult", "Sandbox",
-    "InitError", "InitOption", "InitSource", "Starter",
+    "InitError", "InitOption", "InitSource", "Starter", "variable_name",
     # the domain model
     "KPI", "CurrentAnnotation", "Finding", "Link", "Mapping", "Measurement", "OpKind",
     "OpResult", "Task", "WriteOp",
     # errors
     "InvalidInput", "Problem", "SourceError", "TetherError",
     # webhooks
-    "Delivery", "Hook", "HooksByHand", "HookSecrets", "Refused", "Reply", "header",
-    "signature", "signed_by",
+    "Delivery", "Hook", "HooksByHand", "HookSecrets", "Refused", "Reply", "check_signed",
+    "header", "signature", "signed_by",
     # retry, cursors, time
     "Clock", "FakeClock", "PullDate", "RetryPolicy", "Watermark", "with_retries",
     # task values

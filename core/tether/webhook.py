@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -78,6 +79,29 @@ def signed_by(secret: str, body: bytes, given: str | None) -> bool:
         return False
     given = given.removeprefix("sha256=")
     return hmac.compare_digest(signature(secret, body), given.strip().lower())
+
+
+def check_signed(where: str, headers: Mapping[str, str], body: bytes, name: str,
+                 variable: str, hook: str) -> None:
+    """Refuse (401) a delivery that header ``name`` does not sign with the secret held in
+    ``$variable`` (``hook`` says which webhook holds it, for the message): no secret set
+    here, none given, another method than sha256, or no match. Messages name the
+    variable, never the secret."""
+    secret = os.environ.get(variable, "")
+    if not secret:
+        raise Refused(401, f"{where}: no secret to check it with: set the environment "
+                           f"variable ${variable} to the secret of the {hook}")
+    given = header(headers, name)
+    if not given:
+        raise Refused(401, f"{where} is not signed (no {name}): give the {hook} the secret "
+                           f"held in ${variable}")
+    method, signed, _ = given.partition("=")
+    if signed and method.strip().lower() != "sha256":
+        raise Refused(401, f"{where}: signed with {method.strip()[:20]!r}; Tether checks "
+                           "sha256 signatures")
+    if not signed_by(secret, body, given):
+        raise Refused(401, f"{where}: the signature does not match: the {hook}'s secret "
+                           f"differs from the one in ${variable}")
 
 
 def header(headers: Mapping[str, str], name: str) -> str | None:

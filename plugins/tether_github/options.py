@@ -6,11 +6,10 @@ import re
 from typing import Literal
 
 from pydantic import Field, field_validator
-from tether.sdk import Options
+from tether.sdk import Options, variable_name
 
 _REPO = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?/[A-Za-z0-9_.-]+")
 _COLOR = r"^[0-9a-fA-F]{6}$"
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class GitHubOptions(Options):
@@ -62,7 +61,4 @@ class GitHubOptions(Options):
     @field_validator("webhook_secret_env")
     @classmethod
     def _env_name(cls, value: str) -> str:
-        if not _ENV_NAME.fullmatch(value):
-            raise ValueError(f"{value!r} is not an environment variable name: write the "
-                             "variable's name (e.g. GITHUB_WEBHOOK_SECRET), not the secret")
-        return value
+        return variable_name(value, "GITHUB_WEBHOOK_SECRET")

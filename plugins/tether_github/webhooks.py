@@ -19,12 +19,11 @@ request.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
-from tether.sdk import Delivery, Refused, header, signed_by
+from tether.sdk import Delivery, Refused, check_signed, header
 
 from .annotations import is_ours
 from .normalise import task_key
@@ -43,18 +42,8 @@ def receive(source: str, options: GitHubOptions, account: str | None,
     unsigned or wrongly signed (or no secret set here), 400 malformed. No message carries
     a secret."""
     where = f"{source}: GitHub webhook"
-    variable = options.webhook_secret_env
-    secret = os.environ.get(variable, "")
-    if not secret:
-        raise Refused(401, f"{where}: no secret to check it with: set the environment "
-                           f"variable ${variable} to the secret of the repository webhook")
-    given = header(headers, "X-Hub-Signature-256")
-    if not given:
-        raise Refused(401, f"{where} is not signed (no X-Hub-Signature-256): give the "
-                           f"repository webhook the secret held in ${variable}")
-    if not signed_by(secret, body, given):
-        raise Refused(401, f"{where}: the signature does not match: the repository "
-                           f"webhook's secret differs from the one in ${variable}")
+    check_signed(where, headers, body, "X-Hub-Signature-256", options.webhook_secret_env,
+                 "repository webhook")
     event = (header(headers, "X-GitHub-Event") or "").strip()
     guid = (header(headers, "X-GitHub-Delivery") or "").strip()
     if not event or not guid:

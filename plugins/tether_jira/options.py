@@ -6,11 +6,10 @@ import re
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
-from tether.sdk import Options
+from tether.sdk import Options, variable_name
 
 CLOUD_STORY_POINTS = "customfield_10016"  # "Story point estimate", the Cloud default
 _PROJECT_KEY = re.compile(r"[A-Z][A-Z0-9_]+")
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class JiraOptions(Options):
@@ -61,10 +60,7 @@ class JiraOptions(Options):
     @field_validator("webhook_secret_env")
     @classmethod
     def _env_name(cls, value: str) -> str:
-        if not _ENV_NAME.fullmatch(value):
-            raise ValueError(f"{value!r} is not an environment variable name: write the "
-                             "variable's name (e.g. JIRA_WEBHOOK_SECRET), not its value")
-        return value
+        return variable_name(value, "JIRA_WEBHOOK_SECRET")
 
     @model_validator(mode="after")
     def _scope_and_auth(self) -> JiraOptions:

@@ -24,13 +24,12 @@ the marker, if a payload shows them). Reading makes no request."""
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tether.sdk import MARKER, Delivery, Refused, header, signed_by
+from tether.sdk import MARKER, Delivery, Refused, check_signed, header
 
 from .client import MARKER_KEY, account_of
 from .markup import adf_to_text
@@ -60,22 +59,8 @@ def receive(source: str, options: JiraOptions, known: Known, headers: Mapping[st
     Tether's echo. Raises Refused: 401 unsigned or wrongly signed (or no secret set here),
     400 malformed. No message carries a secret."""
     where = f"{source}: Jira webhook"
-    variable = options.webhook_secret_env
-    secret = os.environ.get(variable, "")
-    if not secret:
-        raise Refused(401, f"{where}: no secret to check it with: set the environment "
-                           f"variable ${variable} to the secret of the Jira admin webhook")
-    given = header(headers, "X-Hub-Signature")
-    if not given:
-        raise Refused(401, f"{where} is not signed (no X-Hub-Signature): give the Jira admin "
-                           f"webhook the secret held in ${variable}")
-    method, signed, _ = given.partition("=")
-    if signed and method.strip().lower() != "sha256":
-        raise Refused(401, f"{where}: signed with {method.strip()[:20]!r}; Tether checks "
-                           "sha256 signatures, as Jira sends them")
-    if not signed_by(secret, body, given):
-        raise Refused(401, f"{where}: the signature does not match: the webhook's secret "
-                           f"differs from the one in ${variable}")
+    check_signed(where, headers, body, "X-Hub-Signature", options.webhook_secret_env,
+                 "Jira admin webhook")
     ident = (header(headers, "X-Atlassian-Webhook-Identifier") or "").strip()
     payload = _payload(body, where)
     event = payload.get("webhookEvent")

@@ -34,6 +34,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import requests
+from tether.sandbox import post
 from tether.sdk import signature
 
 from .state import AsanaState, Record, StateError
@@ -282,13 +283,8 @@ class Hooks:
     def _post(self, hook: Record, item: HookDelivery, again: bool = True) -> HookDelivery:
         """Send ``item``, show the answer on ``hook`` as Asana does, keep it in
         ``delivered``; a failure is sent again on the next call when ``again``."""
-        try:
-            answer = requests.post(item.url, data=item.body, headers=item.headers,
-                                   timeout=TIMEOUT, allow_redirects=False)
-            done = replace(item, status=answer.status_code,
-                           error="" if answer.ok else answer.text[:500])
-        except requests.RequestException as exc:
-            done = replace(item, status=0, error=f"{type(exc).__name__}: {exc}")
+        status, error = post(item.url, item.body, item.headers)
+        done = replace(item, status=status, error=error)
         now = self.state.now()
         if done.ok:
             hook.update(last_success_at=now, delivery_retry_count=0)
@@ -306,12 +302,8 @@ class Hooks:
     def replay(self, item: HookDelivery) -> HookDelivery:
         """Send a delivery again exactly as it was (same body, same signature), as a
         replaying attacker would: kept in ``delivered``, never retried."""
-        try:
-            answer = requests.post(item.url, data=item.body, headers=item.headers,
-                                   timeout=TIMEOUT, allow_redirects=False)
-            done = replace(item, status=answer.status_code, error="")
-        except requests.RequestException as exc:
-            done = replace(item, status=0, error=f"{type(exc).__name__}: {exc}")
+        status, error = post(item.url, item.body, item.headers)
+        done = replace(item, status=status, error=error)
         with self._lock:
             self.delivered.append(done)
         return done

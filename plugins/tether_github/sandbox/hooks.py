@@ -22,14 +22,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qs, quote_plus
 
-import requests
+from tether.sandbox import post
 from tether.sdk import signature
 
 from .payloads import Renderer
 from .world import Change, Hook, World
 
 USER_AGENT = "GitHub-Hookshot/tether-sandbox"
-TIMEOUT = 10.0  # GitHub gives a receiver 10 seconds to answer
 ZEN = ("Design for failure.", "Keep it logically awesome.", "Speak like a human.",
        "Approachable is better than simple.", "Mind your words, they are important.")
 
@@ -169,12 +168,8 @@ class Deliveries:
         raise KeyError(f"no delivery {guid} was made")
 
     def _post(self, item: HookDelivery) -> HookDelivery:
-        try:
-            answer = requests.post(item.url, data=item.body, headers=item.headers,
-                                   timeout=TIMEOUT, allow_redirects=False)
-            done = replace(item, status=answer.status_code)
-        except requests.RequestException as exc:
-            done = replace(item, status=0, error=f"{type(exc).__name__}: {exc}")
+        status, error = post(item.url, item.body, item.headers)
+        done = replace(item, status=status, error=error)
         self._answered(done)
         with self._lock:
             self.delivered.append(done)

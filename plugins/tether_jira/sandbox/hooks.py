@@ -33,8 +33,7 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Any
 
-import requests
-from tether.sandbox import Request, Response, json_response, route
+from tether.sandbox import Request, Response, json_response, post, route
 from tether.sdk import signature
 
 from .http import JiraApiBase
@@ -44,7 +43,6 @@ from .state import Change, Issue, SandboxError, WebHook, World
 
 HOOKS = r"/rest/webhooks/1\.0/webhook"
 USER_AGENT = "Atlassian Webhook HTTP Client"
-TIMEOUT = 10.0  # seconds a receiver has to answer
 SCOPE = "issue-related-events-section"  # the filters key holding the JQL
 LINK_EVENTS = ("issuelink_created", "issuelink_deleted")
 # jira:issue_updated's issue_event_type_name for a comment change
@@ -253,12 +251,8 @@ class Deliveries:
         return self._post(replace(sent[-1], headers=headers, status=None, error=""))
 
     def _post(self, item: HookDelivery) -> HookDelivery:
-        try:
-            answer = requests.post(item.url, data=item.body, headers=item.headers,
-                                   timeout=TIMEOUT, allow_redirects=False)
-            done = replace(item, status=answer.status_code)
-        except requests.RequestException as exc:
-            done = replace(item, status=0, error=f"{type(exc).__name__}: {exc}")
+        status, error = post(item.url, item.body, item.headers)
+        done = replace(item, status=status, error=error)
         with self._lock:
             self.delivered.append(done)
         return done
