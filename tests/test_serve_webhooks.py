@@ -95,5 +95,12 @@ def test_forged_and_replayed_deliveries_change_nothing(served) -> None:
     assert replay.status_code == 200 and replay.json() == {"verdict": "duplicate"}
     assert forged.status_code == 401 and unsigned.status_code in (400, 401)
     assert SECRET not in forged.text + unsigned.text
+    with requests.Session() as session:  # a hundred more of each
+        for n in range(100):
+            assert session.post(edit.url, data=edit.body, headers=headers,
+                                timeout=30).status_code == 200
+            assert session.post(edit.url, data=edit.body + b" " * (n + 2), headers=headers,
+                                timeout=30).status_code == 401
     assert service.runner.passes == 2  # none of them asked for a pass
-    assert verdicts(service)["duplicate"] == 1
+    assert verdicts(service)["duplicate"] == 101
+    assert verdicts(service)["refused_401"] >= 101
