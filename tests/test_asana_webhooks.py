@@ -390,3 +390,16 @@ def test_the_sandbox_keeps_its_webhooks_across_a_restart(setup: Setup) -> None:
     saved = AsanaState.from_json(setup.state.to_json())
     assert saved.webhooks == setup.state.webhooks
 
+
+
+def test_tether_installs_lists_and_removes_its_webhooks_through_asanas_api(
+        setup: Setup) -> None:
+    connector = setup.connector
+    [made] = connector.install_hooks(setup.receiver.url)
+    assert made.scope == setup.project and made.url == f"{setup.receiver.url}?hook={setup.project}"
+    assert setup.receiver.secrets.kept[setup.project]  # the handshake was answered and kept
+    assert connector.install_hooks(setup.receiver.url) == []  # never a second one
+    assert connector.hooks(setup.receiver.url) == [made]
+    assert connector.hooks("https://elsewhere.example/webhooks/asana") == []
+    assert connector.remove_hooks(setup.receiver.url) == [made]
+    assert connector.hooks(setup.receiver.url) == []

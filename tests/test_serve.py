@@ -184,3 +184,18 @@ def test_json_logs_are_one_object_per_line_with_the_error() -> None:
     assert "\n" not in line and data["level"] == "error" and data["logger"] == "tether.serve"
     assert data["message"] == "pass failed: store unreachable"
     assert "ValueError" in data["error"] and data["at"].endswith("+00:00")
+
+
+def test_hook_secrets_are_kept_per_source_and_forgotten_with_their_webhook(
+        tmp_path: Path) -> None:
+    from tether.serve.service import StoreSecrets
+    from tether.store.db import Store
+
+    with Store(f"sqlite:///{tmp_path / 'state.db'}") as store:
+        asana, other = StoreSecrets(store, "asana"), StoreSecrets(store, "other")
+        asana.put("1200", "first-secret")
+        asana.put("1300", "second-secret")
+        assert (asana.get("1200"), other.get("1200")) == ("first-secret", None)
+        assert store.load_memory("asana") == {}  # beside the connector's memory, not in it
+        asana.forget("1200")
+        assert (asana.get("1200"), asana.get("1300")) == (None, "second-secret")

@@ -19,6 +19,7 @@ from tether.sdk import (
     Connector,
     CurrentAnnotation,
     Delivery,
+    Hook,
     HookSecrets,
     OpKind,
     OpResult,
@@ -31,7 +32,7 @@ from tether.sdk import (
     digest,
 )
 
-from . import batch, doctor, events, shown, webhooks
+from . import batch, doctor, events, hooks, shown, webhooks
 from .client import PAGE, AsanaClient
 from .comments import Comments, StoryWrite
 from .failures import AsanaHTTPError, Where
@@ -294,6 +295,19 @@ class AsanaConnector(Connector):
         return self.client.retrying(get, self._task_where(key))
 
     # -- webhooks ----------------------------------------------------------------------------
+
+    def hooks(self, url: str) -> list[Hook]:
+        """Tether's webhooks (posting to ``url``) on the source's projects."""
+        return hooks.listed(self.client, self.options, url)
+
+    def install_hooks(self, url: str) -> list[Hook]:
+        """A webhook to ``url`` on each project without one; `tether serve` must be running
+        there, for Asana's handshake."""
+        return hooks.install(self.client, self.options, url)
+
+    def remove_hooks(self, url: str) -> list[Hook]:
+        """Delete Tether's webhooks posting to ``url``."""
+        return hooks.remove(self.client, self.options, url)
 
     def receive(self, headers: Mapping[str, str], body: bytes, query: Mapping[str, str],
                 secrets: HookSecrets, prefix: str) -> Delivery:

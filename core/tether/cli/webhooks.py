@@ -11,6 +11,7 @@ from rich.markup import escape
 
 from tether.cli.options import config_option, out
 from tether.connector import Connector
+from tether.serve.service import StoreSecrets
 from tether.webhook import Hook, HooksByHand
 from tether.workspace import load_workspace
 
@@ -71,5 +72,15 @@ def list_(config_path: Path, url: str, only: str | None) -> None:
 @url_option
 @source_option
 def remove(config_path: Path, url: str, only: str | None) -> None:
-    """Remove Tether's webhooks from each source."""
-    _each(config_path, url, only, "removed", lambda c, target: c.remove_hooks(target))
+    """Remove Tether's webhooks from each source (and the secrets kept for them)."""
+    ws = load_workspace(config_path)
+
+    def removed(connector: Connector, target: str) -> list[Hook]:
+        gone = connector.remove_hooks(target)
+        with ws.open_store() as store:  # a webhook made again shakes hands afresh
+            secrets = StoreSecrets(store, connector.name)
+            for hook in gone:
+                secrets.forget(hook.scope)
+        return gone
+
+    _each(config_path, url, only, "removed", removed)

@@ -52,6 +52,12 @@ class StoreSecrets:
     def put(self, hook: str, secret: str) -> None:
         self.store.save_memory(self.key, {**self.store.load_memory(self.key), hook: secret})
 
+    def forget(self, hook: str) -> None:
+        """Drop a removed webhook's secret, so that a new one can shake hands again."""
+        kept = self.store.load_memory(self.key)
+        if kept.pop(hook, None) is not None:
+            self.store.save_memory(self.key, kept)
+
 
 class Service:
     """One workspace served: passes on a runner, webhooks taken, numbers kept."""
