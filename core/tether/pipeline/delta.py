@@ -1,12 +1,13 @@
 """Judging only what changed: stages 2 and 3 for the items a pull changed (and those whose
 ages grew), on the portfolio the store keeps (see tether.pipeline.kept).
 
-A pass uses what the last one kept when that pass finished, on the same UTC day, with the
-same digest and no window moment passed. It maps and judges the changed items; when one of
-them changed what others read (closed, re-mapped, re-sized, new, gone, another entity key or
-link), it also judges the items around it (tether.pipeline.places) and counts the KPIs again
-from the kept shares. The items whose share of a KPI's value at risk moved, whose reminder
-fell due, that a plan left unwritten, and the KPIs' anchor items are listed too. Exact: the
+A pass uses what the last one kept when that pass finished, on the same UTC day and with
+the same digest. It maps and judges the changed items; when one of them changed what others
+read (closed, re-mapped, re-sized, new, gone, another entity key or link), it also judges
+the items around it (tether.pipeline.places) and counts the KPIs again from the kept
+shares, as it does when a KPI window moment passed (that item's shares are taken again).
+The items whose share of a KPI's value at risk moved, whose reminder fell due, that a plan
+left unwritten, and the KPIs' anchor items are listed too. Exact: the
 facts each rule sees are the ones a full judgement gives it; tests/test_incremental.py
 checks it against judging every item.
 """
