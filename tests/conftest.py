@@ -1,11 +1,17 @@
-"""Shared fixtures: a private copy of an example workspace, and a fixed clock."""
+"""Shared fixtures: a private copy of an example workspace, a fixed clock, and the state
+store's backends (SQLite, and PostgreSQL on a real server: see pg_server.py)."""
 
 from __future__ import annotations
 
+import itertools
+import os
 import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pg_server as pg
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -52,3 +58,70 @@ def fake_plugins(monkeypatch):
         return registry
 
     return make
+
+
+# -- the state store's backends ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[pg.Server]:
+    """A PostgreSQL server for the session: TETHER_TEST_DATABASE_URL's, else a throwaway
+    cluster. Without either the test skips, except on CI (CI=true), where it fails."""
+    why = pg.unavailable()
+    if why is not None:
+        if pg.on_ci():
+            pytest.fail(f"no test is skipped on CI for want of a server: {why}")
+        pytest.skip(why)
+    url = os.environ.get(pg.ENV_URL)
+    cluster = None
+    if not url:
+        binaries = pg.bin_dir()
+        assert binaries is not None  # unavailable() said so
+        cluster = pg.Cluster(binaries)
+        try:
+            url = cluster.start()
+        except BaseException:
+            cluster.stop()
+            raise
+    try:
+        server = pg.Server(url)
+        yield server
+        server.close()
+    finally:
+        if cluster is not None:
+            cluster.stop()
+
+
+@pytest.fixture
+def pg_databases(pg_server: pg.Server) -> Iterator[pg.Databases]:
+    """This test's PostgreSQL databases: ``new()`` makes one; all are dropped after it."""
+    databases = pg.Databases(pg_server)
+    yield databases
+    databases.drop_all()
+
+
+@dataclass(frozen=True)
+class StateBackend:
+    """Where a test's state stores live: ``new_url()`` is the URL of a new, empty one."""
+
+    name: str  # "sqlite" | "postgresql"
+    new_url: Callable[[], str]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_backend(request: pytest.FixtureRequest, tmp_path: Path) -> StateBackend:
+    """Each backend the state store runs on, in turn (PostgreSQL only when asked for)."""
+    if request.param == "postgresql":
+        return StateBackend("postgresql", request.getfixturevalue("pg_databases").new_url)
+    numbers = itertools.count(1)
+    return StateBackend("sqlite", lambda: f"sqlite:///{tmp_path / f'state-{next(numbers)}.db'}")
+
+
+@pytest.fixture
+def routed_state(request: pytest.FixtureRequest, state_backend: StateBackend,
+                 monkeypatch: pytest.MonkeyPatch) -> str:
+    """The test runs once per backend: on PostgreSQL, every SQLite file store it opens (a
+    workspace's ``.tether/state.db`` too) is a PostgreSQL database instead (pg.Router)."""
+    if state_backend.name == "postgresql":
+        pg.Router(request.getfixturevalue("pg_databases")).install(monkeypatch)
+    return state_backend.name

@@ -18,6 +18,8 @@ from tether.workspace import load_workspace
 sys.path.insert(0, str(Path(__file__).parent))  # the judgement package's generator
 from judgement.generator import generate  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("routed_state")  # on SQLite and on PostgreSQL
+
 
 def run(ws_dir: Path, mode: str = "sync", at=NOW, full: bool = False) -> RunResult:
     ws = load_workspace(ws_dir / "tether.yaml")
@@ -152,7 +154,10 @@ def edit(folder: Path, rng: random.Random, at: datetime) -> str:
     return f"{kind} {export.stem}:{item['key']}"
 
 
-@pytest.mark.parametrize("seed", [12003, 12017, 12029])
+# Every seed on SQLite, one on PostgreSQL: the store is the same, and its time adds up.
+@pytest.mark.parametrize(("state_backend", "seed"), [
+    ("sqlite", 12003), ("sqlite", 12017), ("sqlite", 12029), ("postgresql", 12029)],
+    indirect=["state_backend"])
 def test_random_edits_are_judged_as_a_full_pass_judges_them(seed: int, tmp_path: Path) -> None:
     folder = tmp_path / "portfolio"
     at = generate(seed, folder).as_of

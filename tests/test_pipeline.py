@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from tether.model import OpKind
 from tether.pipeline.run import run_pass
 from tether.workspace import load_workspace
+
+pytestmark = pytest.mark.usefixtures("routed_state")  # on SQLite and on PostgreSQL
 
 UNTETHERED = {"jira:OPS-9", "jira:OPS-10", "jira:OPS-12", "jira:PLAT-2", "jira:PLAT-9",
               "jira:PLAT-10", "github:109"}

@@ -1,4 +1,5 @@
-"""The state store keeps everything across a close and reopen, on a SQLite file."""
+"""The state store keeps everything across a close and reopen, on a SQLite file and on
+PostgreSQL (each test that takes ``url`` runs on both)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,12 @@ def at(hours: float) -> datetime:
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> str:
+def url(state_backend) -> str:
+    return state_backend.new_url()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'state.db'}"
 
 
@@ -232,20 +238,24 @@ def test_runs_newest_first_with_packs_and_counts(url: str) -> None:
             store.finish_run(third, "done", {}, at(3))
 
 
-def test_a_newer_schema_is_refused_with_a_clear_message(url: str, tmp_path: Path) -> None:
+def test_a_newer_schema_is_refused_with_a_clear_message(url: str) -> None:
     Store(url).close()
-    with sqlite3.connect(tmp_path / "state.db") as db:
-        db.execute("UPDATE schema_version SET version = 99")
+    db = sqlalchemy.create_engine(url)
+    with db.begin() as conn:
+        conn.execute(sqlalchemy.text("UPDATE schema_version SET version = 99"))
     with pytest.raises(TetherError) as err:
         Store(url)
-    assert str(err.value) == (f"state store at {url} was written by a newer Tether (schema 99); "
-                              "upgrade tether")
-    with sqlite3.connect(tmp_path / "state.db") as db:  # refused before touching anything
-        assert db.execute("SELECT version FROM schema_version").fetchall() == [(99,)]
+    shown = sqlalchemy.make_url(url).render_as_string(hide_password=True)
+    assert str(err.value) == (f"state store at {shown} was written by a newer Tether "
+                              "(schema 99); upgrade tether")
+    with db.begin() as conn:  # refused before touching anything
+        assert conn.execute(sqlalchemy.text("SELECT version FROM schema_version")).all() == [(99,)]
+    db.dispose()
 
 
 def test_a_newer_team_store_is_refused_without_showing_the_password(
-        url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = sqlite_url
     Store(url).close()
     with sqlite3.connect(tmp_path / "state.db") as db:
         db.execute(f"UPDATE schema_version SET version = {SCHEMA_VERSION + 1}")

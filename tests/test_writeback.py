@@ -21,6 +21,8 @@ from tether.store.db import Store
 from tether.workspace import load_workspace
 
 T0 = datetime(2025, 5, 1, tzinfo=UTC)
+# Tests that keep state run on each of the store's backends (SQLite and PostgreSQL).
+on_each_backend = pytest.mark.usefixtures("routed_state")
 
 
 def sync(ws_dir: Path, clock, mode: str = "sync"):
@@ -43,6 +45,7 @@ def edit_sidecar(ws_dir: Path, change) -> None:
 # -- a person's override, end to end on the files connector ---------------------------------
 
 
+@on_each_backend
 def test_a_label_a_person_removed_stays_off_until_the_verdict_changes(files_only: Path,
                                                                      clock) -> None:
     sync(files_only, clock)
@@ -65,6 +68,7 @@ def test_a_label_a_person_removed_stays_off_until_the_verdict_changes(files_only
     assert added == {"tether:kpi:opex-reduction", "tether:kpi:uptime"}
 
 
+@on_each_backend
 def test_a_comment_a_person_deleted_is_not_written_again(files_only: Path, clock) -> None:
     sync(files_only, clock)
     edit_sidecar(files_only, lambda items: items["OPS-9"].pop("comment"))
@@ -81,6 +85,7 @@ def test_a_comment_a_person_deleted_is_not_written_again(files_only: Path, clock
         assert len([e for e in store.ledger_for("jira:OPS-9") if e.status == "held"]) == 1
 
 
+@on_each_backend
 def test_adoption_date_leaves_older_items_alone(files_only: Path, clock) -> None:
     config = files_only / "tether.yaml"
     config.write_text(config.read_text().replace("budget: 100", "budget: 100\n  since: 2025-04-01"))
@@ -93,6 +98,7 @@ def test_adoption_date_leaves_older_items_alone(files_only: Path, clock) -> None
     assert len(result.findings) > len({f.subject for f in result.findings} & recent)
 
 
+@on_each_backend
 def test_labels_only_mode_writes_no_comment(files_only: Path, clock) -> None:
     config = files_only / "tether.yaml"
     config.write_text(config.read_text().replace("comments: true", "comments: false"))
@@ -245,6 +251,7 @@ def test_a_broken_template_is_located(files_only: Path) -> None:
 # -- the audit trail -------------------------------------------------------------------------
 
 
+@on_each_backend
 def test_interrupted_writes_are_closed_and_old_history_pruned(tmp_path: Path) -> None:
     with Store(f"sqlite:///{tmp_path / 's.db'}") as store:
         old = store.start_run("sync", {}, T0)
@@ -264,6 +271,7 @@ def _cli(*args: str):
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
+@on_each_backend
 def test_log_lists_runs_and_one_items_findings_and_writes(files_only: Path) -> None:
     assert _cli("sync", "-c", str(files_only)).exit_code == 0
     assert _cli("plan", "-c", str(files_only)).exit_code == 0
@@ -280,6 +288,7 @@ def test_log_lists_runs_and_one_items_findings_and_writes(files_only: Path) -> N
     assert wrong.exit_code != 0 and "SOURCE:KEY" in wrong.output
 
 
+@on_each_backend
 def test_sync_dry_run_plans_exactly_what_plan_does(files_only: Path) -> None:
     plan_doc = json.loads(_cli("plan", "--json", "-c", str(files_only)).stdout)
     dry = json.loads(_cli("sync", "--dry-run", "--json", "-c", str(files_only)).stdout)
@@ -287,6 +296,7 @@ def test_sync_dry_run_plans_exactly_what_plan_does(files_only: Path) -> None:
     assert not list((files_only / "data").glob("*.tether.json"))
 
 
+@on_each_backend
 def test_history_older_than_the_retention_is_pruned(files_only: Path) -> None:
     config = files_only / "tether.yaml"
     config.write_text(config.read_text() + "state:\n  retention_days: 7\n")

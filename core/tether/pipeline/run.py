@@ -4,6 +4,7 @@ apply); each stage owns its work, this module only sequences them."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -64,23 +65,27 @@ class RunResult:
 
 def run_pass(ws: Workspace, store: Store, mode: str,
              clock: Callable[[], datetime] = lambda: datetime.now(UTC), full: bool = False,
-             sources: set[str] | None = None) -> RunResult:
+             sources: set[str] | None = None, wait: bool = True) -> RunResult:
     """Run one pass; ``mode`` "plan" writes nothing to trackers, "sync" applies the plan.
     Only facts that changed since the last pass go to the rule engine, unless ``full``.
     With ``sources``, only those are pulled (a webhook said they changed) and the KPI
-    sources are not read; the other sources' items keep their snapshots."""
-    now = clock()
-    result = RunResult(store.start_run(mode, ws.rules.packs, now), mode, now, packs=ws.rules.packs)
-    try:
-        _run(ws, store, result, clock, full, sources)
-    except BaseException:
-        store.finish_run(result.run_id, "failed", _counts(result), clock())
-        raise
-    result.status = ("failed" if result.applied and result.applied.failed
-                     else "partial" if result.unread else "ok")
-    result.finished = clock()
-    store.finish_run(result.run_id, result.status, _counts(result), result.finished)
-    return result
+    sources are not read; the other sources' items keep their snapshots. A sync holds the
+    store's run lock "sync" throughout (its judgement and writes span every source): a
+    second one waits, or with ``wait`` False raises TetherError naming the holder."""
+    with store.run_lock("sync", wait, clock) if mode == "sync" else nullcontext():
+        now = clock()
+        result = RunResult(store.start_run(mode, ws.rules.packs, now), mode, now,
+                           packs=ws.rules.packs)
+        try:
+            _run(ws, store, result, clock, full, sources)
+        except BaseException:
+            store.finish_run(result.run_id, "failed", _counts(result), clock())
+            raise
+        result.status = ("failed" if result.applied and result.applied.failed
+                         else "partial" if result.unread else "ok")
+        result.finished = clock()
+        store.finish_run(result.run_id, result.status, _counts(result), result.finished)
+        return result
 
 
 def _run(ws: Workspace, store: Store, result: RunResult, clock: Callable[[], datetime],

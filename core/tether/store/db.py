@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
-from datetime import datetime
+import threading
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -22,10 +24,11 @@ from sqlalchemy.pool import StaticPool
 from tether.codec import task_from_dict, task_to_dict
 from tether.errors import TetherError
 from tether.model import Mapping, Measurement, Task
-from tether.store import tables
+from tether.store import lock, tables
 from tether.store.findings import FindingState
 from tether.store.judged import JudgedState
 from tether.store.ledger import WriteLedger
+from tether.store.migrate import migrate
 from tether.store.records import RunRecord
 
 
@@ -38,19 +41,35 @@ class Store(WriteLedger, JudgedState, FindingState):
             parsed = make_url(url)
         except sa.exc.ArgumentError:  # its message would echo the URL, password included
             raise TetherError("state store URL is not a valid SQLAlchemy URL") from None
-        self.url = parsed.render_as_string(hide_password=True)
+        self.url = parsed.render_as_string(hide_password=True)  # as given, for messages
+        if parsed.drivername == "postgresql":
+            # The postgres extra's driver; SQLAlchemy's default would be psycopg2.
+            parsed = parsed.set(drivername="postgresql+psycopg")
         options: dict[str, Any] = {}
+        self._sqlite_file: Path | None = None  # run locks: see tether.store.lock
+        # Run locks within this process only, by scope: see tether.store.lock.
+        self._local_locks: dict[str, threading.Lock] | None = (
+            None if parsed.get_backend_name() in ("sqlite", "postgresql") else {})
         if parsed.get_backend_name() == "sqlite":
             db = parsed.database or ""
             if db in ("", ":memory:"):
                 # One shared connection, else every checkout would see a fresh empty database.
                 options = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
-            elif not db.startswith("file:"):
+                self._local_locks = {}
+            elif db.startswith("file:"):  # a URI filename (?uri=true); its query is the URL's
+                if parsed.query.get("mode") == "memory":
+                    self._local_locks = {}
+                else:
+                    self._sqlite_file = Path(db[len("file:"):])
+            else:
                 Path(db).parent.mkdir(parents=True, exist_ok=True)
+                self._sqlite_file = Path(db)
         try:
             self._engine = sa.create_engine(parsed, **options)
         except (sa.exc.SQLAlchemyError, ImportError) as exc:  # unknown dialect, missing driver
-            raise TetherError(f"cannot open state store at {self.url}: {exc}") from None
+            hint = "; install it with pip install 'tether[postgres]'" if (
+                isinstance(exc, ImportError) and parsed.get_backend_name() == "postgresql") else ""
+            raise TetherError(f"cannot open state store at {self.url}: {exc}{hint}") from None
         try:
             self._migrate()
         except sa.exc.SQLAlchemyError as exc:
@@ -64,21 +83,16 @@ class Store(WriteLedger, JudgedState, FindingState):
 
     def _migrate(self) -> None:
         with self._engine.begin() as conn:
-            # Check the version before creating anything, so a newer store is left untouched.
-            stored = None
-            if sa.inspect(conn).has_table("schema_version"):
-                stored = conn.execute(sa.select(sa.func.max(tables.schema.c.version))).scalar()
-                if stored is not None and stored > tables.SCHEMA_VERSION:
-                    raise TetherError(
-                        f"state store at {self.url} was written by a newer Tether "
-                        f"(schema {stored}); upgrade tether")
-            # Versions 2 to 6 only added tables (``written``, ``connector_memory``,
-            # ``matches``, ``judged``, ``judged_keys`` and ``judged_kpis``), which
-            # create_all makes.
-            tables.meta.create_all(conn)
-            if stored != tables.SCHEMA_VERSION:
-                conn.execute(tables.schema.delete())
-                conn.execute(tables.schema.insert().values(version=tables.SCHEMA_VERSION))
+            migrate(conn, self.url)
+
+    def run_lock(self, scope: str, wait: bool = True,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 on_wait: Callable[[str], None] | None = None) -> AbstractContextManager[None]:
+        """Hold the run lock ``scope`` for a ``with`` block: one writer per scope, across
+        processes and hosts sharing the store. Taken by another, it waits (``on_wait`` is
+        told who has it first) or, with wait=False, raises TetherError naming the holder."""
+        return lock.run_lock(self._engine, self._sqlite_file, self._local_locks, scope, wait,
+                             self.url, clock, on_wait)
 
     def close(self) -> None:
         """Release every connection; the store must not be used afterwards."""
@@ -102,9 +116,10 @@ class Store(WriteLedger, JudgedState, FindingState):
     def set_cursor(self, source: str, cursor: str | None) -> None:
         """Save ``cursor`` for ``source``; None forgets it (the next pull is a full one)."""
         with self._engine.begin() as conn:
-            conn.execute(tables.cursors.delete().where(tables.cursors.c.source == source))
-            if cursor is not None:
-                conn.execute(tables.cursors.insert().values(source=source, cursor=cursor))
+            if cursor is None:
+                conn.execute(tables.cursors.delete().where(tables.cursors.c.source == source))
+            else:
+                tables.upsert(conn, tables.cursors, [{"source": source, "cursor": cursor}])
 
     def load_memory(self, source: str) -> dict[str, Any]:
         """What ``source``'s connector kept after its last pass (empty if nothing)."""
@@ -116,10 +131,11 @@ class Store(WriteLedger, JudgedState, FindingState):
     def save_memory(self, source: str, data: dict[str, Any]) -> None:
         """Replace what ``source``'s connector keeps between passes."""
         with self._engine.begin() as conn:
-            conn.execute(tables.memory.delete().where(tables.memory.c.source == source))
-            if data:
-                conn.execute(tables.memory.insert().values(
-                    source=source, data=json.dumps(data, sort_keys=True)))
+            if not data:
+                conn.execute(tables.memory.delete().where(tables.memory.c.source == source))
+            else:
+                tables.upsert(conn, tables.memory,
+                              [{"source": source, "data": json.dumps(data, sort_keys=True)}])
 
     # -- matches kept between passes ------------------------------------------------------
 
@@ -182,18 +198,11 @@ class Store(WriteLedger, JudgedState, FindingState):
             old = dict(conn.execute(
                 sa.select(tables.tasks.c.key, tables.tasks.c.hash)
                 .where(tables.tasks.c.source == source)).all())
-            for key, (data, digest) in rows.items():
-                if key not in old:
-                    conn.execute(tables.tasks.insert().values(
-                        source=source, key=key, data=data, hash=digest))
-                elif old[key] != digest:
-                    conn.execute(tables.tasks.update()
-                                 .where(tables.tasks.c.source == source, tables.tasks.c.key == key)
-                                 .values(data=data, hash=digest))
-                else:
-                    continue
-                changed += 1
-                touched.add(f"{source}:{key}")
+            fresh = [{"source": source, "key": key, "data": data, "hash": digest}
+                     for key, (data, digest) in rows.items() if old.get(key) != digest]
+            tables.upsert(conn, tables.tasks, fresh)
+            changed += len(fresh)
+            touched.update(f"{source}:{row['key']}" for row in fresh)
             if complete:
                 gone = [key for key in old if key not in rows]
                 touched.update(f"{source}:{key}" for key in gone)
@@ -224,7 +233,7 @@ class Store(WriteLedger, JudgedState, FindingState):
                    ) -> list[Task]:
         """Saved snapshots, of one source or all (or only ``refs``), sorted by (source, key)."""
         t = tables.tasks.c
-        query = sa.select(t.source, t.data).order_by(t.source, t.key)
+        query = sa.select(t.source, t.key, t.data).order_by(t.source, t.key)
         if source is not None:
             query = query.where(tables.tasks.c.source == source)
         with self._engine.begin() as conn:
@@ -232,9 +241,11 @@ class Store(WriteLedger, JudgedState, FindingState):
                 rows = list(conn.execute(query))
             else:
                 pairs = sorted(tuple(r.split(":", 1)) for r in refs)
-                rows = sorted(row for i in range(0, len(pairs), 500) for row in conn.execute(
-                    query.where(sa.tuple_(t.source, t.key).in_(pairs[i:i + 500]))))
-            return [task_from_dict(json.loads(data), src) for src, data in rows]
+                # Chunks come back each in order; sorted again by (source, key) together.
+                rows = sorted((row for i in range(0, len(pairs), 500) for row in conn.execute(
+                    query.where(sa.tuple_(t.source, t.key).in_(pairs[i:i + 500])))),
+                    key=lambda row: (row.source, row.key))
+            return [task_from_dict(json.loads(data), src) for src, _, data in rows]
 
     def count_tasks(self) -> int:
         with self._engine.begin() as conn:

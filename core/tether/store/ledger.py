@@ -104,14 +104,7 @@ class WriteLedger:
         """Upsert the given items' records (only pass those that changed)."""
         if not changed:
             return
-        with self._engine.begin() as conn:
-            existing = set(conn.execute(sa.select(tables.written.c.task).where(
-                tables.written.c.task.in_(list(changed)))).scalars()) if len(changed) < 500 else \
-                set(conn.execute(sa.select(tables.written.c.task)).scalars())
-            for task, record in changed.items():
-                data = json.dumps(records.written_to(record), sort_keys=True)
-                if task in existing:
-                    conn.execute(tables.written.update().where(tables.written.c.task == task)
-                                 .values(data=data))
-                else:
-                    conn.execute(tables.written.insert().values(task=task, data=data))
+        with self._engine.begin() as conn:  # in key order: concurrent writers lock alike
+            tables.upsert(conn, tables.written, [
+                {"task": task, "data": json.dumps(records.written_to(record), sort_keys=True)}
+                for task, record in sorted(changed.items())])

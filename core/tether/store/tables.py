@@ -10,10 +10,20 @@ from typing import Any
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 6
+# The number of the newest migration (tether/store/migrations/versions/vNNNN_*.py); kept in
+# ``schema_version`` too, where Tethers from before the migrations look for it.
+SCHEMA_VERSION = 7
 
 meta = sa.MetaData()
-Name = sa.String(255)
+
+
+def Key(length: int) -> sa.types.TypeEngine[str]:  # named as the types it stands beside
+    """A string that is sorted and compared byte by byte on every database: PostgreSQL's
+    default collation follows a language (``B`` after ``a``), SQLite's is binary."""
+    return sa.String(length).with_variant(sa.String(length, collation="C"), "postgresql")
+
+
+Name = Key(255)
 When = sa.DateTime(timezone=True)
 
 schema = sa.Table("schema_version", meta, sa.Column("version", sa.Integer, nullable=False))
@@ -33,7 +43,7 @@ memory = sa.Table(
 matches = sa.Table(
     "matches", meta,
     sa.Column("stage", sa.String(32), primary_key=True),
-    sa.Column("task", sa.String(512), primary_key=True),
+    sa.Column("task", Key(512), primary_key=True),
     sa.Column("hash", sa.String(64), nullable=False),
     sa.Column("rules", sa.Text, nullable=False),
 )
@@ -47,7 +57,7 @@ match_books = sa.Table(
 # its join facts (guardrail, conflict) and its findings. One row per judgement in ``judgement``.
 judged = sa.Table(
     "judged", meta,
-    sa.Column("task", sa.String(512), primary_key=True),
+    sa.Column("task", Key(512), primary_key=True),
     sa.Column("row", sa.String(64), nullable=False),
     sa.Column("age_tick", sa.Integer, nullable=True, index=True),
     sa.Column("idle_tick", sa.Integer, nullable=True, index=True),
@@ -58,13 +68,13 @@ judged = sa.Table(
 # refs it links to ("l|ref"); indexed by key to find the items around a changed one.
 judged_keys = sa.Table(
     "judged_keys", meta,
-    sa.Column("task", sa.String(512), primary_key=True),
-    sa.Column("key", sa.String(1024), primary_key=True, index=True),
+    sa.Column("task", Key(512), primary_key=True),
+    sa.Column("key", Key(1024), primary_key=True, index=True),
 )
 # Each task's share in the counts of each KPI it is mapped to (tether.rules.tally.Share).
 judged_kpis = sa.Table(
     "judged_kpis", meta,
-    sa.Column("task", sa.String(512), primary_key=True),
+    sa.Column("task", Key(512), primary_key=True),
     sa.Column("kpi", Name, primary_key=True),
     sa.Column("open", sa.Integer, nullable=False),
     sa.Column("effort", sa.BigInteger, nullable=False),
@@ -86,7 +96,7 @@ tasks = sa.Table(
 mappings = sa.Table(
     "mappings", meta,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("task", sa.String(512), nullable=False),
+    sa.Column("task", Key(512), nullable=False),
     sa.Column("kpi", Name, nullable=False),
     sa.Column("rule_id", Name, nullable=False),
     sa.Column("weight", sa.Float, nullable=False),
@@ -130,7 +140,7 @@ ledger = sa.Table(
 )
 written = sa.Table(
     "written", meta,
-    sa.Column("task", sa.String(512), primary_key=True),
+    sa.Column("task", Key(512), primary_key=True),
     sa.Column("data", sa.Text, nullable=False),
 )
 runs = sa.Table(
@@ -142,6 +152,15 @@ runs = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("packs", sa.Text, nullable=False),
     sa.Column("counts", sa.Text, nullable=False),
+)
+# Who holds each run lock (see tether.store.lock), for the message the next one gets.
+run_locks = sa.Table(
+    "run_locks", meta,
+    sa.Column("scope", Name, primary_key=True),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("command", sa.Text, nullable=False),
+    sa.Column("since", When, nullable=False),
 )
 
 
@@ -166,6 +185,35 @@ def text(value: str | Enum) -> str:
     # str() of a str-Enum member is "OpKind.ADD_LABEL" on 3.11; store the plain value.
     return str(value.value) if isinstance(value, Enum) else value
 
+
+# Bound parameters per statement: SQLite before 3.32 allows 999 (PostgreSQL 65,535).
+PARAMS = 999
+
+
+def upsert(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` (all with the same columns, the primary key among them); where a row
+    with the same primary key exists, overwrite its other columns. One INSERT .. ON CONFLICT
+    DO UPDATE per chunk on PostgreSQL and SQLite (3.24+); delete-then-insert elsewhere."""
+    if not rows:
+        return
+    keys = [c.name for c in table.primary_key.columns]
+    insert: Any
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # no portable upsert; the caller's transaction keeps this atomic
+        pk = sa.tuple_(*table.primary_key.columns)
+        for i in range(0, len(rows), PARAMS // len(keys)):
+            conn.execute(table.delete().where(pk.in_(
+                [tuple(r[k] for k in keys) for r in rows[i:i + PARAMS // len(keys)]])))
+        conn.execute(table.insert(), rows)
+        return
+    step = max(1, PARAMS // len(rows[0]))
+    for i in range(0, len(rows), step):
+        stmt = insert(table).values(rows[i:i + step])
+        conn.execute(stmt.on_conflict_do_update(
+            index_elements=keys, set_={c: stmt.excluded[c] for c in rows[0] if c not in keys}))
 
 
 def replace_rows(conn: sa.Connection, table: sa.Table, column: sa.Column,
