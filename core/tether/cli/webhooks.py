@@ -13,7 +13,7 @@ from tether.cli.options import config_option, out
 from tether.connector import Connector
 from tether.serve.service import StoreSecrets
 from tether.webhook import Hook, HooksByHand
-from tether.workspace import load_workspace
+from tether.workspace import Workspace, load_workspace
 
 url_option = click.option(
     "--url", required=True, help="Where tether serve is reached from the trackers, like "
@@ -27,9 +27,8 @@ def webhooks() -> None:
     """Tether's webhooks on the trackers, for `tether serve`."""
 
 
-def _each(config_path: Path, url: str, only: str | None, verb: str,
+def _each(ws: Workspace, url: str, only: str | None, verb: str,
           act: Callable[[Connector, str], list[Hook]]) -> None:
-    ws = load_workspace(config_path)
     names = [only] if only else list(ws.connectors)
     for name in names:
         connector = ws.connectors.get(name)
@@ -55,7 +54,8 @@ def _each(config_path: Path, url: str, only: str | None, verb: str,
 @source_option
 def install(config_path: Path, url: str, only: str | None) -> None:
     """Add Tether's webhook to every scope of each source that lacks one."""
-    _each(config_path, url, only, "added", lambda c, target: c.install_hooks(target))
+    _each(load_workspace(config_path), url, only, "added",
+          lambda c, target: c.install_hooks(target))
 
 
 @webhooks.command("list")
@@ -64,7 +64,7 @@ def install(config_path: Path, url: str, only: str | None) -> None:
 @source_option
 def list_(config_path: Path, url: str, only: str | None) -> None:
     """List Tether's webhooks on each source."""
-    _each(config_path, url, only, "found", lambda c, target: c.hooks(target))
+    _each(load_workspace(config_path), url, only, "found", lambda c, target: c.hooks(target))
 
 
 @webhooks.command("remove")
@@ -83,4 +83,4 @@ def remove(config_path: Path, url: str, only: str | None) -> None:
                 secrets.forget(hook.scope)
         return gone
 
-    _each(config_path, url, only, "removed", removed)
+    _each(ws, url, only, "removed", removed)
