@@ -50,7 +50,7 @@ def test_a_narrow_terminal_or_a_log_gets_one_finding_per_block(ws: Path, monkeyp
     assert block[0] == "    Reprice the long tail"
     assert all(line.startswith("    ") and len(line) <= 80 for line in block)
     assert " ".join(" ".join(block[1:]).split()).startswith(
-        "This Task serves margin, at risk or off track, and has not changed for 171 days.")
+        "This Task serves margin, at risk or off track, and has not changed since 2025-01-10.")
     assert any(line.startswith("    What to do: ") for line in block)
     # The reason wraps to the width (two lines here), not one word per line.
     assert len(block) == 4

@@ -184,6 +184,16 @@ def test_hours_later_only_items_whose_ages_grew_are_judged(files_only: Path,
     assert run(files_only, "plan", NOW + timedelta(days=1, hours=1)).judged == later.items
 
 
+def test_ages_no_rule_reads_judge_no_item_as_they_grow(files_only: Path, tmp_path: Path) -> None:
+    config = files_only / "tether.yaml"
+    config.write_text(config.read_text().replace("  packs: [rules]",
+                                                 "  packs: [rules]\n  disable: [stalled]"))
+    settled(files_only)
+    for hours in (1, 7, 14):
+        later, _ = both(files_only, tmp_path, NOW + timedelta(hours=hours))
+        assert later.judged == 0
+
+
 def test_kpi_windows_that_move_within_the_day_are_counted_again_not_judged(
         tmp_path: Path) -> None:
     folder = tmp_path / "portfolio"

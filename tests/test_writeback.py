@@ -19,6 +19,7 @@ from tether.pipeline.run import run_pass
 from tether.plugins import Plugins
 from tether.store.db import Store
 from tether.workspace import load_workspace
+from workspace_kit import make_workspace
 
 T0 = datetime(2025, 5, 1, tzinfo=UTC)
 # Tests that keep state run on each of the store's backends (SQLite and PostgreSQL).
@@ -86,6 +87,16 @@ def test_a_comment_a_person_deleted_is_not_written_again(files_only: Path, clock
 
 
 @on_each_backend
+def test_a_stalled_items_comment_stays_as_it_is_while_the_item_stays_idle(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws")  # OPS-1 serves a slipping KPI, idle since 2025-01-10
+    first = sync(ws, lambda: T0)
+    [stalled] = [f for f in first.findings if f.signal == "stalled"]
+    assert stalled.subject == "jira:OPS-1" and "since 2025-01-10" in stalled.reason
+    assert (stalled.subject, OpKind.CREATE_COMMENT) in {(o.task, o.kind) for o in first.ops}
+    for days in (1, 8, 30):  # no edit a day, which would only say it is a day older
+        assert sync(ws, lambda d=days: T0 + timedelta(days=d)).ops == []
+
+
 def test_adoption_date_leaves_older_items_alone(files_only: Path, clock) -> None:
     config = files_only / "tether.yaml"
     config.write_text(config.read_text().replace("budget: 100", "budget: 100\n  since: 2025-04-01"))

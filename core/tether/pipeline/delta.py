@@ -23,12 +23,13 @@ from tether.pipeline.assess import Assessor, Recalled, assess_pass, at_risk, wit
 from tether.pipeline.kept import (
     STATUS_FIELDS,
     VERSION,
+    aging,
     inputs,
     portfolio_row,
     record_full,
     second_of_day,
     status_digest,
-    tick,
+    ticks,
     weights_of,
     window_moments,
 )
@@ -165,9 +166,10 @@ def judge_changes(ws: Workspace, store: Store, changed: set[str], now: datetime,
     for stage in (recall.map, recall.drift):
         stage.forget(gone)
         stage.save(store, everything=False)
+    ages = aging(ws)
     store.save_judged({ref: JudgedRow(
         portfolio_row(t, weights.get(ref, []), keys) if ref in dirty else rows[ref].row,
-        tick(t.created), tick(t.updated or t.created),
+        *ticks(t, ages),
         {n: v for n, v in links[ref].items() if n in JOIN_FIELDS and v} or None,
         [f for f in found if f.subject == ref]) for ref, t in loaded.items()},
         everything=False, gone=gone)

@@ -22,6 +22,7 @@ from tether.pipeline.incremental import fingerprint
 from tether.pipeline.places import join_keys
 from tether.pipeline.verdicts import Totals
 from tether.rules.entities import EntityKeys
+from tether.rules.evaluate import fields_read
 from tether.rules.signals import served
 from tether.rules.window import closed_at
 from tether.store.db import Store
@@ -68,8 +69,19 @@ def second_of_day(moment: datetime) -> int:
     return moment.hour * 3600 + moment.minute * 60 + moment.second
 
 
-def tick(moment: datetime | None) -> int | None:
-    return None if moment is None else second_of_day(moment)
+def aging(ws: Workspace) -> tuple[bool, bool]:
+    """Whether any rule reads ``age_days``, ``idle_days``: an item is judged again as they
+    grow only then (a rule change judges everything again anyway)."""
+    read = set().union(*(fields_read(r) for r in (*ws.rules.mappings, *ws.rules.signals)))
+    return "age_days" in read, "idle_days" in read
+
+
+def ticks(task: Task, ages: tuple[bool, bool]) -> tuple[int | None, int | None]:
+    """The seconds of the day ``task``'s read ages grow (None: unread, or no date)."""
+    age, idle = ages
+    created, updated = task.created, task.updated or task.created
+    return (second_of_day(created) if age and created else None,
+            second_of_day(updated) if idle and updated else None)
 
 
 def weights_of(mappings: Iterable[Mapping]) -> dict[str, list[tuple[str, float]]]:
@@ -111,9 +123,9 @@ def record_full(ws: Workspace, store: Store, tasks: list[Task], seen: Examinatio
     mine: dict[str, list[Finding]] = {}
     for f in findings:
         mine.setdefault(f.subject, []).append(replace(f, value_at_risk=0.0))
+    ages = aging(ws)
     store.save_judged({t.ref: JudgedRow(portfolio_row(t, weights.get(t.ref, []), keys),
-                                        tick(t.created), tick(t.updated or t.created),
-                                        joins.get(t.ref), mine.get(t.ref, []))
+                                        *ticks(t, ages), joins.get(t.ref), mine.get(t.ref, []))
                        for t in tasks}, everything=True)
     store.save_judgement({
         "v": VERSION, "at": utc(now).isoformat(), "settled": False, "items": len(tasks),

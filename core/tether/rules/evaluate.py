@@ -4,6 +4,7 @@ to compute the derived facts (regexes) the engine is given."""
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -137,3 +138,19 @@ def explain(node: Node, values: dict[str, Any], depth: int = 0) -> list[Line]:
     for item in node.items:
         lines += explain(item, values, depth + 1)
     return lines
+
+
+def fields_in(node: Node) -> set[str]:
+    """The fields a condition tests."""
+    if isinstance(node, Cond):
+        return {node.field}
+    if isinstance(node, Not):
+        return fields_in(node.item)
+    return set().union(*(fields_in(n) for n in node.items))
+
+
+def fields_read(rule: Rule) -> set[str]:
+    """The fields ``rule`` tests or shows in its message and advice."""
+    shown = {name for text in (rule.message, rule.advice)
+             for _, name, _, _ in string.Formatter().parse(text) if name}
+    return fields_in(rule.when) | shown

@@ -52,6 +52,7 @@ TASK_FIELDS: dict[str, Field] = {f.name: f for f in (
     Field("resolved", DATE, "when the item was resolved"),
     Field("age_days", NUM, "whole days since created"),
     Field("idle_days", NUM, "whole days since the last update (Tether's own writes do not count)"),
+    Field("idle_since", DATE, "when the item last changed (when it was created, if never since)"),
 )}
 
 # Fields computed from a task, as Python source over a task ``t`` as of ``now``: one text
@@ -63,6 +64,7 @@ _COMPUTED = {
     "link_types": "sorted({link.type for link in t.links})",
     "age_days": "_days(t.created, now)",
     "idle_days": "_days(t.updated or t.created, now)",
+    "idle_since": "t.updated or t.created",
 }
 # What the sources in _COMPUTED and task_field_code's expressions refer to besides t and now.
 READ_ENV: dict[str, Any] = {"_days": _days}

@@ -15,7 +15,7 @@ from tether.errors import InvalidInput, Problem
 from tether.model import KPI, STATUS_CATEGORIES, Task
 from tether.pipeline.assess import Assessor
 from tether.pipeline.map import Mapper, task_values
-from tether.rules.evaluate import evaluate, explain, rule_condition
+from tether.rules.evaluate import evaluate, explain, fields_in, rule_condition
 from tether.rules.language import All, AnyOf, Cond, Node, Not, Rule
 from tether.rules.loader import RuleBook
 from tether.rules.signals import DRIFT_FIELDS, link_facts
@@ -143,16 +143,8 @@ def _ids(ids: Any) -> str:
     return ", ".join(dict.fromkeys(ids)) or "none"
 
 
-def _fields(node: Node) -> set[str]:
-    if isinstance(node, Cond):
-        return {node.field}
-    if isinstance(node, Not):
-        return _fields(node.item)
-    return set().union(*(_fields(n) for n in node.items))
-
-
 def _values(rule: Rule, task: Task, now: datetime) -> dict[str, Any]:
-    return task_values(task, _fields(rule_condition(rule)) - DRIFT_FIELDS.keys(), now)
+    return task_values(task, fields_in(rule_condition(rule)) - DRIFT_FIELDS.keys(), now)
 
 
 def _why_not(rule: Rule, values: dict[str, Any]) -> str:
