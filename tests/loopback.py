@@ -66,3 +66,6 @@ class NoSecrets:
 
     def put(self, hook: str, secret: str) -> None:
         raise AssertionError("these deliveries store no secret")
+
+    def expected(self) -> bool:
+        return False

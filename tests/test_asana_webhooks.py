@@ -34,12 +34,16 @@ class Secrets:
 
     def __init__(self) -> None:
         self.kept: dict[str, str] = {}
+        self.waiting = True  # as while `tether webhooks install` runs
 
     def get(self, hook: str) -> str | None:
         return self.kept.get(hook)
 
     def put(self, hook: str, secret: str) -> None:
         self.kept[hook] = secret
+
+    def expected(self) -> bool:
+        return self.waiting
 
 
 class Receiver:
@@ -195,6 +199,15 @@ def test_a_second_handshake_for_the_same_hook_is_refused(setup: Setup) -> None:
     assert other.status_code == 400, other.text
     assert len(setup.state.webhooks) == 1
     assert setup.receiver.secrets.kept == {setup.project: secret}
+
+
+def test_a_handshake_no_install_waits_for_is_refused_and_plants_no_secret(setup: Setup) -> None:
+    setup.receiver.secrets.waiting = False  # no `tether webhooks install` is running
+    planted = setup.refused({"X-Hook-Secret": "e" * 64}, b"", secret="e" * 64)
+    assert planted.status == 401 and "tether webhooks install" in planted.reason
+    refused = setup.create()  # through the sandbox: Asana makes no webhook either
+    assert refused.status_code == 400 and setup.state.webhooks == {}
+    assert setup.receiver.secrets.kept == {}
 
 
 def test_a_target_that_does_not_echo_makes_no_webhook(setup: Setup) -> None:

@@ -209,8 +209,7 @@ def test_a_store_a_newer_tether_migrated_is_refused_untouched(url: str) -> None:
     engine.dispose()
 
 
-def test_tethers_opening_one_new_team_store_at_once_take_turns(pg_databases) -> None:
-    url = pg_databases.new_url()
+def test_tethers_opening_one_new_store_at_once_take_turns(url: str) -> None:
     opened: list[str] = []
     failed: list[BaseException] = []
     start = threading.Barrier(4, timeout=60)
@@ -229,3 +228,25 @@ def test_tethers_opening_one_new_team_store_at_once_take_turns(pg_databases) -> 
     for thread in threads:
         thread.join(timeout=60)
     assert failed == [] and len(opened) == 4
+
+
+def test_webhook_secrets_schema_7_kept_in_connector_memory_move_to_their_table(url: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:  # a store as Tether left it at schema 7
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0007")
+        memory = sa.table("connector_memory", sa.column("source"), sa.column("data"))
+        conn.execute(memory.insert(), [
+            {"source": "hooks:asana", "data": json.dumps({"1200": "s-1200", "1300": "s-1300"})},
+            {"source": "asana", "data": json.dumps({"sync": "t1"})}])
+    engine.dispose()
+    with Store(url) as store:
+        assert (store.hook_secret("asana", "1200"), store.hook_secret("asana", "1300"),
+                store.hook_secret("github", "1200")) == ("s-1200", "s-1300", None)
+        assert store.load_memory("hooks:asana") == {}
+        assert store.load_memory("asana") == {"sync": "t1"}

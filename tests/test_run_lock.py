@@ -125,3 +125,24 @@ def test_a_sync_holds_the_lock_for_its_whole_pass_and_a_plan_needs_none(
     with ws.open_store() as store:
         assert run_pass(ws, store, "sync", wait=False).status == "ok"
         assert [r.mode for r in store.runs()] == ["sync", "plan"]
+
+
+def test_tether_sync_says_who_holds_the_lock_and_waits_or_not(url: str, tmp_path: Path) -> None:
+    folder = make_workspace(tmp_path / "ws", config=CONFIG + f"state:\n  url: '{url}'\n")
+    command = [sys.executable, "-c", "from tether.cli import main; main()", "sync", "-c",
+               str(folder / "tether.yaml")]
+    with held_elsewhere(url) as child:
+        refused = subprocess.run([*command, "--no-wait"], capture_output=True, text=True,
+                                 timeout=120)
+        assert refused.returncode == 1 and refused.stdout == ""
+        assert f"held by pid {child.pid} on {socket.gethostname()}" in refused.stderr
+        waiting = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True)
+        assert waiting.stderr is not None
+        said = waiting.stderr.readline()  # it says so before it waits
+        assert said.startswith("The run lock 'sync'") and "waiting for it to finish" in said
+        assert waiting.poll() is None
+    out, _ = waiting.communicate(timeout=120)  # the holder let go: the sync ran
+    assert waiting.returncode == 0 and "Wrote 6 of 6" in out
+    with Store(url) as store:
+        assert [r.mode for r in store.runs()] == ["sync"]

@@ -5,6 +5,7 @@ and trackers call: health, readiness, Prometheus metrics and refused webhooks.""
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from conftest import NOW
@@ -30,6 +31,7 @@ def test_health_readiness_and_metrics_say_how_the_service_is(files_only: Path) -
         ready = client.get("/readyz")
         assert ready.status_code == 200 and ready.json()["items"] > 30
         assert ready.json()["last_pass"]["status"] == "ok"
+        assert ready.json()["passes"] == {"run": 1, "now": "idle"}
         metrics = client.get("/metrics").text
     assert 'tether_passes_total{status="ok"} 1.0' in metrics
     assert 'tether_findings{signal="untethered"}' in metrics
@@ -199,3 +201,20 @@ def test_hook_secrets_are_kept_per_source_and_forgotten_with_their_webhook(
         assert store.load_memory("asana") == {}  # beside the connector's memory, not in it
         asana.forget("1200")
         assert (asana.get("1200"), asana.get("1300")) == (None, "second-secret")
+
+
+def test_handshakes_are_expected_only_while_an_install_waits(tmp_path: Path) -> None:
+    from tether.serve.service import StoreSecrets
+    from tether.store.db import Store
+
+    now = [datetime(2025, 5, 1, 9, 0, tzinfo=UTC)]
+    with Store(f"sqlite:///{tmp_path / 'state.db'}") as store:
+        asana = StoreSecrets(store, "asana", lambda: now[0])
+        other = StoreSecrets(store, "other", lambda: now[0])
+        assert not asana.expected()
+        with asana.expecting():
+            assert asana.expected() and not other.expected()
+            now[0] += StoreSecrets.WAIT + timedelta(seconds=1)
+            assert not asana.expected()  # an install that hangs does not hold the door open
+        now[0] -= StoreSecrets.WAIT
+        assert not asana.expected()  # the install ended

@@ -9,12 +9,13 @@ import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import requests
 import uvicorn
 from tether.serve.app import create_app
-from tether.serve.service import Service, Settings
+from tether.serve.service import Service, Settings, StoreSecrets
 from tether.testing import Driver
 from tether.testing.test_writeback_suite import PREFIX, Tracker
 
@@ -34,7 +35,9 @@ def served(driver: Driver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))  # the OS chooses the port
     url = f"http://127.0.0.1:{listener.getsockname()[1]}"
-    driver.register_hook(f"{url}/webhooks/src", SECRET)  # before Tether's first writes
+    with tracker.workspace().open_store() as store:  # as `tether webhooks install` does
+        store.expect_handshakes("src", service.clock() + StoreSecrets.WAIT)
+        driver.register_hook(f"{url}/webhooks/src", SECRET)  # before Tether's first writes
     server = uvicorn.Server(uvicorn.Config(create_app(service), log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]})
     thread.start()
@@ -104,3 +107,15 @@ def test_forged_and_replayed_deliveries_change_nothing(served) -> None:
     assert service.runner.passes == 2  # none of them asked for a pass
     assert verdicts(service)["duplicate"] == 101
     assert verdicts(service)["refused_401"] >= 101
+
+
+def test_a_delivery_taken_before_a_restart_is_still_a_duplicate_after_it(served) -> None:
+    tracker, service, url = served
+    driver = tracker.driver
+    driver.deliver()
+    driver.edit(sorted(tracker.idle())[0])
+    edit = edited(driver.deliver())
+    restarted = Service(service.settings, clock=service.clock, load=service.load)
+    query = dict(parse_qsl(urlsplit(edit.url).query))
+    delivery, verdict = restarted.deliver("src", dict(edit.headers), edit.body, query)
+    assert verdict == "duplicate" and restarted.runner.passes == 0

@@ -1,14 +1,23 @@
 """`tether webhooks install|list|remove` against GitHub's sandbox through PyGithub: one hook
 per repository, signed with the secret Tether holds, never two; trackers without such an
-API get the steps to do it by hand."""
+API get the steps to do it by hand. On Asana, against `tether serve`, which takes the
+handshake only while the install waits for it."""
 
 from __future__ import annotations
 
+import socket
+import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import requests
+import uvicorn
 from click.testing import CliRunner
 from tether.cli import main
+from tether.serve.app import create_app
+from tether.serve.service import Service, Settings
+from tether_asana.conformance import AsanaDriver
 from tether_github.conformance import REPO, TOKEN_ENV, GitHubDriver
 
 SERVE = "https://tether.example.com"
@@ -75,3 +84,51 @@ def test_install_without_the_secret_says_which_variable_to_set(github, monkeypat
     result = CliRunner().invoke(main, ["webhooks", "install", "-c", str(config), "--url", SERVE,
                                        "--source", "gh"])
     assert result.exit_code == 1 and "$GITHUB_WEBHOOK_SECRET" in result.output
+
+
+def test_asana_install_shakes_hands_with_tether_serve_and_nobody_else_can(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    drv = AsanaDriver(tmp_path / "asana")
+    monkeypatch.setenv(drv.token_variable, "good")
+    project = drv.project["gid"]
+    folder = tmp_path / "ws"
+    folder.mkdir()
+    (folder / "tether.yaml").write_text(f"""\
+version: 1
+sources:
+  - name: tasks
+    type: asana
+    options: {{url: "{drv.url}", projects: ["{project}"], workspace: "{drv.state.workspace['gid']}"}}
+""")
+    config = folder / "tether.yaml"
+    service = Service(Settings(config, interval=None, debounce=0))
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()  # connections wait in its backlog until the server takes them
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    server = uvicorn.Server(uvicorn.Config(create_app(service), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]})
+    thread.start()
+    try:
+        endpoint = f"{url}/webhooks/tasks?hook={project}"
+        planted = requests.post(endpoint, headers={"X-Hook-Secret": "e" * 64}, timeout=30)
+        assert planted.status_code == 401 and "e" * 64 not in planted.text
+        added = tether("webhooks", "install", "-c", str(config), "--url", url)
+        [hook] = drv.state.webhooks.values()
+        assert f"tasks: added hook {hook['gid']} on {project}" in added
+        with service.workspace.open_store() as store:
+            secret = store.hook_secret("tasks", project)
+            assert secret and secret != "e" * 64
+            assert not store.handshake_expected("tasks", datetime.now(UTC))  # door shut again
+        forged = requests.post(endpoint, headers={"X-Hook-Secret": "f" * 64}, timeout=30)
+        assert forged.status_code == 401
+        with service.workspace.open_store() as store:
+            assert store.hook_secret("tasks", project) == secret
+        assert f"removed hook {hook['gid']}" in tether("webhooks", "remove", "-c", str(config),
+                                                       "--url", url)
+        with service.workspace.open_store() as store:
+            assert store.hook_secret("tasks", project) is None
+    finally:
+        server.should_exit = True
+        thread.join(60)
+        drv.server.stop()

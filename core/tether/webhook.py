@@ -66,6 +66,11 @@ class HookSecrets(Protocol):
 
     def put(self, hook: str, secret: str) -> None: ...
 
+    def expected(self) -> bool:
+        """Whether `tether webhooks install` is waiting for handshakes now: one at any
+        other time is nobody's install, and is refused."""
+        ...
+
 
 def signature(secret: str, body: bytes) -> str:
     """The hex HMAC-SHA256 of ``body`` keyed with ``secret``, as GitHub, Jira and Asana sign."""

@@ -4,8 +4,9 @@ Asana establishes a webhook with a handshake: while ``POST /webhooks`` runs, it 
 target a request carrying ``X-Hook-Secret``; the target must answer 200 echoing that header.
 Tether keeps the secret per webhook (``HookSecrets``), the webhook named by the delivery
 URL's ``hook`` parameter, which ``tether webhooks install`` sets to the project's gid. A
-handshake is taken only for a configured project with no secret yet, so a forged second
-handshake cannot replace the secret. Every later delivery carries ``X-Hook-Signature``, the
+handshake is taken only for a configured project with no secret yet, and only while
+``tether webhooks install`` says it waits for one: a forged handshake can neither replace a
+secret nor plant one. Every later delivery carries ``X-Hook-Signature``, the
 hex HMAC-SHA256 of the raw body keyed with that secret, checked in constant time before the
 body is read. Asana sends no delivery id: the signature is the id (a replay repeats it, and
 the same body sent to another webhook has another), so the service drops repeats by it.
@@ -157,6 +158,10 @@ def _handshake(where: str, hook: str, secret: str, options: AsanaOptions,
     if not secret or len(secret) > MAX_SECRET or not secret.isascii() \
             or not secret.isprintable() or " " in secret:
         raise Refused(400, f"{where}: the handshake's X-Hook-Secret is empty or malformed")
+    if not secrets.expected():
+        raise Refused(401, f"{where}: a handshake came while no `tether webhooks install` "
+                           "was waiting for one, and was refused so that nobody else can "
+                           "set up a webhook; install it with `tether webhooks install`")
     if secrets.get(hook):
         raise Refused(401, f"{where}: a handshake came for a webhook whose secret Tether "
                            "already keeps, and was refused so that the secret cannot be "

@@ -71,7 +71,7 @@ def main() -> None:
 
 
 def _pass(config_path: Path, mode: str, as_json: bool, as_of: datetime | None,
-          full: bool = False) -> RunResult:
+          full: bool = False, wait: bool = True) -> RunResult:
     ws = load_workspace(config_path)
     if as_of is not None and mode == "sync" and as_of > datetime.now(UTC):
         raise TetherError(f"--as-of {as_of.date().isoformat()} is in the future: a sync records "
@@ -79,7 +79,9 @@ def _pass(config_path: Path, mode: str, as_json: bool, as_of: datetime | None,
                           "--as-of` to look ahead; nothing was pulled or written.")
     clock = (lambda: as_of) if as_of is not None else (lambda: datetime.now(UTC))
     with ws.open_store() as store, pull_progress(ws.connectors, err, not as_json):
-        result = run_pass(ws, store, mode, clock, full=full)
+        result = run_pass(ws, store, mode, clock, full=full, wait=wait,
+                          on_wait=lambda said: err.print(escape(said[0].upper() + said[1:] + "."),
+                                                          soft_wrap=True))
     if as_json:
         click.echo(json.dumps(run_document(result), indent=2))
     else:
@@ -107,10 +109,13 @@ def plan(config_path: Path, as_json: bool, as_of: datetime | None, full: bool) -
 @click.option("--dry-run", is_flag=True, help="Same as `tether plan`: write nothing.")
 @as_of_option("as pulled now")
 @full_option
+@click.option("--no-wait", is_flag=True,
+              help="If another sync holds the store's run lock, stop at once and say who "
+                   "holds it (exit 1) instead of waiting for it.")
 def sync(config_path: Path, as_json: bool, dry_run: bool, as_of: datetime | None,
-         full: bool) -> None:
+         full: bool, no_wait: bool) -> None:
     """Pull, map, assess, and write labels and comments back to the trackers."""
-    _pass(config_path, "plan" if dry_run else "sync", as_json, as_of, full)
+    _pass(config_path, "plan" if dry_run else "sync", as_json, as_of, full, not no_wait)
 
 
 @main.command()

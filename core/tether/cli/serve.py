@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import signal
+import socket
 from pathlib import Path
 
 import click
 
 from tether.cli.options import config_option, out
+from tether.errors import TetherError
 from tether.workspace import load_workspace
 
 
@@ -14,7 +17,8 @@ from tether.workspace import load_workspace
 @config_option
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (0.0.0.0 to take webhooks from other machines).")
-@click.option("--port", type=int, default=8080, show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True,
+              help="Port to listen on; 0 lets the system choose a free one (it is printed).")
 @click.option("--every", "interval", type=click.FloatRange(min=10), default=None,
               help="Seconds between scheduled passes [serve.every, default 900].")
 @click.option("--debounce", type=click.FloatRange(min=0), default=None,
@@ -39,7 +43,24 @@ def serve(config_path: Path, host: str, port: int, interval: float | None,
     service = Service(Settings(
         config_path, interval, chosen.debounce if debounce is None else debounce,
         chosen.max_body if max_body is None else max_body, chosen.report_token_env))
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as exc:
+        raise TetherError(f"cannot listen on {host}:{port}: {exc.strerror}; choose another "
+                          "--port (0 lets the system pick one)") from None
+    listener.listen()
+    port = listener.getsockname()[1]
     out.print(f"Serving {config_path} on http://{host}:{port}: a pass every {interval:g} s; "
               f"webhooks at /webhooks/<source>. Ctrl-C or SIGTERM stops after the pass in "
               "flight.", soft_wrap=True)
-    uvicorn.run(create_app(service), host=host, port=port, log_level="warning")
+    # uvicorn shuts down gracefully on SIGTERM or SIGINT, then raises the signal again for
+    # the handler that was there before: this one, so the process exits 0, not killed by it.
+    stopped: list[int] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda number, frame: stopped.append(number))
+    uvicorn.Server(uvicorn.Config(create_app(service), log_level="warning")).run(
+        sockets=[listener])
+    if stopped:
+        out.print(f"Stopped on {signal.Signals(stopped[0]).name}; the ledger is consistent.")

@@ -54,8 +54,15 @@ def _each(ws: Workspace, url: str, only: str | None, verb: str,
 @source_option
 def install(config_path: Path, url: str, only: str | None) -> None:
     """Add Tether's webhook to every scope of each source that lacks one."""
-    _each(load_workspace(config_path), url, only, "added",
-          lambda c, target: c.install_hooks(target))
+    ws = load_workspace(config_path)
+
+    def installed(connector: Connector, target: str) -> list[Hook]:
+        # A tracker that shakes hands (Asana) does so while its webhook is made: `tether
+        # serve` takes a handshake only while an install says it waits for one.
+        with ws.open_store() as store, StoreSecrets(store, connector.name).expecting():
+            return connector.install_hooks(target)
+
+    _each(ws, url, only, "added", installed)
 
 
 @webhooks.command("list")

@@ -65,14 +65,17 @@ class RunResult:
 
 def run_pass(ws: Workspace, store: Store, mode: str,
              clock: Callable[[], datetime] = lambda: datetime.now(UTC), full: bool = False,
-             sources: set[str] | None = None, wait: bool = True) -> RunResult:
+             sources: set[str] | None = None, wait: bool = True,
+             on_wait: Callable[[str], None] | None = None) -> RunResult:
     """Run one pass; ``mode`` "plan" writes nothing to trackers, "sync" applies the plan.
     Only facts that changed since the last pass go to the rule engine, unless ``full``.
     With ``sources``, only those are pulled (a webhook said they changed) and the KPI
     sources are not read; the other sources' items keep their snapshots. A sync holds the
     store's run lock "sync" throughout (its judgement and writes span every source): a
-    second one waits, or with ``wait`` False raises TetherError naming the holder."""
-    with store.run_lock("sync", wait, clock) if mode == "sync" else nullcontext():
+    second one waits (``on_wait`` is told who holds it), or with ``wait`` False raises
+    TetherError naming the holder."""
+    with (store.run_lock("sync", wait, clock, on_wait) if mode == "sync"
+          else nullcontext()):
         now = clock()
         result = RunResult(store.start_run(mode, ws.rules.packs, now), mode, now,
                            packs=ws.rules.packs)

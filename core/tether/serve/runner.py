@@ -95,6 +95,13 @@ class Runner:
                     self.passes += 1
                     self._cond.notify_all()
 
+    @property
+    def state(self) -> str:
+        """"running" (a pass is), "waiting" (one is asked for: a burst settling, or a
+        request that came during a pass) or "idle"."""
+        with self._cond:
+            return "running" if self.running else "waiting" if self._asked else "idle"
+
     def wait_for(self, passes: int, timeout: float) -> bool:
         """Block until ``passes`` passes have finished in all (for callers that must know)."""
         with self._cond:

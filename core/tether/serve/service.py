@@ -10,10 +10,10 @@ import hmac
 import logging
 import os
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tether.errors import TetherError
@@ -26,7 +26,6 @@ from tether.webhook import Delivery, Refused
 from tether.workspace import Workspace, load_workspace
 
 log = logging.getLogger("tether.serve")
-SEEN = 10_000  # delivery ids remembered per service, to refuse replays
 
 
 @dataclass(frozen=True)
@@ -43,20 +42,33 @@ class Settings:
 class StoreSecrets:
     """Per-webhook secrets a tracker handed over (Asana's handshake), kept in the store."""
 
-    def __init__(self, store: Store, source: str):
-        self.store, self.key = store, f"hooks:{source}"  # beside, never inside, its memory
+    WAIT = timedelta(minutes=10)  # how long an install waits for its handshakes at most
+
+    def __init__(self, store: Store, source: str,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
+        self.store, self.source, self.clock = store, source, clock
 
     def get(self, hook: str) -> str | None:
-        return self.store.load_memory(self.key).get(hook)
+        return self.store.hook_secret(self.source, hook)
 
     def put(self, hook: str, secret: str) -> None:
-        self.store.save_memory(self.key, {**self.store.load_memory(self.key), hook: secret})
+        self.store.keep_hook_secret(self.source, hook, secret)
+
+    def expected(self) -> bool:
+        return self.store.handshake_expected(self.source, self.clock())
+
+    @contextmanager
+    def expecting(self) -> Iterator[None]:
+        """Take the handshakes of webhooks made in the ``with`` block (WAIT at most)."""
+        self.store.expect_handshakes(self.source, self.clock() + self.WAIT)
+        try:
+            yield
+        finally:
+            self.store.expect_handshakes(self.source, None)
 
     def forget(self, hook: str) -> None:
         """Drop a removed webhook's secret, so that a new one can shake hands again."""
-        kept = self.store.load_memory(self.key)
-        if kept.pop(hook, None) is not None:
-            self.store.save_memory(self.key, kept)
+        self.store.forget_hook(self.source, hook)
 
 
 class Service:
@@ -69,7 +81,6 @@ class Service:
         self.runner = Runner(self.one_pass, settings.interval, settings.debounce)
         self.workspace: Workspace = load(settings.config)  # fails fast on a bad config
         self.config_error = ""
-        self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._reports: dict[tuple[str, int], str] = {}
 
     def one_pass(self, sources: set[str] | None = None) -> str:
@@ -128,6 +139,7 @@ class Service:
         except Exception as exc:  # readiness reports, it does not raise
             checks["store"] = f"unreachable: {exc}"
         checks["config"] = self.config_error or "ok"
+        checks["passes"] = {"run": self.runner.passes, "now": self.runner.state}
         last = self.runner.last
         if last is None:
             checks["last_pass"] = "none yet"
@@ -160,15 +172,12 @@ class Service:
         connector = copy.copy(connector)
         with ws.open_store() as store:
             connector.memory = store.load_memory(source)  # who Tether's account is
-            delivery = connector.receive(headers, body, query, StoreSecrets(store, source),
+            delivery = connector.receive(headers, body, query,
+                                         StoreSecrets(store, source, self.clock),
                                          ws.config.writeback.label_prefix)
-        if delivery.id:
-            if (source, delivery.id) in self._seen:
+            if delivery.id and not store.first_delivery(source, delivery.id, self.clock()):
                 # 2xx: a tracker retrying what it already sent must stop; nothing changes.
                 return delivery, "duplicate"
-            self._seen[(source, delivery.id)] = None
-            while len(self._seen) > SEEN:
-                self._seen.popitem(last=False)
         if delivery.own:
             return delivery, "echo"
         if not delivery.keys:

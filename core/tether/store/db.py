@@ -11,7 +11,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -26,13 +26,14 @@ from tether.errors import TetherError
 from tether.model import Mapping, Measurement, Task
 from tether.store import lock, tables
 from tether.store.findings import FindingState
+from tether.store.hooks import HookState
 from tether.store.judged import JudgedState
 from tether.store.ledger import WriteLedger
 from tether.store.migrate import migrate
 from tether.store.records import RunRecord
 
 
-class Store(WriteLedger, JudgedState, FindingState):
+class Store(WriteLedger, JudgedState, FindingState, HookState):
     """Tether's durable state at one SQLAlchemy URL; use as a context manager or close()."""
 
     def __init__(self, url: str):
@@ -82,7 +83,10 @@ class Store(WriteLedger, JudgedState, FindingState):
             raise
 
     def _migrate(self) -> None:
-        with self._engine.begin() as conn:
+        # PostgreSQL serialises migrations with a lock of its own (see migrate); SQLite
+        # would let two processes opening a new file both create its tables.
+        with (lock.file_lock(self._sqlite_file, "migrate") if self._sqlite_file
+              else nullcontext()), self._engine.begin() as conn:
             migrate(conn, self.url)
 
     def run_lock(self, scope: str, wait: bool = True,

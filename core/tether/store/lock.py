@@ -19,7 +19,7 @@ import socket
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -67,12 +67,14 @@ def holder(engine: sa.Engine, scope: str) -> Holder | None:
                                            tables.read_set(row.since))
 
 
-def busy(scope: str, where: str, who: Holder | None) -> str:
-    """What to tell a run that found ``scope`` locked."""
+def busy(scope: str, where: str, who: Holder | None, wait: bool = False) -> str:
+    """What to tell a run that found ``scope`` locked (and will ``wait``, or not)."""
     by = who.describe() if who else "another run (it has not recorded itself yet)"
-    return (f"the run lock {scope!r} on the state store at {where} is held by {by}; wait for "
-            "that run to finish and try again (the lock goes with its process: if it crashed, "
-            "there is nothing to clean up)")
+    held = f"the run lock {scope!r} on the state store at {where} is held by {by}"
+    if wait:
+        return f"{held}; waiting for it to finish (Ctrl-C stops waiting; nothing was written)"
+    return (f"{held}; wait for that run to finish and try again (the lock goes with its "
+            "process: if it crashed, there is nothing to clean up)")
 
 
 @contextmanager
@@ -87,11 +89,10 @@ def run_lock(engine: sa.Engine, database: Path | None, local: dict[str, threadin
 
     def blocked() -> None:
         """The lock is taken: fail, or say who has it and go on to wait."""
-        message = busy(scope, where, holder(engine, scope))
         if not wait:
-            raise TetherError(message)
+            raise TetherError(busy(scope, where, holder(engine, scope)))
         if on_wait is not None:
-            on_wait(message)
+            on_wait(busy(scope, where, holder(engine, scope), wait=True))
 
     if database is not None:
         with _flock(lock_file(database, scope), blocked), _recorded(engine, scope, clock):
@@ -109,6 +110,11 @@ def run_lock(engine: sa.Engine, database: Path | None, local: dict[str, threadin
                 yield
         finally:
             mine.release()
+
+
+def file_lock(database: Path, scope: str) -> AbstractContextManager[None]:
+    """The flock ``scope`` beside the SQLite file ``database``, waited for silently."""
+    return _flock(lock_file(database, scope), lambda: None)
 
 
 @contextmanager

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # The number of the newest migration (tether/store/migrations/versions/vNNNN_*.py); kept in
 # ``schema_version`` too, where Tethers from before the migrations look for it.
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 meta = sa.MetaData()
 
@@ -163,6 +163,25 @@ run_locks = sa.Table(
     sa.Column("since", When, nullable=False),
 )
 
+# What a webhook's tracker handed over itself (Asana's handshake secret), per webhook; a row
+# with no secret and ``expected_until`` set says an install is waiting for handshakes
+# (``hook`` "*": any of the source's webhooks), so that none other is taken.
+hook_secrets = sa.Table(
+    "hook_secrets", meta,
+    sa.Column("source", Name, primary_key=True),
+    sa.Column("hook", Name, primary_key=True),
+    sa.Column("secret", sa.Text, nullable=True),
+    sa.Column("expected_until", When, nullable=True),
+)
+# The webhook deliveries taken lately, by the tracker's delivery id: a retry is answered as
+# a duplicate, across restarts too.
+deliveries = sa.Table(
+    "deliveries", meta,
+    sa.Column("source", Name, primary_key=True),
+    sa.Column("delivery", Key(512), primary_key=True),
+    sa.Column("at", When, nullable=False),
+    sa.Index("ix_deliveries_at", "at"),
+)
 
 def utc(dt: datetime) -> datetime:
     """Aware UTC; naive input is taken as UTC, as codec.parse_datetime does."""
