@@ -49,7 +49,7 @@ def _state(demo: Demo) -> dict[str, object]:
 def _tether_comments(demo: Demo) -> dict[str, int]:
     """How many comments carrying Tether's marker or footer each item has, over every tracker."""
     counts: dict[str, int] = {}
-    for box in demo.sandboxes:
+    for box in demo.sandboxes.values():
         for key, bodies in box.comments().items():
             counts[f"{box.type_name}:{key}"] = sum(1 for b in bodies if MARKER in b or "Tether" in b)
     return counts
@@ -90,14 +90,14 @@ def test_a_sync_killed_mid_write_converges_on_the_next_run(
                 os.kill(child[0].pid, signal.SIGKILL)  # the write landed; its answer never will
                 return True
 
-        for box in demo.sandboxes:
+        for box in demo.sandboxes.values():
             box.server.after_handling = kill_on_nth_write  # type: ignore[attr-defined]
         with lock:
             child.append(subprocess.Popen([*SYNC, str(tmp_path)], env=os.environ.copy(),
                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE))
         child[0].communicate(timeout=120)
         assert child[0].returncode == -signal.SIGKILL, "the sync finished before the kill point"
-        for box in demo.sandboxes:
+        for box in demo.sandboxes.values():
             box.server.after_handling = None  # type: ignore[attr-defined]
 
         again = subprocess.run([*SYNC, str(tmp_path)], capture_output=True, text=True,

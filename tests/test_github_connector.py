@@ -859,7 +859,8 @@ def test_sandbox_restarts_with_the_labels_tether_wrote(tmp_path: Path, monkeypat
         assert options["repos"] == ["acme/shop"] and options["url"].endswith("/api/v3")
         assert options["token_env"] == "TETHER_SANDBOX_GITHUB_TOKEN"
         assert options["token_env"] not in os.environ  # the demo exports sandbox.env itself
-        assert sandbox.env == {"TETHER_SANDBOX_GITHUB_TOKEN": "s3cret"}  # one that may write
+        assert sandbox.env == {"TETHER_SANDBOX_GITHUB_TOKEN": "s3cret",  # one that may write
+                               "TETHER_SANDBOX_GITHUB_HOOK_SECRET": "tether-sandbox-webhook-secret"}
         monkeypatch.setenv(options["token_env"], sandbox.env[options["token_env"]])
         connector = GitHubConnector("gh", GitHubOptions(**options), tmp_path)
         [task] = connector.pull(None).tasks

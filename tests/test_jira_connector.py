@@ -917,7 +917,8 @@ issues:
     options = box.start(seed, tmp_path / "work")
     try:
         assert options["projects"] == ["WEB"] and "email" not in options  # Data Center
-        assert box.env == {"TETHER_SANDBOX_JIRA_TOKEN": "s3cret"}
+        assert box.env == {"TETHER_SANDBOX_JIRA_TOKEN": "s3cret",
+                           "TETHER_SANDBOX_JIRA_HOOK_SECRET": "tether-sandbox-webhook-secret"}
         monkeypatch.setenv(options["token_env"], box.env[options["token_env"]])
         connector = JiraConnector("web", JiraOptions(**options), tmp_path)
         tasks = {t.key: t for t in connector.pull(None).tasks}

@@ -27,7 +27,7 @@ def demo(tmp_path: Path):
 
 def revoke(demo: Demo, monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
     """The token of ``kind``'s tracker stops working: every call answers 401."""
-    box = next(b for b in demo.sandboxes if b.type_name == kind)
+    box = next(b for b in demo.sandboxes.values() if b.type_name == kind)
     for variable in box.env:
         monkeypatch.setenv(variable, "revoked")
 

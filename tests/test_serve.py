@@ -218,3 +218,35 @@ def test_handshakes_are_expected_only_while_an_install_waits(tmp_path: Path) -> 
             assert not asana.expected()  # an install that hangs does not hold the door open
         now[0] -= StoreSecrets.WAIT
         assert not asana.expected()  # the install ended
+
+
+def test_a_kpi_measurement_posted_is_kept_and_judged_without_pulling(
+        files_only: Path, monkeypatch) -> None:
+    served = service(files_only)
+    url = "/kpis/nps/measurements"
+    with TestClient(create_app(served)) as client:
+        monkeypatch.delenv("TETHER_KPI_TOKEN", raising=False)
+        assert client.post(url, json={"value": 41}).status_code == 404  # no token, no door
+        monkeypatch.setenv("TETHER_KPI_TOKEN", "kpi-s3cret")
+        assert client.post(url, json={"value": 41}).status_code == 401
+        bearer = {"Authorization": "Bearer kpi-s3cret"}
+        served.runner.request()
+        assert served.runner.wait_for(1, timeout=60)
+        export = files_only / "data" / "jira-export.csv"  # changed, but no source is pulled
+        export.write_text(export.read_text().replace("Update office wiki", "Refresh the wiki"))
+        taken = client.post(url, json={"value": 41, "at": "2025-05-01"}, headers=bearer)
+        assert taken.status_code == 202, taken.text
+        assert taken.json() == {"kpi": "nps", "value": 41.0, "at": "2025-05-01T00:00:00+00:00",
+                                "pass": "asked"}
+        assert served.runner.wait_for(2, timeout=60)
+        again = client.post(url, json={"value": 40, "at": "2025-05-01"}, headers=bearer)
+        assert again.status_code == 409 and "never overwritten" in again.json()["refused"]
+        assert client.post(url, json={"value": "high"}, headers=bearer).status_code == 400
+        unknown = client.post("/kpis/revenue/measurements", json={"value": 1}, headers=bearer)
+        assert unknown.status_code == 404 and "nps" in unknown.json()["refused"]
+    assert served.runner.passes == 2 and served.runner.last is not None
+    assert served.runner.last.status == "ok"
+    with served.workspace.open_store() as store:
+        assert [(m.at.date().isoformat(), m.value) for m in store.measurements("nps")] == [
+            ("2025-05-01", 41.0)]
+        assert not any("Refresh the wiki" in t.title for t in store.load_tasks())

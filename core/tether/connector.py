@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,6 +95,25 @@ class Connector(ABC):
         # after the pass. A hint to save requests, never a fact to write on: losing it may
         # cost requests, never correctness.
         self.memory: dict[str, Any] = {}
+        # The requests this connector sent its tracker, by how they were answered (see
+        # answered); `tether serve` exports them, the JSON output of a pass lists them.
+        self.requests: Counter[str] = Counter()
+
+    def answered(self, status: int, headers: Mapping[str, str] | None = None) -> None:
+        """Count one request the tracker answered with ``status``: "ok" (below 400),
+        "throttled" (429, or 403 with a rate-limit header: GitHub's), "refused" (other
+        4xx) or "failed" (5xx); status 0: no answer came ("failed")."""
+        said = {name.lower(): value for name, value in (headers or {}).items()}
+        limited = "retry-after" in said or said.get("x-ratelimit-remaining") == "0"
+        self.requests["ok" if 0 < status < 400 else "throttled" if status == 429
+                      or (status == 403 and limited) else "refused" if 400 <= status < 500
+                      else "failed"] += 1
+
+    def count_requests(self, session: Any) -> None:
+        """Count every answer a ``requests`` session gets (a response hook)."""
+        session.hooks["response"].append(
+            lambda response, *args, **kwargs: self.answered(response.status_code,
+                                                            response.headers))
 
     def report_progress(self, done: int, total: int | None = None) -> None:
         """Say how far a pull has got; connectors call it after each page."""
@@ -205,6 +225,23 @@ class Sandbox(ABC):
         """Every item's comments as plain text, by key, oldest first: what a person browsing
         the tracker reads (the crash test counts Tether's comments with it)."""
         raise NotImplementedError(f"the {self.type_name} sandbox cannot list its comments")
+
+    # -- webhooks, for `tether demo --serve` (optional: a sandbox without them is polled) --
+
+    def deliver(self) -> list[Any]:
+        """Post the webhook deliveries queued since the last call (people's edits and
+        Tether's writes) to the webhooks made on this sandbox, signed as the tracker signs
+        them; returns them with the answers. The default sends none."""
+        return []
+
+    def hook_by_hand(self, url: str, remove: bool = False) -> None:
+        """Make (or ``remove``) a webhook to ``url`` as the tracker's administrator would in
+        its settings, for trackers whose webhooks Tether cannot make through their API."""
+        raise NotImplementedError(f"the {self.type_name} sandbox takes no webhook by hand")
+
+    def close_as_person(self, key: str) -> None:
+        """A person (not Tether's account) closes item ``key``; its webhooks hear of it."""
+        raise NotImplementedError(f"the {self.type_name} sandbox cannot act as a person")
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,7 @@ class AsanaConnector(Connector):
         super().__init__(name, options, base_dir, clock)
         opts = self.options
         self.client = AsanaClient(opts.api, opts.token_env, self.clock, opts.timeout)
+        self.count_requests(self.client.session)
         self.labels: TagLabels | FieldLabels
         if opts.label_mode == "tags":
             self.labels = TagLabels(self.client, opts.workspace or "", self._where)
@@ -68,6 +69,7 @@ class AsanaConnector(Connector):
         self._me_gid: str | None = None
         self._unfollowed: set[str] = set()  # tasks read as "no Tether story possible"
         self._pull: shown.Pull | None = None  # this connector's last pull
+        self._checked: dict[str, Any] | None = None  # the memory whose stories were checked
 
     # -- pull --------------------------------------------------------------------------------
 
@@ -128,7 +130,7 @@ class AsanaConnector(Connector):
               ) -> dict[str, CurrentAnnotation]:
         self.client.token()
         wanted = {task.key for task in tasks}
-        seen = events.stories(self.memory)
+        seen = self._stories()
         trusted, moved = (set(), set()) if careful else self._catch_up(seen)
         memo = None if careful else self._memo(prefix, trusted)
         views, gone = self._views(wanted, prefix, careful, memo, moved)
@@ -220,7 +222,7 @@ class AsanaConnector(Connector):
         items = dict(pull.items) if pull is not None else {}
         views: dict[str, shown.View] = {}
         if memo is not None:
-            keys = (wanted | events.stories(self.memory).keys() | memo.tasks.keys())
+            keys = (wanted | self._stories().keys() | memo.tasks.keys())
             for key in keys - items.keys() - moved - memo.stale:
                 view = memo.view(key, self.labels, projects)
                 if view.homes:  # one outside the projects is fetched each pass
@@ -357,10 +359,18 @@ class AsanaConnector(Connector):
             results[index] = self._comment(write)
         return [r for r in results if r is not None]
 
+    def _stories(self) -> events.Seen:
+        """Tether's story per task, kept in memory: checked once per memory given (a write
+        per comment would otherwise walk every task's note)."""
+        seen = self.memory.get(events.STORIES)
+        if self._checked is not self.memory or not isinstance(seen, dict):
+            seen, self._checked = events.stories(self.memory), self.memory
+        return seen
+
     def _comment(self, write: StoryWrite) -> OpResult:
         """The op's result, noted in memory: the story Tether's write left, none when a
         person deleted it, nothing known after a failure."""
-        op, seen = write.op, events.stories(self.memory)
+        op, seen = write.op, self._stories()
         ok, error, story, gone = write.outcome(self.client)
         if not ok:
             seen.pop(op.key, None)

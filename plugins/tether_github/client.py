@@ -12,13 +12,14 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
-from github import Auth, Github
+import requests
+from github import Auth, Github, GithubException
 from tether.sdk import Clock, PullDate, RetryPolicy, SourceError, with_retries
 
 from .failures import TRACKER, source_error, transient
@@ -60,9 +61,11 @@ def following_page(url: str) -> str:
 class GitHubClient:
     """One token's view of ``options.url``; rebuilt when the token variable changes."""
 
-    def __init__(self, options: GitHubOptions, clock: Clock):
+    def __init__(self, options: GitHubOptions, clock: Clock,
+                 answered: Callable[[int, Mapping[str, str] | None], None] | None = None):
         self.options = options
         self.clock = clock
+        self.answered = answered  # told how each request was answered (status, headers)
         default = RetryPolicy()
         # Waiting for a primary rate-limit reset may take up to an hour; allow that much.
         self.policy = RetryPolicy(attempts=default.attempts,
@@ -102,7 +105,7 @@ class GitHubClient:
         gh = self.github()
         try:
             return with_retries(
-                lambda: fn(gh),
+                lambda: self._counted(fn, gh),
                 lambda exc: transient(exc, self.clock, self.options.max_rate_limit_wait),
                 self.clock, self.policy)
         except SourceError:
@@ -111,12 +114,29 @@ class GitHubClient:
             raise source_error(exc, where, subject, self.options.token_env, self.options.url,
                                self.clock) from None
 
+    def _counted(self, fn: Callable[[Github], T], gh: Github) -> T:
+        """``fn(gh)``, its answer counted (PyGithub keeps its session to itself)."""
+        try:
+            out = fn(gh)
+        except GithubException as exc:
+            if self.answered is not None:
+                self.answered(exc.status, exc.headers)
+            raise
+        except requests.RequestException:
+            if self.answered is not None:
+                self.answered(0, None)
+            raise
+        if self.answered is not None:
+            self.answered(200, None)
+        return out
+
     def fetch(self, path: str) -> tuple[dict[str, Any], Any]:
         """GET ``path``: (headers, JSON body), retrying transient failures but never waiting
         for a spent rate limit; failures propagate as PyGithub raised them (the doctor tells
         them apart)."""
         gh = self.github()
-        return with_retries(lambda: gh.requester.requestJsonAndCheck("GET", path),
+        return with_retries(lambda: self._counted(
+                                lambda g: g.requester.requestJsonAndCheck("GET", path), gh),
                             lambda exc: transient(exc, self.clock, 0.0), self.clock, self.policy)
 
     def pages(self, path: str, params: dict[str, str], where: str, subject: str,

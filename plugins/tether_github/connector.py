@@ -44,7 +44,7 @@ class GitHubConnector(Connector):
 
     def __init__(self, name: str, options: Options, base_dir: Path, clock: Clock | None = None):
         super().__init__(name, options, base_dir, clock)
-        self.client = GitHubClient(self.options, self.clock)
+        self.client = GitHubClient(self.options, self.clock, self.answered)
         self.annotator = Annotator(self.client, self.options)
 
     def pull(self, cursor: str | None) -> PullResult:

@@ -108,8 +108,10 @@ class FlavourMismatch(SourceError):
 class JiraClient:
     """One configured site: connects lazily, reconnects when the token variable changes."""
 
-    def __init__(self, options: JiraOptions, clock: Clock):
+    def __init__(self, options: JiraOptions, clock: Clock,
+                 counted: Callable[[Any], None] | None = None):
         self.options = options
+        self.counted = counted  # told of each session made, to count its requests
         self.clock = clock
         self._jira: JIRA | None = None
         self._token: str | None = None
@@ -184,6 +186,8 @@ class JiraClient:
                       get_server_info=False, max_retries=0, timeout=opts.timeout,
                       logging=False, **auth)
         client._session.hooks["response"].append(self.dated.hook)  # requests' public hook list
+        if self.counted is not None:
+            self.counted(client._session)
         try:
             self._identify(client, self._offered)
         except BaseException:

@@ -59,7 +59,8 @@ class JiraConnector(Connector):
         self.cloud = self.options.flavour == "cloud"  # else Data Center
         if not self.cloud:
             self.capabilities = DATACENTER  # the flavour decides the markup
-        self.client = JiraClient(self.options, self.clock)  # no request until first used
+        # No request until first used.
+        self.client = JiraClient(self.options, self.clock, self.count_requests)
         self._shown: dict[str, Shown] = {}  # key -> labels and marker, as last pulled
         self._written: dict[str, Written] = {}  # key -> Tether's comment written since then
         self._from_memory: set[str] = set()  # keys whose ``_shown`` was recalled from memory

@@ -27,7 +27,7 @@ def main() -> None:
         workdir = Path(tmp) / "demo"
         demo = start_demo(workdir, Plugins(), "northwind-trackers")
         try:
-            boxes = {box.type_name: box.server for box in demo.sandboxes}  # type: ignore[attr-defined]
+            boxes = {box.type_name: box.server for box in demo.sandboxes.values()}  # type: ignore[attr-defined]
             print(f"{'run':<28} {'planned':>7} {'applied':>7} {'held':>4}  "
                   + "  ".join(f"{n + ' w/all':>14}" for n in boxes) + f"  {'wall s':>6}")
 
@@ -58,7 +58,7 @@ def main() -> None:
             # The sandbox stamps whole seconds, like GitHub: an edit in the same second as the
             # last pull looks unchanged to an incremental pull (the next full pull sees it).
             time.sleep(1.1)
-            github = next(b for b in demo.sandboxes if b.type_name == "github")
+            github = next(b for b in demo.sandboxes.values() if b.type_name == "github")
             world = github.world  # type: ignore[attr-defined]
             repo = next(iter(world.repos.values()))
             issue = next(i for i in repo.issues.values() if any(

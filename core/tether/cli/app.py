@@ -125,10 +125,15 @@ def sync(config_path: Path, as_json: bool, dry_run: bool, as_of: datetime | None
               help="Which shipped example to run (northwind-trackers, files-only).")
 @click.option("--keep-running", is_flag=True,
               help="Keep the sandboxes serving after the sync, to browse them; Ctrl-C stops.")
+@click.option("--serve", "serve_too", is_flag=True,
+              help="Then run `tether serve` on the demo: the sandboxes send it signed "
+                   "webhooks, and a person's edit shows the loop; Ctrl-C stops.")
 @json_option
-def demo(workdir: Path, example: str, keep_running: bool, as_json: bool) -> None:
+def demo(workdir: Path, example: str, keep_running: bool, serve_too: bool,
+         as_json: bool) -> None:
     """Run a real sync on sandbox trackers seeded with an example: no credentials needed."""
-    running = start_demo(workdir, Plugins(), example)
+    plugins = Plugins()
+    running = start_demo(workdir, plugins, example)
     try:
         ws = running.workspace
         with ws.open_store() as store, pull_progress(ws.connectors, err, not as_json):
@@ -139,7 +144,11 @@ def demo(workdir: Path, example: str, keep_running: bool, as_json: bool) -> None
                 print_result(result, ws.config.kpis)
                 write_report(ws, store, "html", workdir / "tether-report.html", running.now())
                 _demo_hints(workdir, running, result)
-        if keep_running:
+        if serve_too:
+            from tether.cli.demo_serve import serve_demo
+
+            serve_demo(workdir, running, result.findings, plugins, threading.Event())
+        elif keep_running:
             err.print("Sandboxes are serving; press Ctrl-C to stop.")
             threading.Event().wait()
     except KeyboardInterrupt:

@@ -31,7 +31,7 @@ class Demo:
 
     workspace: Workspace
     urls: dict[str, str]
-    sandboxes: list[Sandbox] = field(default_factory=list)
+    sandboxes: dict[str, Sandbox] = field(default_factory=dict)  # by source name
     options: dict[str, dict] = field(default_factory=dict)  # per source: what points it here
     today: datetime | None = None  # the example's fixed "now" (its findings depend on it)
 
@@ -40,7 +40,7 @@ class Demo:
         return self.today or datetime.now(UTC)
 
     def stop(self) -> None:
-        for box in self.sandboxes:
+        for box in self.sandboxes.values():
             box.stop()
 
 
@@ -59,20 +59,19 @@ def start_demo(workdir: Path, plugins: Plugins, example: str = DEMO_EXAMPLE) -> 
         copy_missing(source_dir, workdir, skip={SEED_DIR})
         config = load_config(workdir, plugins)
         kinds = plugins.sandbox_types()
-        sandboxes: list[Sandbox] = []
+        sandboxes: dict[str, Sandbox] = {}
         overrides: dict[str, dict] = {}
         try:
             for source in config.sources:
                 if source.type not in kinds or not (source_dir / SEED_DIR).is_dir():
                     continue  # an export (files) needs no sandbox
-                box = kinds[source.type]()
-                sandboxes.append(box)
+                box = sandboxes[source.name] = kinds[source.type]()
                 overrides[source.name] = box.start(source_dir / SEED_DIR,
                                                    workdir / ".sandbox" / source.name)
                 os.environ.update(box.env)
             workspace = load_workspace(workdir, plugins, overrides)
         except BaseException:
-            for box in sandboxes:
+            for box in sandboxes.values():
                 box.stop()
             raise
     urls = {name: options.get("url", "") for name, options in overrides.items()}

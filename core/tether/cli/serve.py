@@ -42,7 +42,8 @@ def serve(config_path: Path, host: str, port: int, interval: float | None,
     interval = chosen.every if interval is None else interval
     service = Service(Settings(
         config_path, interval, chosen.debounce if debounce is None else debounce,
-        chosen.max_body if max_body is None else max_body, chosen.report_token_env))
+        chosen.max_body if max_body is None else max_body, chosen.report_token_env,
+        chosen.kpi_token_env))
     listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:

@@ -101,7 +101,8 @@ def load_config(path: Path, plugins: Plugins, env: Mapping[str, str] | None = No
                                        judgement.entities.components,
                                        tuple(judgement.entities.fields), judgement.entities.links),
                             judgement.window_days),
-        serve=ServeConfig(serve.every, serve.debounce, serve.max_body, serve.report_token_env),
+        serve=ServeConfig(serve.every, serve.debounce, serve.max_body, serve.report_token_env,
+                          serve.kpi_token_env),
     )
 
 

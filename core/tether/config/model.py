@@ -56,6 +56,7 @@ class ServeConfig:
     debounce: float = 5.0  # seconds a burst of webhooks settles
     max_body: int = 1_048_576  # bytes: larger deliveries are refused
     report_token_env: str = "TETHER_REPORT_TOKEN"
+    kpi_token_env: str = "TETHER_KPI_TOKEN"
 
 
 @dataclass(frozen=True)

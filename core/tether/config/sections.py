@@ -220,6 +220,11 @@ class ServeModel(_Section):
         "TETHER_REPORT_TOKEN", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
         description="The environment variable holding the token that opens the live report "
         "(no token: no report).")
+    kpi_token_env: Annotated[str, Hint("an environment variable's name, like "
+                                       "TETHER_KPI_TOKEN")] = Field(
+        "TETHER_KPI_TOKEN", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="The environment variable holding the token that lets a system record a "
+        "KPI measurement with POST /kpis/<id>/measurements (no token: no such endpoint).")
 
 
 class KpiFileModel(_Section):

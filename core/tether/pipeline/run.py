@@ -3,6 +3,7 @@ apply); each stage owns its work, this module only sequences them."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -61,6 +62,7 @@ class RunResult:
     applied: ApplyReport | None = None
     kpi_statuses: dict[str, KpiStatus] = field(default_factory=dict)  # by KPI id, config order
     rematched: dict[str, int] = field(default_factory=dict)  # by stage: facts the engine saw
+    requests: dict[str, dict[str, int]] = field(default_factory=dict)  # by source and answer
 
 
 def run_pass(ws: Workspace, store: Store, mode: str,
@@ -79,6 +81,7 @@ def run_pass(ws: Workspace, store: Store, mode: str,
         now = clock()
         result = RunResult(store.start_run(mode, ws.rules.packs, now), mode, now,
                            packs=ws.rules.packs)
+        sent = {name: Counter(c.requests) for name, c in ws.connectors.items()}
         try:
             _run(ws, store, result, clock, full, sources)
         except BaseException:
@@ -87,6 +90,8 @@ def run_pass(ws: Workspace, store: Store, mode: str,
         result.status = ("failed" if result.applied and result.applied.failed
                          else "partial" if result.unread else "ok")
         result.finished = clock()
+        result.requests = {name: dict(sorted((c.requests - sent[name]).items()))
+                           for name, c in ws.connectors.items() if c.requests - sent[name]}
         store.finish_run(result.run_id, result.status, _counts(result), result.finished)
         return result
 

@@ -34,6 +34,7 @@ def run_document(r: RunResult) -> dict[str, Any]:
             # the summary counts the whole portfolio either way.
             "listed_all": r.listed,
             "rematched": r.rematched,  # by stage: tasks whose facts changed, so were matched
+            "requests": r.requests,  # by source, the tracker's answers: ok, throttled, ...
         },
         "mappings": [
             {"task": m.task, "kpi": m.kpi, "rule_id": m.rule_id, "weight": m.weight,

@@ -1,5 +1,5 @@
-"""The HTTP face of the service (Starlette): health, readiness, Prometheus metrics and one
-webhook endpoint per source."""
+"""The HTTP face of the service (Starlette): health, readiness, Prometheus metrics, one
+webhook endpoint per source, the live report and KPI measurements."""
 
 from __future__ import annotations
 
@@ -75,17 +75,34 @@ def create_app(service: Service, run_passes: bool = True) -> Starlette:
         text = await run_in_threadpool(service.report, fmt)
         return Response(text, media_type=MEDIA[fmt])
 
+    async def measurement(request: Request) -> Response:
+        kpi_id = request.path_params["kpi"]
+        body = await request.body()
+        try:
+            measured = await run_in_threadpool(service.record_measurement, kpi_id, body,
+                                               request.headers.get("authorization"))
+        except Refused as refused:
+            log.warning("measurement of %s refused (%d): %s", kpi_id, refused.status,
+                        refused.reason)
+            return JSONResponse({"refused": refused.reason}, status_code=refused.status)
+        log.info("measurement of %s recorded: %s at %s", kpi_id, measured.value,
+                 measured.at.isoformat())
+        return JSONResponse({"kpi": kpi_id, "value": measured.value,
+                             "at": measured.at.isoformat(), "pass": "asked"}, status_code=202)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if run_passes:
             service.runner.start()
         yield
         service.runner.stop()
+        service.close()
 
     return Starlette(routes=[
         Route("/healthz", healthz), Route("/readyz", readyz), Route("/metrics", metrics),
         Route("/webhooks/{source}", webhook, methods=["POST"]),
         Route("/report", report), Route("/report.{fmt:str}", report),
+        Route("/kpis/{kpi}/measurements", measurement, methods=["POST"]),
     ], lifespan=lifespan)
 
 

@@ -9,7 +9,8 @@ from tether.pipeline.run import RunResult
 
 class Metrics:
     """What operations people watch: passes and their duration, items judged, open findings
-    by signal, writes by result, webhook deliveries by source and verdict, unread sources."""
+    by signal, writes by result, webhook deliveries by source and verdict, unread sources,
+    tracker requests by source and answer."""
 
     def __init__(self) -> None:
         self.registry = registry = CollectorRegistry()
@@ -30,6 +31,10 @@ class Metrics:
         self.unread = Gauge("tether_source_unread_since_seconds",
                             "Unix time since which a source could not be read (0: it can)",
                             ["source"], registry=registry)
+        self.requests = Counter("tether_tracker_requests",
+                                "Requests sent to trackers, by source and answer (ok, "
+                                "throttled: 429 or a rate limit, refused, failed)",
+                                ["source", "answer"], registry=registry)
         self.last_pass = Gauge("tether_last_pass_finished_seconds",
                                "Unix time the last pass finished", registry=registry)
         self._signals: set[str] = set()  # gauges set once read 0 when no longer raised
@@ -53,6 +58,9 @@ class Metrics:
         for name in self._sources:
             unread = result.unread.get(name)
             self.unread.labels(name).set(unread.since.timestamp() if unread else 0)
+        for name, answers in result.requests.items():
+            for answer, n in answers.items():
+                self.requests.labels(name, answer).inc(n)
         if result.finished is not None:
             self.last_pass.set(result.finished.timestamp())
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 log = logging.getLogger("tether.serve")
+JUDGE_ONLY = "\0judge"  # a request that needs no source pulled (a KPI measurement came)
 
 
 @dataclass
@@ -42,8 +43,8 @@ class Runner:
         self.passes = 0
 
     def request(self, source: str | None = None) -> None:
-        """Something changed in ``source`` (None: anywhere): run a pass on the sources asked
-        for once the burst settles (``debounce``)."""
+        """Something changed in ``source`` (None: anywhere; JUDGE_ONLY: no source, the KPI
+        facts): run a pass on the sources asked for once the burst settles (``debounce``)."""
         with self._cond:
             if self._asked is None:
                 self._asked = self._clock()
@@ -78,7 +79,8 @@ class Runner:
                     return
                 scheduled = self.interval is not None and self._clock() >= self._next
                 # A scheduled pass, or a request naming no source, pulls every source.
-                sources = None if scheduled or "" in self._sources else set(self._sources)
+                sources = (None if scheduled or "" in self._sources
+                           else self._sources - {JUDGE_ONLY})
                 self._asked, self._sources = None, set()  # later requests: the next pass
                 if scheduled and self.interval is not None:
                     self._next = self._clock() + self.interval

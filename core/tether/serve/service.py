@@ -7,8 +7,11 @@ from __future__ import annotations
 import base64
 import copy
 import hmac
+import json
 import logging
+import math
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -16,11 +19,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from tether.codec import parse_datetime
 from tether.errors import TetherError
+from tether.model import Measurement
 from tether.pipeline.run import run_pass
 from tether.report.formats import render_report
 from tether.serve.metrics import Metrics
-from tether.serve.runner import Runner
+from tether.serve.runner import JUDGE_ONLY, Runner
 from tether.store.db import Store
 from tether.webhook import Delivery, Refused
 from tether.workspace import Workspace, load_workspace
@@ -37,6 +42,7 @@ class Settings:
     debounce: float = 5.0  # seconds a burst of webhooks settles before its pass
     max_body: int = 1_048_576  # bytes: larger deliveries are refused (413)
     report_token_env: str = "TETHER_REPORT_TOKEN"  # no token: no live report
+    kpi_token_env: str = "TETHER_KPI_TOKEN"  # no token: no measurements taken over HTTP
 
 
 class StoreSecrets:
@@ -82,6 +88,25 @@ class Service:
         self.workspace: Workspace = load(settings.config)  # fails fast on a bad config
         self.config_error = ""
         self._reports: dict[tuple[str, int], str] = {}
+        self._store: tuple[str, Store] | None = None  # see store()
+        self._lock = threading.RLock()
+
+    def store(self) -> Store:
+        """The state store for requests (webhooks, readiness, the report), kept open: opening
+        one per request would cost an engine and a schema check each time. Passes open
+        their own."""
+        url = self.workspace.config.state_url
+        with self._lock:
+            if self._store is None or self._store[0] != url:
+                self.close()
+                self._store = (url, Store(url))
+            return self._store[1]
+
+    def close(self) -> None:
+        """Release the store kept for requests."""
+        if self._store is not None:
+            self._store[1].close()
+            self._store = None
 
     def one_pass(self, sources: set[str] | None = None) -> str:
         """A sync pass on the workspace as its files are now (pulling only ``sources`` when
@@ -105,36 +130,55 @@ class Service:
         """The report of the latest pass in ``fmt``, rendered once per pass."""
         key = (fmt, self.runner.passes)
         if key not in self._reports:
-            ws = self.workspace
-            with ws.open_store() as store:
-                self._reports = {key: render_report(ws, store, fmt, self.clock())[0]}
+            self._reports = {key: render_report(self.workspace, self.store(), fmt,
+                                                self.clock())[0]}
         return self._reports[key]
 
     def report_allowed(self, authorization: str | None) -> bool:
         """Whether ``authorization`` (a Bearer token, or Basic with the token as password)
-        carries the token from the environment; Refused(404) when none is set."""
-        token = os.environ.get(self.settings.report_token_env, "")
-        if not token:
-            raise Refused(404, f"the report is business data, so it is served only behind a "
-                               f"token: set {self.settings.report_token_env} where tether "
-                               "serve runs")
-        scheme, _, given = (authorization or "").partition(" ")
-        if scheme.lower() == "basic":
-            try:
-                given = base64.b64decode(given).decode().partition(":")[2]
-            except (ValueError, UnicodeDecodeError):
-                return False
-        elif scheme.lower() != "bearer":
-            return False
-        return hmac.compare_digest(given.encode(), token.encode())
+        carries the report token from the environment; Refused(404) when none is set."""
+        return _allowed(authorization, self.settings.report_token_env,
+                        "the report is business data, so it is served only behind a token")
+
+    def record_measurement(self, kpi_id: str, body: bytes, authorization: str | None
+                           ) -> Measurement:
+        """Keep one measured value of ``kpi_id`` (JSON ``{"value": 42.5, "at": "2025-06-01"}``,
+        ``at`` defaulting to now) and ask for a pass that pulls nothing, to judge the KPI
+        facts again. Refused: 404 with no token set, 401 without it, 404 for an unknown KPI,
+        400 for a malformed value, 409 for a value already kept at that moment."""
+        if not _allowed(authorization, self.settings.kpi_token_env,
+                        "measurements are taken only from a system holding a token"):
+            raise Refused(401, "a valid KPI token is needed")
+        ws = self.workspace
+        ids = [k.id for k in ws.config.kpis]
+        if kpi_id not in ids:
+            raise Refused(404, f"no KPI '{kpi_id}' in {ws.config.file}; the KPIs are "
+                               f"{', '.join(ids) or 'none'}")
+        try:
+            data = json.loads(body)
+            value, at = data["value"], data.get("at")
+            if isinstance(value, bool) or not isinstance(value, int | float) \
+                    or not math.isfinite(value):
+                raise ValueError
+            when = parse_datetime(at) if at is not None else self.clock()
+            if when is None:
+                raise ValueError
+        except (ValueError, TypeError, KeyError, AttributeError):
+            raise Refused(400, 'send JSON like {"value": 42.5, "at": "2025-06-01"}: a finite '
+                               "number, and when it was measured (optional: now)") from None
+        measured = Measurement(kpi_id, when, float(value))
+        if not self.store().add_measurements([measured]):
+            raise Refused(409, f"{kpi_id} already has a value at {when.isoformat()}; "
+                               "stored values are never overwritten")
+        self.runner.request(JUDGE_ONLY)
+        return measured
 
     def readiness(self) -> tuple[bool, dict[str, object]]:
         """Whether the service is ready, and why: the store answers, the config loaded and
         the last pass is recent (within three intervals) and did not fail."""
         checks: dict[str, object] = {}
         try:
-            with self.workspace.open_store() as store:
-                checks["items"] = store.count_tasks()
+            checks["items"] = self.store().count_tasks()
             checks["store"] = "ok"
         except Exception as exc:  # readiness reports, it does not raise
             checks["store"] = f"unreachable: {exc}"
@@ -170,17 +214,33 @@ class Service:
                                f"{self.settings.max_body}-byte cap")
         # A copy of its own: a pass may be using the connector (and its memory) right now.
         connector = copy.copy(connector)
-        with ws.open_store() as store:
-            connector.memory = store.load_memory(source)  # who Tether's account is
-            delivery = connector.receive(headers, body, query,
-                                         StoreSecrets(store, source, self.clock),
-                                         ws.config.writeback.label_prefix)
-            if delivery.id and not store.first_delivery(source, delivery.id, self.clock()):
-                # 2xx: a tracker retrying what it already sent must stop; nothing changes.
-                return delivery, "duplicate"
+        store = self.store()
+        connector.memory = store.load_memory(source)  # who Tether's account is
+        delivery = connector.receive(headers, body, query, StoreSecrets(store, source, self.clock),
+                                     ws.config.writeback.label_prefix)
+        if delivery.id and not store.first_delivery(source, delivery.id, self.clock()):
+            # 2xx: a tracker retrying what it already sent must stop; nothing changes.
+            return delivery, "duplicate"
         if delivery.own:
             return delivery, "echo"
         if not delivery.keys:
             return delivery, "noted"
         self.runner.request(source)
         return delivery, "accepted"
+
+
+def _allowed(authorization: str | None, variable: str, why: str) -> bool:
+    """Whether ``authorization`` (a Bearer token, or Basic with the token as password)
+    carries the token in ``$variable``; Refused(404) when none is set (``why`` says why)."""
+    token = os.environ.get(variable, "")
+    if not token:
+        raise Refused(404, f"{why}: set {variable} where tether serve runs")
+    scheme, _, given = (authorization or "").partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            given = base64.b64decode(given).decode().partition(":")[2]
+        except (ValueError, UnicodeDecodeError):
+            return False
+    elif scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(given.encode(), token.encode())

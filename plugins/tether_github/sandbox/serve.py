@@ -8,6 +8,7 @@ from pathlib import Path
 from tether.sandbox import SandboxServer
 from tether.sdk import Clock, Sandbox, TetherError
 
+from ..normalise import split_key
 from . import snapshot
 from .api import GitHubApi
 from .hooks import HookDelivery
@@ -16,6 +17,8 @@ from .world import World
 
 STATE_FILE = "github-sandbox.json"
 TOKEN_ENV = "TETHER_SANDBOX_GITHUB_TOKEN"  # never a real token's variable, so nothing clashes
+HOOK_SECRET_ENV = "TETHER_SANDBOX_GITHUB_HOOK_SECRET"
+HOOK_SECRET = "tether-sandbox-webhook-secret"  # signs deliveries to loopback only
 
 
 class GitHubSandbox(Sandbox):
@@ -57,9 +60,10 @@ class GitHubSandbox(Sandbox):
         self.server = SandboxServer(api).start()
         api.deliveries.base_url = self.server.base_url
         writer = next((t for t, tok in world.tokens.items() if tok.write), None)
-        self.env = {TOKEN_ENV: writer or next(iter(world.tokens))}
+        self.env = {TOKEN_ENV: writer or next(iter(world.tokens)), HOOK_SECRET_ENV: HOOK_SECRET}
         repos = [repo.full_name for repo in world.repos.values()]
-        return {"url": self.server.base_url + api.prefix, "repos": repos, "token_env": TOKEN_ENV}
+        return {"url": self.server.base_url + api.prefix, "repos": repos, "token_env": TOKEN_ENV,
+                "webhook_secret_env": HOOK_SECRET_ENV}
 
     def comments(self) -> dict[str, list[str]]:
         assert self.world is not None, "start the sandbox first"
@@ -73,6 +77,17 @@ class GitHubSandbox(Sandbox):
         returns them with the answers. Nothing is sent until this is called."""
         assert self.api is not None, "start the sandbox first"
         return self.api.deliveries.deliver()
+
+    def close_as_person(self, key: str) -> None:
+        assert self.world is not None, "start the sandbox first"
+        world = self.world
+        name, number = split_key(key)
+        repo = world.repo(name)
+        if repo is None or number not in repo.issues:
+            raise TetherError(f"The GitHub sandbox has no issue {key}.")
+        tether = world.tokens[self.env[TOKEN_ENV]].login
+        person = next(login for login in world.users if login != tether and "/" not in login)
+        world.edit_issue(repo.issues[number], by=person, state="closed")
 
     def stop(self) -> None:
         """Stop serving; the state file in ``workdir`` stays."""

@@ -9,6 +9,7 @@ from tether.sandbox import SandboxServer
 from tether.sdk import Sandbox, TetherError
 
 from ..markup import adf_to_text
+from ..webhooks import COMMENT_EVENTS, ISSUE_EVENTS, LINK_EVENTS
 from . import snapshot
 from .api import HookDelivery, JiraSandboxApi
 from .seed import load, seed_file
@@ -16,6 +17,9 @@ from .state import World
 
 STATE_FILE = "jira-sandbox.json"
 TOKEN_ENV = "TETHER_SANDBOX_JIRA_TOKEN"  # never a real token's variable, so nothing clashes
+HOOK_SECRET_ENV = "TETHER_SANDBOX_JIRA_HOOK_SECRET"
+HOOK_SECRET = "tether-sandbox-webhook-secret"  # signs deliveries to loopback only
+HOOK_NAME = "Tether"
 
 
 class JiraSandbox(Sandbox):
@@ -51,9 +55,10 @@ class JiraSandbox(Sandbox):
         self.api = api
         self.server = SandboxServer(api).start()
         api.deliveries.base_url = self.server.base_url
-        self.env = {TOKEN_ENV: world.token}
+        self.env = {TOKEN_ENV: world.token, HOOK_SECRET_ENV: HOOK_SECRET}
         options: dict = {"url": self.server.base_url, "flavour": world.flavour,
-                         "projects": list(world.projects), "token_env": TOKEN_ENV}
+                         "projects": list(world.projects), "token_env": TOKEN_ENV,
+                         "webhook_secret_env": HOOK_SECRET_ENV}
         if world.flavour == "cloud" and world.me is not None:
             options["email"] = world.me.email
         return options
@@ -70,6 +75,28 @@ class JiraSandbox(Sandbox):
         until this is called."""
         assert self.api is not None, "start the sandbox first"
         return self.api.deliver()
+
+    def hook_by_hand(self, url: str, remove: bool = False) -> None:
+        """The admin webhook the README's Jira steps make: issue, comment and issue-link
+        events, signed with the sandbox's secret."""
+        world = self._world()
+        for hook in [h for h in world.hooks.values() if h.url == url]:
+            del world.hooks[hook.id]
+        if not remove:
+            world.add_hook(HOOK_NAME, url, [*ISSUE_EVENTS, *COMMENT_EVENTS, *LINK_EVENTS],
+                           secret=HOOK_SECRET)
+
+    def close_as_person(self, key: str) -> None:
+        world = self._world()
+        if key not in world.issues:
+            raise TetherError(f"The Jira sandbox has no issue {key}.")
+        done = next(s.name for s in world.statuses.values() if s.category == "done")
+        person = next(u.account_id for u in world.users.values() if u is not world.me)
+        world.edit(key, person, status=done)
+
+    def _world(self) -> World:
+        assert self.world is not None, "start the sandbox first"
+        return self.world
 
     def stop(self) -> None:
         if self.server is not None:
