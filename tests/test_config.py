@@ -569,3 +569,15 @@ def test_serve_takes_durations_and_says_which_value_is_wrong(tmp_path: Path,
     every, env = only(found, "serve.every"), only(found, "serve.report_token_env")
     assert every.line == MINIMAL.count("\n") + 1 and "30s, 15m or 2h" in every.message
     assert "environment variable's name" in env.message
+
+
+def test_serve_takes_cron_expressions_and_refuses_bad_ones_by_line(tmp_path: Path,
+                                                                   plugins: Plugins) -> None:
+    path = write(tmp_path, MINIMAL + "serve:\n  every: '*/15 * * * *'\n  kpis_every: 6h\n")
+    serve = load_config(path, plugins, {}).serve
+    assert (serve.every, serve.kpis_every) == ("*/15 * * * *", 21600.0)
+    path = write(tmp_path, MINIMAL + "serve:\n  every: '61 * * * *'\n  kpis_every: 5s\n")
+    found = problems(path, plugins)
+    every, kpis = only(found, "serve.every"), only(found, "serve.kpis_every")
+    assert every.line == MINIMAL.count("\n") + 1 and "'*/15 * * * *'" in every.message
+    assert kpis.line == MINIMAL.count("\n") + 2 and "at least 10s" in kpis.message

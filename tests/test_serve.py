@@ -68,7 +68,7 @@ def test_a_request_during_a_pass_runs_one_more_and_stop_waits_for_the_pass() -> 
         assert release.wait(30)
         return "ok"
 
-    runner = Runner(one_pass, interval=None, debounce=0)
+    runner = Runner(one_pass, {}, debounce=0)
     runner.start()
     runner.request()
     assert started.wait(30)
@@ -250,3 +250,49 @@ def test_a_kpi_measurement_posted_is_kept_and_judged_without_pulling(
         assert [(m.at.date().isoformat(), m.value) for m in store.measurements("nps")] == [
             ("2025-05-01", 41.0)]
         assert not any("Refresh the wiki" in t.title for t in store.load_tasks())
+
+
+def test_schedules_run_on_an_interval_or_at_the_moments_a_cron_expression_names() -> None:
+    from tether.serve.schedule import Schedule
+
+    at = datetime(2025, 5, 1, 9, 7, 30, tzinfo=UTC)
+    assert Schedule.of(900).wait(at) == 900 and Schedule.of(900).period(at) == 900
+    quarter = Schedule.of("*/15 * * * *")
+    assert quarter.wait(at) == 7.5 * 60 and quarter.period(at) == 900  # at 09:15 UTC, then 09:30
+    assert str(quarter) == "on cron '*/15 * * * *' (UTC)" and str(Schedule.of(60)) == "every 60 s"
+
+
+def test_kpi_sources_run_on_their_own_schedule_between_full_passes() -> None:
+    from tether.serve.runner import EVERYTHING, KPI_SOURCES
+    from tether.serve.schedule import Schedule
+
+    asked: list[set[str] | None] = []
+    runner = Runner(lambda sources: asked.append(sources) or "ok",
+                    {EVERYTHING: Schedule(every=3600), KPI_SOURCES: Schedule(every=0.05)},
+                    debounce=0)
+    runner.start()
+    try:
+        assert runner.wait_for(3, timeout=30)
+    finally:
+        runner.stop()
+    assert asked[:3] == [None, {KPI_SOURCES}, {KPI_SOURCES}]  # both at once, then KPIs alone
+
+
+def test_a_kpi_sources_pass_reads_them_and_pulls_no_tracker(files_only: Path) -> None:
+    from tether.serve.runner import KPI_SOURCES
+
+    (files_only / "values.csv").write_text("kpi,date,value\nnps,2025-04-01,36\n")
+    config = files_only / "tether.yaml"
+    config.write_text(config.read_text() + "kpi_sources:\n  - {type: csv, options: {path: values.csv}}\n"
+                      "serve: {every: '*/15 * * * *', kpis_every: 1h}\n")
+    served = service(files_only)
+    assert served.one_pass() == "ok"
+    export = files_only / "data" / "jira-export.csv"
+    export.write_text(export.read_text().replace("Update office wiki", "Refresh the wiki"))
+    (files_only / "values.csv").write_text("kpi,date,value\nnps,2025-04-01,36\nnps,2025-05-01,38\n")
+    assert served.one_pass({KPI_SOURCES}) == "ok"
+    with served.workspace.open_store() as store:
+        assert [m.value for m in store.measurements("nps")] == [36.0, 38.0]
+        assert not any("Refresh the wiki" in t.title for t in store.load_tasks())
+    assert served.workspace.config.serve.every == "*/15 * * * *"
+    assert served.workspace.config.serve.kpis_every == 3600.0

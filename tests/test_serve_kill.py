@@ -3,7 +3,8 @@ then started again: it converges on what one full sync gives, with no duplicate 
 deliveries the trackers retry (those it never answered) are taken after the restart.
 
 A real `tether serve` process, on a port the system chose, against the Jira, GitHub and
-Asana sandboxes running in this process; the trackers post signed webhooks to it."""
+Asana sandboxes running in this process; the trackers post signed webhooks to it. Its state
+store is SQLite, then a real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -99,7 +100,7 @@ def trackers(tmp_path: Path) -> Iterator[dict[str, Driver]]:
             drv.server.stop()  # type: ignore[attr-defined]
 
 
-def workspace(folder: Path, drivers: dict[str, Driver]) -> Path:
+def workspace(folder: Path, drivers: dict[str, Driver], state: str) -> Path:
     sources = []
     for name, drv in drivers.items():
         connector = drv.connector()  # sets the token variable the sandbox takes
@@ -111,7 +112,7 @@ def workspace(folder: Path, drivers: dict[str, Driver]) -> Path:
         "version": 1, "sources": sources,
         "kpis": [{"id": "nps", "name": "Net Promoter Score", "owner": "Dana Lee"}],
         "rules": {"packs": ["rules"], "builtin": False},
-        "writeback": {"label_prefix": "tether", "budget": 1000}}))
+        "writeback": {"label_prefix": "tether", "budget": 1000}, "state": {"url": state}}))
     return folder / "tether.yaml"
 
 
@@ -120,11 +121,12 @@ def deliver(drivers: dict[str, Driver]) -> list[Any]:
 
 
 def test_a_killed_service_converges_with_no_duplicate_and_no_lost_event(
-        trackers: dict[str, Driver], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        trackers: dict[str, Driver], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        state_backend) -> None:
     monkeypatch.setenv("GITHUB_WEBHOOK_SECRET", SECRET)
     monkeypatch.setenv("JIRA_WEBHOOK_SECRET", SECRET)
     keys = {name: drv.seed(9) for name, drv in trackers.items()}
-    config = workspace(tmp_path / "ws", trackers)
+    config = workspace(tmp_path / "ws", trackers, state_backend.new_url())
     serve = Serve(config).start()
     try:
         ran = serve.settled(0)  # the first scheduled pass

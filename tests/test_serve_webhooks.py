@@ -1,6 +1,7 @@
 """The whole loop on a loopback port: a person's edit in a sandbox tracker arrives as a signed
 webhook, `tether serve` judges the item again and its annotation changes; Tether's own writes
-coming back trigger nothing; forged and replayed deliveries change nothing."""
+coming back trigger nothing; forged and replayed deliveries change nothing. On SQLite and on
+a real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from tether.testing import Driver
 from tether.testing.test_writeback_suite import PREFIX, Tracker
 
 SECRET = "a-long-random-hook-secret"
+pytestmark = pytest.mark.usefixtures("routed_state")  # on SQLite and on PostgreSQL
 
 
 @pytest.fixture

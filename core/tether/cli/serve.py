@@ -20,7 +20,8 @@ from tether.workspace import load_workspace
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True,
               help="Port to listen on; 0 lets the system choose a free one (it is printed).")
 @click.option("--every", "interval", type=click.FloatRange(min=10), default=None,
-              help="Seconds between scheduled passes [serve.every, default 900].")
+              help="Seconds between scheduled passes [serve.every: an interval or a cron "
+                   "expression; default 900].")
 @click.option("--debounce", type=click.FloatRange(min=0), default=None,
               help="Seconds a burst of webhooks settles before its pass runs "
               "[serve.debounce, default 5].")
@@ -35,15 +36,16 @@ def serve(config_path: Path, host: str, port: int, interval: float | None,
 
     from tether.serve.app import create_app
     from tether.serve.logs import configure
+    from tether.serve.schedule import Schedule
     from tether.serve.service import Service, Settings
 
     configure(log_format)
     chosen = load_workspace(config_path).config.serve  # the command line overrides it
-    interval = chosen.every if interval is None else interval
+    every = chosen.every if interval is None else interval
     service = Service(Settings(
-        config_path, interval, chosen.debounce if debounce is None else debounce,
+        config_path, every, chosen.debounce if debounce is None else debounce,
         chosen.max_body if max_body is None else max_body, chosen.report_token_env,
-        chosen.kpi_token_env))
+        chosen.kpi_token_env, chosen.kpis_every))
     listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -53,9 +55,11 @@ def serve(config_path: Path, host: str, port: int, interval: float | None,
                           "--port (0 lets the system pick one)") from None
     listener.listen()
     port = listener.getsockname()[1]
-    out.print(f"Serving {config_path} on http://{host}:{port}: a pass every {interval:g} s; "
-              f"webhooks at /webhooks/<source>. Ctrl-C or SIGTERM stops after the pass in "
-              "flight.", soft_wrap=True)
+    kpis = (f"; KPI sources also {Schedule.of(chosen.kpis_every)}"
+            if chosen.kpis_every is not None else "")
+    out.print(f"Serving {config_path} on http://{host}:{port}: passes {Schedule.of(every)}"
+              f"{kpis}; webhooks at /webhooks/<source>. Ctrl-C or SIGTERM stops after the "
+              "pass in flight.", soft_wrap=True)
     # uvicorn shuts down gracefully on SIGTERM or SIGINT, then raises the signal again for
     # the handler that was there before: this one, so the process exits 0, not killed by it.
     stopped: list[int] = []

@@ -102,7 +102,7 @@ def load_config(path: Path, plugins: Plugins, env: Mapping[str, str] | None = No
                                        tuple(judgement.entities.fields), judgement.entities.links),
                             judgement.window_days),
         serve=ServeConfig(serve.every, serve.debounce, serve.max_body, serve.report_token_env,
-                          serve.kpi_token_env),
+                          serve.kpi_token_env, serve.kpis_every),
     )
 
 

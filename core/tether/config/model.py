@@ -52,11 +52,12 @@ class WritebackConfig:
 class ServeConfig:
     """How `tether serve` runs (``serve:`` in tether.yaml)."""
 
-    every: float = 900.0  # seconds between scheduled passes
+    every: float | str = 900.0  # seconds between scheduled passes, or a cron expression
     debounce: float = 5.0  # seconds a burst of webhooks settles
     max_body: int = 1_048_576  # bytes: larger deliveries are refused
     report_token_env: str = "TETHER_REPORT_TOKEN"
     kpi_token_env: str = "TETHER_KPI_TOKEN"
+    kpis_every: float | str | None = None  # KPI sources on their own schedule too
 
 
 @dataclass(frozen=True)

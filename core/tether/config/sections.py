@@ -206,11 +206,33 @@ Duration = Annotated[float, BeforeValidator(_seconds), Hint("a duration like 30s
                          {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*[smh]?\s*$"}]})]
 
 
+def _every(value: Any) -> Any:
+    """An interval (a duration of at least 10s), or a cron expression (five fields, UTC)."""
+    if isinstance(value, str) and len(value.split()) == 5:
+        from croniter import croniter
+
+        if not croniter.is_valid(value):
+            raise PydanticCustomError("schedule", "not a cron expression croniter can read; "
+                                                  "write it like '*/15 * * * *'")
+        return value.strip()
+    seconds = _seconds(value)
+    if isinstance(seconds, int | float) and seconds < 10:
+        raise PydanticCustomError("schedule", "at least 10s apart")
+    return seconds
+
+
+Every = Annotated[float | str, BeforeValidator(_every),
+                  Hint("an interval like 15m, or a cron expression like '*/15 * * * *'")]
+
+
 class ServeModel(_Section):
     """How `tether serve` runs (its command-line options override these)."""
 
-    every: Duration = Field(900.0, ge=10, description="Time between scheduled passes, like "
-                            "15m (at least 10s).")
+    every: Every = Field(900.0, description="When scheduled passes run: an interval like 15m "
+                         "(at least 10s), or a cron expression like '*/15 * * * *' (UTC).")
+    kpis_every: Every | None = Field(None, description="Read the KPI sources on a schedule of "
+                                     "their own too (a pass that pulls no tracker), like 1h or "
+                                     "'0 6 * * *'. Default: only with the scheduled passes.")
     debounce: Duration = Field(5.0, ge=0, description="How long a burst of webhooks settles "
                                "before its pass runs.")
     max_body: Whole = Field(1_048_576, ge=1024, description="Largest webhook delivery taken, "

@@ -16,15 +16,15 @@ from tether.workspace import Workspace
 
 
 def pull_all(ws: Workspace, store: Store, changed: set[str] | None = None,
-             unread: dict[str, str] | None = None, only: set[str] | None = None
-             ) -> dict[str, int]:
+             unread: dict[str, str] | None = None, only: set[str] | None = None,
+             kpis: bool = False) -> dict[str, int]:
     """Pull every source (concurrently: each waits on its own tracker), save them in config
     order, then read every KPI source (inline values first) into ``store``; returns the
     items pulled by source, and adds the refs whose snapshot changed to ``changed``. With
     ``unread``, a source whose tracker cannot be read is noted there (what went wrong) and
     keeps its last snapshot; without, the first that fails (in config order) fails the pass,
     after the sources before it are saved, as a sequential pull would. With ``only``, just
-    those sources are pulled and no KPI source is read."""
+    those sources are pulled and no KPI source is read (unless ``kpis``)."""
     prefix = ws.config.writeback.label_prefix
     for connector in ws.connectors.values():
         connector.memory = store.load_memory(connector.name)
@@ -42,7 +42,7 @@ def pull_all(ws: Workspace, store: Store, changed: set[str] | None = None,
                 unread[name] = str(exc)
                 continue
             pulled[name] = save_pull(ws.connectors[name], got, store, prefix, changed)
-    if only is None:
+    if only is None or kpis:
         store_measurements(ws.config, ws.plugins, store)
     return pulled
 

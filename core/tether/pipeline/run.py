@@ -68,11 +68,11 @@ class RunResult:
 def run_pass(ws: Workspace, store: Store, mode: str,
              clock: Callable[[], datetime] = lambda: datetime.now(UTC), full: bool = False,
              sources: set[str] | None = None, wait: bool = True,
-             on_wait: Callable[[str], None] | None = None) -> RunResult:
+             on_wait: Callable[[str], None] | None = None, kpis: bool = False) -> RunResult:
     """Run one pass; ``mode`` "plan" writes nothing to trackers, "sync" applies the plan.
     Only facts that changed since the last pass go to the rule engine, unless ``full``.
     With ``sources``, only those are pulled (a webhook said they changed) and the KPI
-    sources are not read; the other sources' items keep their snapshots. A sync holds the
+    sources are not read (unless ``kpis``); the other sources' items keep their snapshots. A sync holds the
     store's run lock "sync" throughout (its judgement and writes span every source): a
     second one waits (``on_wait`` is told who holds it), or with ``wait`` False raises
     TetherError naming the holder."""
@@ -83,7 +83,7 @@ def run_pass(ws: Workspace, store: Store, mode: str,
                            packs=ws.rules.packs)
         sent = {name: Counter(c.requests) for name, c in ws.connectors.items()}
         try:
-            _run(ws, store, result, clock, full, sources)
+            _run(ws, store, result, clock, full, sources, kpis)
         except BaseException:
             store.finish_run(result.run_id, "failed", _counts(result), clock())
             raise
@@ -97,12 +97,12 @@ def run_pass(ws: Workspace, store: Store, mode: str,
 
 
 def _run(ws: Workspace, store: Store, result: RunResult, clock: Callable[[], datetime],
-         full: bool, sources: set[str] | None) -> None:
+         full: bool, sources: set[str] | None, kpis: bool) -> None:
     if result.mode == "sync":
         result.interrupted = settle_interrupted(store, result.started)
     changed: set[str] = set()
     unread: dict[str, str] = {}
-    result.pulled = pull_all(ws, store, changed, unread, sources)
+    result.pulled = pull_all(ws, store, changed, unread, sources, kpis)
     before = [run for run in store.runs(limit=500) if run.id != result.run_id]
     result.unread = {name: Unread(error, unread_since(before, name) or result.started)
                      for name, error in unread.items()}

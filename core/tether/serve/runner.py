@@ -9,9 +9,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from tether.serve.schedule import Schedule
 
 log = logging.getLogger("tether.serve")
-JUDGE_ONLY = "\0judge"  # a request that needs no source pulled (a KPI measurement came)
+# What a pass is asked for, besides source names: everything (a scheduled pass, a request
+# naming no source), no source at all (a KPI measurement came: judge again), the KPI sources.
+EVERYTHING, JUDGE_ONLY, KPI_SOURCES = "", "\0judge", "\0kpis"
 
 
 @dataclass
@@ -24,18 +29,21 @@ class Outcome:
 
 
 class Runner:
-    """Runs ``one_pass`` every ``interval`` seconds (None: only when asked) and ``debounce``
-    seconds after the first ``request`` of a burst. ``stop`` lets the pass in flight finish."""
+    """Runs ``one_pass`` on each of its ``schedules`` (by what it asks for: EVERYTHING, or
+    KPI_SOURCES; the first run of each at once) and ``debounce`` seconds after the first
+    ``request`` of a burst. ``one_pass`` gets None (everything) or what was asked for.
+    ``stop`` lets the pass in flight finish."""
 
-    def __init__(self, one_pass: Callable[[set[str] | None], str], interval: float | None,
-                 debounce: float,
-                 clock: Callable[[], float] = time.monotonic):
-        self._one_pass, self.interval, self.debounce, self._clock = (
-            one_pass, interval, debounce, clock)
+    def __init__(self, one_pass: Callable[[set[str] | None], str],
+                 schedules: dict[str, Schedule], debounce: float,
+                 clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], datetime] = lambda: datetime.now(UTC)):
+        self._one_pass, self.schedules, self.debounce = one_pass, schedules, debounce
+        self._clock, self._wall = clock, wall
         self._cond = threading.Condition()
         self._asked: float | None = None  # when the first request of a burst came
-        self._sources: set[str] = set()  # the sources the requests named
-        self._next = clock()  # the first scheduled pass runs at once
+        self._sources: set[str] = set()  # what the requests asked for
+        self._next = dict.fromkeys(schedules, clock())  # each schedule's next run
         self._stopping = False
         self._thread: threading.Thread | None = None
         self.running = False
@@ -43,12 +51,12 @@ class Runner:
         self.passes = 0
 
     def request(self, source: str | None = None) -> None:
-        """Something changed in ``source`` (None: anywhere; JUDGE_ONLY: no source, the KPI
-        facts): run a pass on the sources asked for once the burst settles (``debounce``)."""
+        """Something changed in ``source`` (None: anywhere; or JUDGE_ONLY, KPI_SOURCES): run
+        a pass on what was asked for once the burst settles (``debounce``)."""
         with self._cond:
             if self._asked is None:
                 self._asked = self._clock()
-            self._sources.add(source or "")
+            self._sources.add(source or EVERYTHING)
             self._cond.notify()
 
     def start(self) -> None:
@@ -64,7 +72,7 @@ class Runner:
             self._thread.join(timeout)
 
     def _due(self) -> float:
-        due = self._next if self.interval is not None else float("inf")
+        due = min(self._next.values(), default=float("inf"))
         if self._asked is not None:
             due = min(due, self._asked + self.debounce)
         return due
@@ -77,13 +85,12 @@ class Runner:
                     self._cond.wait(None if wait == float("inf") else wait)
                 if self._stopping:
                     return
-                scheduled = self.interval is not None and self._clock() >= self._next
-                # A scheduled pass, or a request naming no source, pulls every source.
-                sources = (None if scheduled or "" in self._sources
-                           else self._sources - {JUDGE_ONLY})
+                now = self._clock()
+                for name in [n for n, at in self._next.items() if now >= at]:
+                    self._sources.add(name)
+                    self._next[name] = now + self.schedules[name].wait(self._wall())
+                sources = None if EVERYTHING in self._sources else self._sources
                 self._asked, self._sources = None, set()  # later requests: the next pass
-                if scheduled and self.interval is not None:
-                    self._next = self._clock() + self.interval
                 self.running = True
             try:
                 status = self._one_pass(sources)

@@ -25,7 +25,8 @@ from tether.model import Measurement
 from tether.pipeline.run import run_pass
 from tether.report.formats import render_report
 from tether.serve.metrics import Metrics
-from tether.serve.runner import JUDGE_ONLY, Runner
+from tether.serve.runner import EVERYTHING, JUDGE_ONLY, KPI_SOURCES, Runner
+from tether.serve.schedule import Schedule
 from tether.store.db import Store
 from tether.webhook import Delivery, Refused
 from tether.workspace import Workspace, load_workspace
@@ -38,11 +39,17 @@ class Settings:
     """How the service runs (``tether serve`` options)."""
 
     config: Path
-    interval: float | None = 900.0  # seconds between scheduled passes; None: webhooks only
+    interval: float | str | None = 900.0  # seconds, or cron, between passes; None: webhooks only
     debounce: float = 5.0  # seconds a burst of webhooks settles before its pass
     max_body: int = 1_048_576  # bytes: larger deliveries are refused (413)
     report_token_env: str = "TETHER_REPORT_TOKEN"  # no token: no live report
     kpi_token_env: str = "TETHER_KPI_TOKEN"  # no token: no measurements taken over HTTP
+    kpis_every: float | str | None = None  # KPI sources read on their own schedule too
+
+    def schedules(self) -> dict[str, Schedule]:
+        """The runner's schedules: passes on every source, and KPI sources on their own."""
+        asked = {EVERYTHING: self.interval, KPI_SOURCES: self.kpis_every}
+        return {name: Schedule.of(when) for name, when in asked.items() if when is not None}
 
 
 class StoreSecrets:
@@ -84,7 +91,8 @@ class Service:
                  load: Callable[[Path], Workspace] = load_workspace):
         self.settings, self.clock, self.load = settings, clock, load
         self.metrics = Metrics()
-        self.runner = Runner(self.one_pass, settings.interval, settings.debounce)
+        self.runner = Runner(self.one_pass, settings.schedules(), settings.debounce,
+                             wall=clock)
         self.workspace: Workspace = load(settings.config)  # fails fast on a bad config
         self.config_error = ""
         self._reports: dict[tuple[str, int], str] = {}
@@ -108,9 +116,10 @@ class Service:
             self._store[1].close()
             self._store = None
 
-    def one_pass(self, sources: set[str] | None = None) -> str:
-        """A sync pass on the workspace as its files are now (pulling only ``sources`` when
-        given); returns how it ended."""
+    def one_pass(self, asked: set[str] | None = None) -> str:
+        """A sync pass on the workspace as its files are now (pulling only the sources
+        ``asked`` names, and the KPI sources when it says so, when given); returns how it
+        ended."""
         try:
             self.workspace = self.load(self.settings.config)
             self.config_error = ""
@@ -119,8 +128,10 @@ class Service:
             log.error("config not reloaded: %s", exc)
         started = time.monotonic()
         ws = self.workspace
+        sources = None if asked is None else asked - {JUDGE_ONLY, KPI_SOURCES}
         with ws.open_store() as store:
-            result = run_pass(ws, store, "sync", self.clock, sources=sources)
+            result = run_pass(ws, store, "sync", self.clock, sources=sources,
+                              kpis=asked is not None and KPI_SOURCES in asked)
         self.metrics.record(result, time.monotonic() - started)
         log.info("pass %s: %s, %d items judged again", result.run_id, result.status,
                  result.judged)
@@ -192,9 +203,9 @@ class Service:
             checks["last_pass"] = {"status": last.status, "seconds_ago": round(age, 1)}
             if last.error:
                 checks["last_error"] = last.error
-        interval = self.settings.interval
-        stale = last is None or (interval is not None and
-                                 time.monotonic() - last.finished > 3 * interval)
+        every = self.runner.schedules.get(EVERYTHING)
+        stale = last is None or (every is not None and time.monotonic() - last.finished
+                                 > 3 * every.period(self.clock()))
         ready = (checks["store"] == "ok" and not self.config_error and not stale
                  and last is not None and last.status != "error")
         return ready, checks
