@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import NOW
 from tether.pipeline.run import RunResult, run_pass
 from tether.workspace import load_workspace
@@ -47,11 +48,18 @@ def agree(one: RunResult, full: RunResult) -> None:
         astuple(m) for m in full.mappings if m.task in listed)
 
 
+def kept_finding(f) -> tuple:
+    """An open finding as the store keeps it; a task finding's value at risk is its share as
+    of the pass that last listed it, so only a KPI's is compared (listed ones are, in agree)."""
+    value = f.value_at_risk if f.subject.startswith("kpi:") else None
+    return f.signal, f.subject, f.rule_id, f.reason, value, f.first_seen
+
+
 def state(folder: Path) -> tuple:
     """What the trackers show (the files connector's sidecars) and what the store holds."""
     ws = load_workspace(folder / "tether.yaml")
     with ws.open_store() as store:
-        kept = ([(*finding(f), f.first_seen) for f in store.open_findings()],
+        kept = ([kept_finding(f) for f in store.open_findings()],
                 [astuple(m) for m in store.load_mappings()], store.kpi_tallies())
     return kept, {p.name: p.read_text() for p in sorted(folder.rglob("*.tether.json"))}
 
@@ -154,13 +162,29 @@ def edit(folder: Path, rng: random.Random, at: datetime) -> str:
     return f"{kind} {export.stem}:{item['key']}"
 
 
-# Every seed on SQLite, one on PostgreSQL: the store is the same, and its time adds up.
-@pytest.mark.parametrize(("state_backend", "seed"), [
-    ("sqlite", 12003), ("sqlite", 12017), ("sqlite", 12029), ("postgresql", 12029)],
-    indirect=["state_backend"])
-def test_random_edits_are_judged_as_a_full_pass_judges_them(seed: int, tmp_path: Path) -> None:
+def show_value_at_risk(folder: Path) -> None:
+    """A comment template of the workspace's own that shows each finding's value at risk:
+    a finding's share moving then changes the comment."""
+    (folder / "templates").mkdir()
+    (folder / "templates" / "comment.md.j2").write_text(
+        "{% for f in findings %}- {{ f.signal }}: {{ f.reason }} ({{ f.value_at_risk }} at "
+        "risk)\n{% endfor %}")
+    config = yaml.safe_load((folder / "tether.yaml").read_text())
+    config.setdefault("writeback", {})["templates"] = "templates"
+    (folder / "tether.yaml").write_text(yaml.safe_dump(config))
+
+
+# Every seed on SQLite, one on PostgreSQL: the store is the same, and its time adds up. One
+# with comments that show each finding's share of its KPI's value at risk.
+@pytest.mark.parametrize(("state_backend", "seed", "shares"), [
+    ("sqlite", 12003, False), ("sqlite", 12017, False), ("sqlite", 12029, False),
+    ("postgresql", 12029, False), ("sqlite", 12041, True)], indirect=["state_backend"])
+def test_random_edits_are_judged_as_a_full_pass_judges_them(seed: int, shares: bool,
+                                                            tmp_path: Path) -> None:
     folder = tmp_path / "portfolio"
     at = generate(seed, folder).as_of
+    if shares:
+        show_value_at_risk(folder)
     settled(folder, at)
     rng = random.Random(seed)
     partial = 0

@@ -14,7 +14,7 @@ checks it against judging every item.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 
 from tether.kpi.status import KpiStatus, kpi_statuses
@@ -36,6 +36,7 @@ from tether.pipeline.kept import (
 from tether.pipeline.map import Mapper
 from tether.pipeline.places import Places
 from tether.pipeline.plan import anchor_refs
+from tether.pipeline.render import Renderer
 from tether.pipeline.verdicts import Totals, Verdicts, open_findings, reminded
 from tether.rules.signals import JOIN_FIELDS, own_links, served
 from tether.store.db import Store
@@ -64,6 +65,7 @@ class Delta:
     items: int
     rematched: dict[str, int]
     totals: Totals
+    risky: bool  # comments show each finding's value at risk (a template does)
 
 
 def judge_changes(ws: Workspace, store: Store, changed: set[str], now: datetime,
@@ -148,12 +150,16 @@ def judge_changes(ws: Workspace, store: Store, changed: set[str], now: datetime,
     for kid in (k for r in {f.subject for f in found} for k in served_after.get(r, ())):
         flagged_after[kid] = flagged_after.get(kid, 0) + 1
     flagged_after = {k: n for k, n in sorted(flagged_after.items()) if n}
-    # Each KPI's value at risk is shared by its flagged items: when their number changes,
-    # every flagged item's share moves. A reminder that falls due changes a finding's text.
+    # A reminder that falls due changes a finding's text.
     risk_before, risk_after = record["at_risk"], at_risk(statuses)
+    risky = Renderer(cfg.writeback.templates).shows_value_at_risk()
+    # Each KPI's value at risk is shared by its flagged items: when their number changes,
+    # every flagged item's share moves. Comments show no share (unless a template does), so
+    # the others are not listed for it: a task finding's value at risk is its share as of
+    # the pass that last listed it (the report works every share out afresh).
     revalued = {k for k in flagged_before.keys() | flagged_after.keys()
                 if (flagged_before.get(k), risk_before.get(k, 0.0))
-                != (flagged_after.get(k), risk_after.get(k, 0.0))}
+                != (flagged_after.get(k), risk_after.get(k, 0.0))} if risky else set()
     anchors = {r for f in kpi_before + kpi_after for r in anchor_refs(f.subject, kpis)}
     others = (store.flagged_on(revalued) | anchors | _reminders_due(ws, store, at, now)
               | set(record["pending"]) | unsaved) - judged
@@ -198,7 +204,7 @@ def judge_changes(ws: Workspace, store: Store, changed: set[str], now: datetime,
                  list(loaded.values()), len(judged), at,
                  [WriteOp(**{**op, "kind": OpKind(op["kind"])}) for op in record["held"]],
                  record["items"], {"map": recall.map.rematched, "drift": recall.drift.rematched},
-                 totals)
+                 totals, risky)
 
 
 def _order(ref: str) -> tuple[str, ...]:
@@ -244,24 +250,35 @@ def judge_pass(ws: Workspace, store: Store, changed: set[str], now: datetime,
     kpis = {k.id: k for k in ws.config.kpis}
     open_before = open_findings(store, delta.scope | {f"kpi:{k}" for k in kpis})
     findings = reminded(ws, delta.findings, open_before, now)
-    moved = _moved(reminded(ws, delta.before, open_before, delta.at), findings)
-    again = delta.changed | delta.pending | {s for s in moved if not s.startswith("kpi:")} | {
+    moved = _moved(reminded(ws, delta.before, open_before, delta.at), findings, delta.risky)
+    # Planned again: what the pull changed (a person may have touched Tether's annotation)
+    # and what the last pass left unwritten, and the items whose verdict moved. An item
+    # judged again only because its age grew or a neighbour changed, whose verdict held,
+    # shows it already: reading its annotation would cost a request for nothing.
+    again = changed | delta.pending | {s for s in moved if not s.startswith("kpi:")} | {
         ref for s in moved for ref in anchor_refs(s, kpis)}
-    tasks = sorted(delta.tasks + store.load_tasks(refs=again - {t.ref for t in delta.tasks}),
+    judged = {t.ref: t for t in delta.tasks}
+    tasks = sorted([t for t in delta.tasks if t.ref in again]
+                   + store.load_tasks(refs=again - judged.keys()),
                    key=lambda t: _order(t.ref))  # planned in the order a full pass plans
-    flagged = {f.subject for f in findings if not f.subject.startswith("kpi:")} - again
+    listed = again | judged.keys()
+    flagged = {f.subject for f in findings if not f.subject.startswith("kpi:")} - listed
     verdicts = Verdicts.of(delta.statuses, delta.mappings, findings, open_before,
                            delta.rematched, delta.totals, delta.changed, delta.scope)
-    return Judged(verdicts, tasks, tasks + store.load_tasks(refs=flagged),
-                  [op for op in delta.held if op.task not in again], delta.items, delta.judged)
+    shown = sorted(tasks + [t for t in delta.tasks if t.ref not in again]
+                   + store.load_tasks(refs=flagged), key=lambda t: _order(t.ref))
+    return Judged(verdicts, tasks, shown, [op for op in delta.held if op.task not in again],
+                  delta.items, delta.judged)
 
 
-def _moved(before: list[Finding], after: list[Finding]) -> set[str]:
-    """Subjects whose findings (text, value at risk, reminders) differ."""
+def _moved(before: list[Finding], after: list[Finding], risky: bool) -> set[str]:
+    """Subjects whose findings (text, reminders; value at risk when ``risky``: comments
+    show it) differ."""
     def grouped(findings: list[Finding]) -> dict[str, list[Finding]]:
         out: dict[str, list[Finding]] = {}
         for f in findings:
-            out.setdefault(f.subject, []).append(f)
+            shown = f if risky or f.subject.startswith("kpi:") else replace(f, value_at_risk=0)
+            out.setdefault(f.subject, []).append(shown)
         return out
 
     old, new = grouped(before), grouped(after)

@@ -139,6 +139,14 @@ class Renderer:
                   for k in sorted({m.kpi for m in mappings})]
         return self._render("comment", markup, findings=views, kpis=served)
 
+    def shows_value_at_risk(self) -> bool:
+        """Whether a comment template in use shows a finding's value at risk: only then
+        does a finding's share of its KPI's value at risk change the comment."""
+        loader = self.env.loader
+        assert loader is not None
+        return any("value_at_risk" in loader.get_source(self.env, name)[0]
+                   for name in self.env.list_templates() if name.startswith("comment."))
+
     def resolved(self, markup: str = "markdown") -> str:
         """The note an item's comment becomes when its findings clear (kept, not deleted)."""
         return self._render("resolved", markup)
