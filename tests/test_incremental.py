@@ -7,7 +7,7 @@ import random
 import shutil
 import sys
 from dataclasses import astuple
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -198,12 +198,18 @@ def test_random_edits_are_judged_as_a_full_pass_judges_them(seed: int, shares: b
     assert partial >= 5  # most edits touch a corner of the portfolio, not all of it
 
 
-def test_hours_later_only_items_whose_ages_grew_are_judged(files_only: Path,
-                                                           tmp_path: Path) -> None:
+def test_hours_later_only_items_reaching_an_age_a_rule_tests_are_judged(
+        files_only: Path, tmp_path: Path) -> None:
+    # stalled tests idle_days >= 14: OPS-9, last changed 14 days before NOW + 3 h, reaches
+    # it then; every other item's idle days grow too, but to no age a rule tests.
+    export = files_only / "data" / "jira-export.csv"
+    export.write_text(export.read_text().replace(
+        "24/Feb/25 9:00 AM,24/Feb/25 9:00 AM,", "24/Feb/25 9:00 AM,21/Apr/25 12:00 PM,"))
     settled(files_only)
-    for hours in (1, 7, 14):  # within the day; items' ages grow at their own hour
-        later, _ = both(files_only, tmp_path, NOW + timedelta(hours=hours))
-        assert 0 < later.judged < later.items
+    early, _ = both(files_only, tmp_path, NOW + timedelta(hours=1))
+    assert early.judged == 0
+    later, _ = both(files_only, tmp_path, NOW + timedelta(hours=4))
+    assert 0 < later.judged < later.items and "jira:OPS-9" in {t.ref for t in later.tasks}
     # The next day the KPI windows and statuses moved: every item is judged again.
     assert run(files_only, "plan", NOW + timedelta(days=1, hours=1)).judged == later.items
 
@@ -271,3 +277,24 @@ def test_writes_left_undone_are_planned_again(files_only: Path, tmp_path: Path) 
     assert planned.ops  # planned, not written: the next pass must plan them again
     again, _ = both(files_only, tmp_path)
     assert again.judged < again.items and said(again) == said(planned)
+
+
+def test_an_age_matters_again_when_it_reaches_a_value_a_rule_tests(files_only: Path) -> None:
+    from tether.pipeline.kept import DAILY, Aging, aging, due, minute
+
+    ws = load_workspace(files_only / "tether.yaml")
+    assert aging(ws) == Aging(age=None, idle=frozenset({14, 15}))  # stalled: idle_days >= 14
+    since, now = datetime(2025, 5, 1, 10, 0, tzinfo=UTC), datetime(2025, 5, 10, 12, 0, tzinfo=UTC)
+    assert due(since, frozenset({14, 15}), now) == minute(datetime(2025, 5, 15, 10, 0, tzinfo=UTC))
+    assert due(since, DAILY, now) == minute(datetime(2025, 5, 11, 10, 0, tzinfo=UTC))
+    assert due(since, frozenset({3, 4}), now) is None and due(None, DAILY, now) is None
+    # A message that shows the age makes every day count.
+    stalled = files_only / "rules" / "stalled-days.yaml"
+    stalled.write_text("""\
+signals:
+  - id: stalled-days
+    signal: stalled
+    message: "{title} has not changed for {idle_days} days."
+    when: {idle_days: {gte: 30}}
+""")
+    assert aging(load_workspace(files_only / "tether.yaml")).idle == DAILY

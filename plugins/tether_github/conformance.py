@@ -91,8 +91,8 @@ class GitHubDriver:
         return self.retry_clock.now()
 
     def edit(self, key: str) -> None:
-        issue = self.issue(key)
-        self.world.edit_issue(issue, title=issue.title + " (edited)")
+        issue = self.issue(key)  # its author edits it: never Tether, even mid-request
+        self.world.edit_issue(issue, by=issue.user, title=issue.title + " (edited)")
 
     def labels(self, key: str) -> set[str]:
         return set(self.issue(key).labels)

@@ -25,9 +25,9 @@ from tether.pipeline.kept import (
     VERSION,
     aging,
     inputs,
+    minute,
     portfolio_row,
     record_full,
-    second_of_day,
     status_digest,
     ticks,
     weights_of,
@@ -94,7 +94,7 @@ def judge_changes(ws: Workspace, store: Store, changed: set[str], now: datetime,
     if now > at:
         # Whole seconds, one early: a tick at 10:00:00.5 after a pass at 10:00:00.7 the day
         # before counts; a few items judged again needlessly cost nothing.
-        dirty |= store.ticked(second_of_day(at) - 1, second_of_day(now))
+        dirty |= store.ticked(minute(at) - 1, minute(now))
     rows = store.load_judged(dirty)
     tasks = [t for t in store.load_tasks(refs=dirty) if t.source in ws.connectors]
     gone = rows.keys() - {t.ref for t in tasks}
@@ -175,7 +175,7 @@ def judge_changes(ws: Workspace, store: Store, changed: set[str], now: datetime,
     ages = aging(ws)
     store.save_judged({ref: JudgedRow(
         portfolio_row(t, weights.get(ref, []), keys) if ref in dirty else rows[ref].row,
-        *ticks(t, ages),
+        *ticks(t, ages, now),
         {n: v for n, v in links[ref].items() if n in JOIN_FIELDS and v} or None,
         [f for f in found if f.subject == ref]) for ref, t in loaded.items()},
         everything=False, gone=gone)

@@ -11,8 +11,9 @@ or loses an item.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 
 from tether.kpi.status import KpiStatus
@@ -22,7 +23,7 @@ from tether.pipeline.incremental import fingerprint
 from tether.pipeline.places import join_keys
 from tether.pipeline.verdicts import Totals
 from tether.rules.entities import EntityKeys
-from tether.rules.evaluate import fields_read
+from tether.rules.evaluate import conditions, fields_shown
 from tether.rules.signals import served
 from tether.rules.window import closed_at
 from tether.store.db import Store
@@ -30,7 +31,7 @@ from tether.store.judged import JudgedRow
 from tether.store.tables import utc
 from tether.workspace import Workspace
 
-VERSION = 3
+VERSION = 4
 # What task facts read of a KPI's status (own_links, the guardrail join); the KPI facts read
 # all of STATUS_FIELDS, and some of those (the expected value in ``reason``) move by the minute.
 TASK_STATUS = ("status", "value", "trend")
@@ -63,25 +64,60 @@ def portfolio_row(task: Task, weights: Iterable[tuple[str, float]], keys: Entity
                   sorted(f"{k[0]}|{k[1]}|{v}" for k, v in keys.of(task).items())])
 
 
-def second_of_day(moment: datetime) -> int:
-    """The second of the UTC day of ``moment``: whole days since it grow by one then."""
-    moment = utc(moment)
-    return moment.hour * 3600 + moment.minute * 60 + moment.second
+def minute(moment: datetime) -> int:
+    """Whole minutes since the Unix epoch: when an item's age next matters is kept so."""
+    return int(utc(moment).timestamp() // 60)
 
 
-def aging(ws: Workspace) -> tuple[bool, bool]:
-    """Whether any rule reads ``age_days``, ``idle_days``: an item is judged again as they
-    grow only then (a rule change judges everything again anyway)."""
-    read = set().union(*(fields_read(r) for r in (*ws.rules.mappings, *ws.rules.signals)))
-    return "age_days" in read, "idle_days" in read
+DAILY = "daily"  # an age shown in a message, or compared with no constant: every day counts
 
 
-def ticks(task: Task, ages: tuple[bool, bool]) -> tuple[int | None, int | None]:
-    """The seconds of the day ``task``'s read ages grow (None: unread, or no date)."""
-    age, idle = ages
-    created, updated = task.created, task.updated or task.created
-    return (second_of_day(created) if age and created else None,
-            second_of_day(updated) if idle and updated else None)
+@dataclass(frozen=True)
+class Aging:
+    """For ``age_days`` and ``idle_days``: None (no rule reads it), DAILY, or the ages at
+    which a rule's test of it can turn (``t`` and ``t + 1`` for each constant ``t``)."""
+
+    age: frozenset[int] | str | None
+    idle: frozenset[int] | str | None
+
+
+def aging(ws: Workspace) -> Aging:
+    """When the rules care that an item's ages grew (a rule change judges everything again
+    anyway)."""
+    rules = (*ws.rules.mappings, *ws.rules.signals)
+
+    def turns(name: str) -> frozenset[int] | str | None:
+        shown = any(name in fields_shown(r) for r in rules)
+        tests = [c for r in rules for c in conditions(r.when) if c.field == name]
+        if shown:
+            return DAILY
+        values: set[int] = set()
+        for cond in tests:
+            args = cond.arg if isinstance(cond.arg, list | tuple) else [cond.arg]
+            if not all(isinstance(a, int | float) and not isinstance(a, bool) for a in args):
+                return DAILY
+            values.update(v for a in args for v in (math.floor(a), math.floor(a) + 1))
+        return frozenset(values) if tests else None
+
+    return Aging(turns("age_days"), turns("idle_days"))
+
+
+def due(since: datetime | None, turns: frozenset[int] | str | None, now: datetime
+        ) -> int | None:
+    """The minute an age counted from ``since`` next reaches a value in ``turns`` after
+    ``now`` (see Aging); None when it never will."""
+    if since is None or turns is None:
+        return None
+    age = (utc(now) - utc(since)).days
+    ahead = age + 1 if isinstance(turns, str) else min((v for v in turns if v > age),
+                                                        default=None)
+    return None if ahead is None else minute(utc(since) + timedelta(days=ahead))
+
+
+def ticks(task: Task, ages: Aging, now: datetime) -> tuple[int | None, int | None]:
+    """The minutes at which ``task``'s age and idle days next matter to a rule."""
+    return (due(task.created, ages.age, now),
+            due(task.updated or task.created, ages.idle, now))
 
 
 def weights_of(mappings: Iterable[Mapping]) -> dict[str, list[tuple[str, float]]]:
@@ -125,7 +161,8 @@ def record_full(ws: Workspace, store: Store, tasks: list[Task], seen: Examinatio
         mine.setdefault(f.subject, []).append(replace(f, value_at_risk=0.0))
     ages = aging(ws)
     store.save_judged({t.ref: JudgedRow(portfolio_row(t, weights.get(t.ref, []), keys),
-                                        *ticks(t, ages), joins.get(t.ref), mine.get(t.ref, []))
+                                        *ticks(t, ages, now), joins.get(t.ref),
+                                        mine.get(t.ref, []))
                        for t in tasks}, everything=True)
     store.save_judgement({
         "v": VERSION, "at": utc(now).isoformat(), "settled": False, "items": len(tasks),

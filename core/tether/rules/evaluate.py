@@ -142,15 +142,11 @@ def explain(node: Node, values: dict[str, Any], depth: int = 0) -> list[Line]:
 
 def fields_in(node: Node) -> set[str]:
     """The fields a condition tests."""
-    if isinstance(node, Cond):
-        return {node.field}
-    if isinstance(node, Not):
-        return fields_in(node.item)
-    return set().union(*(fields_in(n) for n in node.items))
+    return {c.field for c in conditions(node)}
 
 
-def fields_read(rule: Rule) -> set[str]:
-    """The fields ``rule`` tests or shows in its message and advice."""
-    shown = {name for text in (rule.message, rule.advice)
-             for _, name, _, _ in string.Formatter().parse(text) if name}
-    return fields_in(rule.when) | shown
+def fields_shown(rule: Rule) -> set[str]:
+    """The fields ``rule`` shows in its message and advice."""
+    return {name for text in (rule.message, rule.advice)
+            for _, name, _, _ in string.Formatter().parse(text) if name}
+

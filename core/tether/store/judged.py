@@ -18,11 +18,11 @@ from tether.store import tables
 @dataclass(frozen=True)
 class JudgedRow:
     """One task as last judged: ``row`` hashes what other items and KPIs read from it; the
-    ticks are the second of the UTC day its ``age_days`` and ``idle_days`` grow by one."""
+    ticks say when its ``age_days`` and ``idle_days`` next reach an age a rule tests."""
 
     row: str
-    age_tick: int | None
-    idle_tick: int | None
+    age_tick: int | None  # the minute (since the epoch) its age next matters to a rule
+    idle_tick: int | None  # the same for its idle days
     joins: dict[str, Any] | None  # its guardrail and conflict facts, when any is set
     findings: list[Finding]  # as its rules raised them (no value at risk, no reminder)
 
@@ -122,15 +122,10 @@ class JudgedState:
             return [Finding(**f) for (found,) in rows for f in json.loads(found)]
 
     def ticked(self, after: int, upto: int) -> set[str]:
-        """Tasks whose age or idle days grew at a second of the day in (after, upto], the
-        window wrapping past midnight when ``upto`` < ``after``."""
+        """Tasks whose age or idle days came to matter to a rule in the minutes (after,
+        upto] (see tether.pipeline.kept.ticks)."""
         j = tables.judged.c
-
-        def within(col: Any) -> Any:
-            if after < upto:
-                return sa.and_(col > after, col <= upto)
-            return sa.or_(col > after, col <= upto)
-
         with self._engine.begin() as conn:
-            return set(conn.execute(sa.select(j.task).where(
-                sa.or_(within(j.age_tick), within(j.idle_tick)))).scalars())
+            return set(conn.execute(sa.select(j.task).where(sa.or_(
+                *(sa.and_(col > after, col <= upto) for col in (j.age_tick, j.idle_tick))
+            ))).scalars())
