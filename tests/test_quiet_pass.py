@@ -117,16 +117,20 @@ class Cron:
     known: dict[str, str | None] = field(default_factory=dict)
     snapshots: dict[str, Task] = field(default_factory=dict)
 
-    def run(self, ops: list[WriteOp] = ()) -> tuple[list[str], list[str]]:
-        """One pass after ``CRON``: pull, read, apply ``ops``; the keys the pull reported and
-        the last path segment of each request the pull and the read made."""
+    def run(self, ops: list[WriteOp] = (), read: list[str] | None = None
+            ) -> tuple[list[str], list[str]]:
+        """One pass after ``CRON``: pull, read (every item, or those ``read`` names: what a
+        pass plans; none, as a pass with nothing of this source to plan still asks), apply
+        ``ops``; the keys the pull reported and the last path segment of each request the
+        pull and the read made."""
         self.site.clock.sleep(CRON.total_seconds())
         connector = self.site.connector()
         connector.memory, connector.known_comments = self.memory, dict(self.known)
         before = len(self.site.server.log)
         result = connector.pull(self.cursor)
         self.snapshots.update({t.key: replace(t, raw={}) for t in result.tasks})
-        connector.read_annotations(list(self.snapshots.values()), PREFIX)
+        connector.read_annotations([t for t in self.snapshots.values()
+                                    if read is None or t.key in read], PREFIX)
         paths = [r.path.rstrip("/").rsplit("/", 1)[1] for r in self.site.server.log[before:]]
         if ops:
             done = connector.apply(ops)
@@ -155,6 +159,22 @@ def test_a_quiet_pass_after_tethers_burst_asks_one_page_and_one_check(site: Site
         reported, paths = cron.run()
         assert reported == [] and paths == site.quiet
     assert cron.cursor == given  # nothing to skip any more: the cursor stands
+
+
+def test_passes_with_nothing_to_read_keep_notes_the_next_pass_can_use(site: Site) -> None:
+    cron = Cron(site)
+    cron.run(burst(site.keys[::2]))
+    cron.run()
+    daily = {"serverInfo", "field"}  # Jira asks these once a day
+    for _ in range(100):  # a day and more of quiet passes with nothing of it to plan
+        reported, paths = cron.run(read=[])
+        assert reported == [] and [p for p in paths if p not in daily] == site.quiet
+    site.edit(site.keys[4])
+    # The pass plans the edited item and two it did not pull (its neighbours, say).
+    reported, paths = cron.run(read=site.keys[4:9:2])
+    assert reported == [site.keys[4]]
+    assert paths[:len(site.quiet)] == site.quiet  # the notes held: no scope listed again
+    assert paths.count(site.quiet[0]) == 1, paths
 
 
 def test_an_edit_and_a_change_searchable_late_are_each_reported_once(site: Site) -> None:

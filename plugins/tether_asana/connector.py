@@ -222,7 +222,9 @@ class AsanaConnector(Connector):
         items = dict(pull.items) if pull is not None else {}
         views: dict[str, shown.View] = {}
         if memo is not None:
-            keys = (wanted | self._stories().keys() | memo.tasks.keys())
+            # The tasks read, and those with a story note (kept only while their view is
+            # known); the other notes are carried over as they are (see _remember).
+            keys = wanted | self._stories().keys()
             for key in keys - items.keys() - moved - memo.stale:
                 view = memo.view(key, self.labels, projects)
                 if view.homes:  # one outside the projects is fetched each pass

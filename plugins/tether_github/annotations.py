@@ -136,9 +136,7 @@ class Annotator:
                 memory.forget(task.key)  # no comment here, as far as Tether knows
             comment_id, body = found or (None, None)
             out[task.key] = CurrentAnnotation(labels, body, comment_id, stored_digest(body))
-        if not recovering:
-            memory.keep_only({t.key for t in tasks})
-        return out
+        return out  # a pass reads only what it plans: the others' notes stay as they are
 
     @staticmethod
     def _saw(memory: Memory, key: str, found: tuple[str, str] | None,

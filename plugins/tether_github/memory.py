@@ -138,7 +138,3 @@ class Memory:
     def set_account(self, login: str) -> None:
         self.data["account"] = login
 
-    def keep_only(self, keys: set[str]) -> None:
-        """Drop issues not among ``keys`` (gone from the store, or out of scope)."""
-        for key in [k for k in self.data["comments"] if k not in keys]:
-            del self.data["comments"][key]

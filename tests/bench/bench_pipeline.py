@@ -99,14 +99,14 @@ def one_pass(folder: Path, drivers: dict[str, Driver], clock: Callable[[], Any])
     with ws.open_store() as store:
         changed: set[str] = set()
         with times.stage("pull"):
-            pull_all(ws, store, changed)
+            pulled = pull_all(ws, store, changed)
         with times.stage("judge"):  # map and assess: only what changed, when nothing else did
             judged = judge_pass(ws, store, changed, now)
         times.rematched = judged.verdicts.rematched["map"]
         times.judged = judged.judged
         with times.stage("plan"):
             planned = plan_pass(ws, store, judged.tasks, judged.verdicts.mappings,
-                                judged.verdicts.findings, set())
+                                judged.verdicts.findings, set(), pulled)
         with times.stage("apply"):  # as sync does: every item then shows its verdict
             run_id = store.start_run("sync", ws.rules.packs, now)
             applied = apply_pass(ws, store, run_id, planned, judged.verdicts, now, clock)

@@ -214,16 +214,17 @@ class PassPlan:
 
 
 def plan_pass(ws: Workspace, store: Store, tasks: list[Task], mappings: list[Mapping],
-              findings: list[Finding], suspect: set[str]) -> PassPlan:
+              findings: list[Finding], suspect: set[str], pulled: Iterable[str] = ()
+              ) -> PassPlan:
     """Stage 4 of a pass: read what each item in scope shows now (``suspect`` refs, whose
-    last write may have landed unseen, are recovered with care), then diff it against what
-    it should show."""
+    last write may have landed unseen, are recovered with care; the sources ``pulled`` are
+    asked even with nothing to read), then diff it against what it should show."""
     wb = ws.config.writeback
     written = store.load_written(t.ref for t in tasks)
     annotated = [t for t in tasks if wb.since is None or t.ref in written
                  or (t.updated is not None and t.updated >= wb.since)]
     suspect = suspect | store.ledger_unsettled_comments()
-    current = memory.effective(read_current(ws, annotated, suspect, written), written)
+    current = memory.effective(read_current(ws, annotated, suspect, written, pulled), written)
     desired = desired_annotations(annotated, mappings, findings, {k.id: k for k in ws.config.kpis},
                                   wb.label_prefix, wb.comments, current, comment_style(ws),
                                   wb.kpi_labels)

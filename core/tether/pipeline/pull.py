@@ -3,7 +3,7 @@ state store, and what each item shows of Tether now (its labels and comment)."""
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
 from tether.connector import Connector, PullResult
@@ -70,14 +70,17 @@ def save_pull(connector: Connector, result: PullResult, store: Store, prefix: st
 
 
 def read_current(ws: Workspace, tasks: list[Task], suspect: set[str],
-                  written: dict[str, Written]) -> dict[str, CurrentAnnotation]:
+                  written: dict[str, Written], pulled: Iterable[str] = ()
+                  ) -> dict[str, CurrentAnnotation]:
     """What each task shows now, by ref. Items whose last write was cut short or failed are
     recovered (looked up past any cache or index), so a comment that landed unseen is edited,
     not duplicated; so are items whose comment seems gone, before Tether concludes a person
-    deleted it (a missing index is not a deletion)."""
-    by_source: dict[str, list[Task]] = defaultdict(list)
+    deleted it (a missing index is not a deletion). The sources ``pulled`` this pass are
+    asked even with no item to read, so that they keep their notes current (Asana's
+    events, whose sync tokens expire)."""
+    by_source: dict[str, list[Task]] = {name: [] for name in pulled}
     for task in tasks:
-        by_source[task.source].append(task)
+        by_source.setdefault(task.source, []).append(task)
     current: dict[str, CurrentAnnotation] = {}
     prefix = ws.config.writeback.label_prefix
     for name, group in by_source.items():

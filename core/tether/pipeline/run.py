@@ -118,7 +118,7 @@ def _run(ws: Workspace, store: Store, result: RunResult, clock: Callable[[], dat
     waiting = {t.ref for t in judged.tasks if t.source in unread}
     planned = plan_pass(ws, store, [t for t in judged.tasks if t.ref not in waiting],
                         verdicts.mappings, verdicts.findings,
-                        {f"{e.source}:{e.key}" for e in result.interrupted})
+                        {f"{e.source}:{e.key}" for e in result.interrupted}, result.pulled)
     result.ops, result.deferred = planned.ops, planned.deferred
     result.held = planned.held + judged.held  # judged: held on items not planned again
     result.not_annotated, result.budget = planned.not_annotated, ws.config.writeback.budget
