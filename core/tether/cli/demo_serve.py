@@ -15,7 +15,7 @@ from tether.cli.demo import Demo
 from tether.cli.options import err, out
 from tether.model import Finding
 from tether.plugins import Plugins
-from tether.serve.service import Service, Settings, StoreSecrets
+from tether.serve.service import Service, Settings, install_hooks, remove_hooks
 from tether.webhook import HooksByHand
 from tether.workspace import load_workspace
 
@@ -69,8 +69,7 @@ def _hooks(service: Service, running: Demo, url: str) -> Iterator[None]:
                 continue
             target = f"{url}/webhooks/{name}"
             try:
-                with ws.open_store() as store, StoreSecrets(store, name).expecting():
-                    connector.install_hooks(target)
+                install_hooks(ws, connector, target)
                 made.append((name, "api"))
             except HooksByHand:
                 box.hook_by_hand(target)
@@ -82,7 +81,7 @@ def _hooks(service: Service, running: Demo, url: str) -> Iterator[None]:
             if how == "hand":
                 running.sandboxes[name].hook_by_hand(target, remove=True)
             else:
-                ws.connectors[name].remove_hooks(target)
+                remove_hooks(ws, ws.connectors[name], target)
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from rich.markup import escape
 
 from tether.cli.options import config_option, out
 from tether.connector import Connector
-from tether.serve.service import StoreSecrets
+from tether.serve.service import install_hooks, remove_hooks
 from tether.webhook import Hook, HooksByHand
 from tether.workspace import Workspace, load_workspace
 
@@ -55,14 +55,7 @@ def _each(ws: Workspace, url: str, only: str | None, verb: str,
 def install(config_path: Path, url: str, only: str | None) -> None:
     """Add Tether's webhook to every scope of each source that lacks one."""
     ws = load_workspace(config_path)
-
-    def installed(connector: Connector, target: str) -> list[Hook]:
-        # A tracker that shakes hands (Asana) does so while its webhook is made: `tether
-        # serve` takes a handshake only while an install says it waits for one.
-        with ws.open_store() as store, StoreSecrets(store, connector.name).expecting():
-            return connector.install_hooks(target)
-
-    _each(ws, url, only, "added", installed)
+    _each(ws, url, only, "added", lambda c, target: install_hooks(ws, c, target))
 
 
 @webhooks.command("list")
@@ -81,13 +74,4 @@ def list_(config_path: Path, url: str, only: str | None) -> None:
 def remove(config_path: Path, url: str, only: str | None) -> None:
     """Remove Tether's webhooks from each source (and the secrets kept for them)."""
     ws = load_workspace(config_path)
-
-    def removed(connector: Connector, target: str) -> list[Hook]:
-        gone = connector.remove_hooks(target)
-        with ws.open_store() as store:  # a webhook made again shakes hands afresh
-            secrets = StoreSecrets(store, connector.name)
-            for hook in gone:
-                secrets.forget(hook.scope)
-        return gone
-
-    _each(ws, url, only, "removed", removed)
+    _each(ws, url, only, "removed", lambda c, target: remove_hooks(ws, c, target))

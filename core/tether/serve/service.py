@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tether.codec import parse_datetime
+from tether.connector import Connector
 from tether.errors import TetherError
 from tether.model import Measurement
 from tether.pipeline.run import run_pass
@@ -28,7 +29,7 @@ from tether.serve.metrics import Metrics
 from tether.serve.runner import EVERYTHING, JUDGE_ONLY, KPI_SOURCES, Runner
 from tether.serve.schedule import Schedule
 from tether.store.db import Store
-from tether.webhook import Delivery, Refused
+from tether.webhook import Delivery, Hook, Refused
 from tether.workspace import Workspace, load_workspace
 
 log = logging.getLogger("tether.serve")
@@ -82,6 +83,25 @@ class StoreSecrets:
     def forget(self, hook: str) -> None:
         """Drop a removed webhook's secret, so that a new one can shake hands again."""
         self.store.forget_hook(self.source, hook)
+
+
+def install_hooks(ws: Workspace, connector: Connector, target: str) -> list[Hook]:
+    """``connector``'s webhooks to ``target``, made while the store says an install waits:
+    a tracker that shakes hands (Asana) does so while its webhook is made, and `tether
+    serve` takes a handshake only then."""
+    with ws.open_store() as store, StoreSecrets(store, connector.name).expecting():
+        return connector.install_hooks(target)
+
+
+def remove_hooks(ws: Workspace, connector: Connector, target: str) -> list[Hook]:
+    """Remove ``connector``'s webhooks to ``target`` and forget their secrets, so that a
+    webhook made again shakes hands afresh."""
+    gone = connector.remove_hooks(target)
+    with ws.open_store() as store:
+        secrets = StoreSecrets(store, connector.name)
+        for hook in gone:
+            secrets.forget(hook.scope)
+    return gone
 
 
 class Service:
