@@ -10,9 +10,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pg_server as pg
 import pytest
+import redis_server
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 NOW = datetime(2025, 5, 5, 9, 0, tzinfo=UTC)
@@ -98,6 +100,30 @@ def pg_databases(pg_server: pg.Server) -> Iterator[pg.Databases]:
     databases = pg.Databases(pg_server)
     yield databases
     databases.drop_all()
+
+
+# -- Redis (the workers' broker and shared rate limits) -----------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_srv() -> Iterator[redis_server.RedisServer]:
+    """Debian's redis-server for the session, on a Unix socket. Without it the test skips,
+    except on CI (CI=true), where it fails."""
+    server = redis_server.start_or_skip()
+    yield server
+    server.stop()
+
+
+_redis_dbs = itertools.count()
+
+
+@pytest.fixture
+def redis_db(redis_srv: redis_server.RedisServer) -> tuple[str, Any]:
+    """An empty Redis database of its own for this test: (its URL, a client of it)."""
+    db = next(_redis_dbs) % redis_server.RedisServer.DATABASES
+    client = redis_srv.client(db)
+    client.flushdb()
+    return redis_srv.url(db), client
 
 
 @dataclass(frozen=True)

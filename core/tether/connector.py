@@ -99,6 +99,29 @@ class Connector(ABC):
         # answered); `tether serve` exports them, the JSON output of a pass lists them.
         self.requests: Counter[str] = Counter()
 
+    # The option listing the source's scopes ("repos", "projects"): a pass spread over
+    # workers pulls and writes each scope on its own (see ``shards``). None: the source is
+    # one shard.
+    scope_option: ClassVar[str | None] = None
+
+    def shards(self) -> list[str]:
+        """The scopes this source splits into for workers (none: it is pulled whole)."""
+        if self.scope_option is None:
+            return []
+        return list(getattr(self.options, self.scope_option) or [])
+
+    def narrowed(self, scope: str) -> Connector:
+        """A connector like this one for ``scope`` alone (one of ``shards()``): same name, so
+        its items keep their refs; its own cursor and memory are kept by the caller."""
+        assert self.scope_option is not None, f"{self.type_name} does not split into scopes"
+        options = self.options.model_copy(update={self.scope_option: [scope]})
+        return type(self)(self.name, options, self.base_dir, self.clock)
+
+    def scope_of(self, task: Task) -> str | None:
+        """Which of ``shards()`` pulled ``task`` (a whole-source pull tells the store, so a
+        later pass spread over workers finds each item's scope); None if none can tell."""
+        return None
+
     def answered(self, status: int, headers: Mapping[str, str] | None = None) -> None:
         """Count one request the tracker answered with ``status``: "ok" (below 400),
         "throttled" (429, or 403 with a rate-limit header: GitHub's), "refused" (other

@@ -22,6 +22,8 @@ class Workspace:
     plugins: Plugins
     rules: RuleBook
     connectors: dict[str, Connector]
+    # Source options load_workspace replaced (the demo's sandboxes): workers load the same.
+    overrides: dict[str, dict[str, Any]] | None = None
 
     def open_store(self) -> Store:
         return Store(self.config.state_url)
@@ -56,4 +58,4 @@ def load_workspace(path: Path, plugins: Plugins | None = None,
         connectors[source.name] = types[source.type](source.name, source.options, config.base_dir)
     if not connectors:
         raise TetherError(f"{config.file} configures no sources; add one under `sources:`.")
-    return Workspace(config, plugins, book, connectors)
+    return Workspace(config, plugins, book, connectors, overrides)

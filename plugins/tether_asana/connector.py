@@ -37,7 +37,7 @@ from .client import PAGE, AsanaClient
 from .comments import Comments, StoryWrite
 from .failures import AsanaHTTPError, Where
 from .labels import FieldLabels, TagLabels
-from .normalise import PULL_FIELDS, iso, to_task
+from .normalise import PULL_FIELDS, iso, membership, to_task
 from .options import AsanaOptions
 from .richtext import footer_digest
 
@@ -53,6 +53,7 @@ class AsanaConnector(Connector):
     # Bodies arrive as tether.pipeline.render Markdown; richtext turns them into Asana rich text.
     capabilities = Capabilities(labels=True, comments=True, comments_editable=True,
                                 markup="asana", mentions="gid")
+    scope_option = "projects"
     options: AsanaOptions
 
     def __init__(self, name: str, options: Options, base_dir: Path, clock: Clock | None = None):
@@ -70,6 +71,10 @@ class AsanaConnector(Connector):
         self._unfollowed: set[str] = set()  # tasks read as "no Tether story possible"
         self._pull: shown.Pull | None = None  # this connector's last pull
         self._checked: dict[str, Any] | None = None  # the memory whose stories were checked
+
+    def scope_of(self, task: Task) -> str | None:
+        gid = (membership(task.raw, self.options.projects).get("project") or {}).get("gid")
+        return gid if gid in self.options.projects else None
 
     # -- pull --------------------------------------------------------------------------------
 

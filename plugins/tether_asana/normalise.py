@@ -30,9 +30,9 @@ def iso(moment: datetime) -> str:
 
 def to_task(item: dict[str, Any], source: str, options: AsanaOptions) -> Task:
     """One task payload as a Task; fields Asana leaves out or null become empty, not errors."""
-    membership = _membership(item, options.projects)
-    project = membership.get("project") or {}
-    section = (membership.get("section") or {}).get("name") or ""
+    home = membership(item, options.projects)
+    project = home.get("project") or {}
+    section = (home.get("section") or {}).get("name") or ""
     completed = bool(item.get("completed"))
     fields = item.get("custom_fields") or []
     parent = item.get("parent") or {}
@@ -96,7 +96,7 @@ def field_value(field: dict[str, Any] | None) -> Any:
     return field.get("display_value")
 
 
-def _membership(item: dict[str, Any], projects: list[str]) -> dict[str, Any]:
+def membership(item: dict[str, Any], projects: list[str]) -> dict[str, Any]:
     """The membership in a configured project (a task can live in several projects)."""
     memberships = [m for m in item.get("memberships") or [] if m.get("project")]
     for m in memberships:

@@ -40,12 +40,16 @@ class GitHubConnector(Connector):
     options_model = GitHubOptions
     capabilities = Capabilities(labels=True, comments=True, comments_editable=True,
                                 markup="markdown", mentions="login", max_label_length=MAX_LABEL)
+    scope_option = "repos"
     options: GitHubOptions
 
     def __init__(self, name: str, options: Options, base_dir: Path, clock: Clock | None = None):
         super().__init__(name, options, base_dir, clock)
         self.client = GitHubClient(self.options, self.clock, self.answered)
         self.annotator = Annotator(self.client, self.options)
+
+    def scope_of(self, task: Task) -> str | None:
+        return next((r for r in self.options.repos if r.lower() == task.project.lower()), None)
 
     def pull(self, cursor: str | None) -> PullResult:
         """Every item (cursor None, or unreadable) or those updated since the cursor's mark

@@ -52,6 +52,7 @@ class JiraConnector(Connector):
     type_name = "jira"
     options_model = JiraOptions
     capabilities = CLOUD
+    scope_option = "projects"  # a JQL-only source is pulled whole
     options: JiraOptions
 
     def __init__(self, name: str, options: Options, base_dir: Path, clock: Clock | None = None):
@@ -71,6 +72,9 @@ class JiraConnector(Connector):
         self._previous: dict[str, Any] = {}  # memory's entries when the pull began
         self._resolved: set[str] = set()  # Data Center: keys whose comment memory confirmed
         self._prefix: str | None = None  # Tether's label namespace, once a read names it
+
+    def scope_of(self, task: Task) -> str | None:
+        return task.project if task.project in self.options.projects else None
 
     def recall(self) -> Recall:
         """Data Center: what ``memory`` keeps of Tether's comments (edited in place)."""

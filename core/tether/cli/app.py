@@ -30,6 +30,7 @@ from tether.cli.report import report, write_report
 from tether.cli.rules import rules
 from tether.cli.serve import serve
 from tether.cli.webhooks import webhooks
+from tether.cli.work import status, worker
 from tether.errors import InvalidInput, TetherError
 from tether.model import KPI, Finding, OpKind, WriteOp
 from tether.pipeline.run import RunResult, run_pass
@@ -376,3 +377,5 @@ main.add_command(report)
 main.add_command(doctor)
 main.add_command(serve)
 main.add_command(webhooks)
+main.add_command(worker)
+main.add_command(status)

@@ -17,6 +17,7 @@ from tether.config.model import (
     RulesConfig,
     ServeConfig,
     SourceConfig,
+    WorkersConfig,
     WritebackConfig,
 )
 from tether.config.sections import (
@@ -29,6 +30,7 @@ from tether.config.sections import (
     StateModel,
     StatusModel,
     TopModel,
+    WorkersModel,
     WritebackModel,
 )
 from tether.errors import InvalidInput, Problem
@@ -80,10 +82,15 @@ def load_config(path: Path, plugins: Plugins, env: Mapping[str, str] | None = No
     thresholds = _status(check, data.get("status"))
     judgement = check.validate(JudgementModel, ("judgement",), _section(data, "judgement", {}))
     serve = check.validate(ServeModel, ("serve",), _section(data, "serve", {}))
+    workers = check.validate(WorkersModel, ("workers",), _section(data, "workers", {}))
+    if workers is not None:
+        for name in sorted(workers.rate_limits.keys() - _source_names(data).keys()):
+            check.add(("workers", "rate_limits", name),
+                          f"no source is named {name!r}; name one of `sources:`")
     templates = _templates(check, wb.templates, base_dir) if wb is not None else None
 
     if problems or wb is None or state is None or rules is None or thresholds is None \
-            or judgement is None or serve is None:
+            or judgement is None or serve is None or workers is None:
         main = str(path)
         raise InvalidInput(sorted(problems, key=lambda p: (p.file != main, p.file, p.line,
                                                            p.column)))
@@ -103,6 +110,8 @@ def load_config(path: Path, plugins: Plugins, env: Mapping[str, str] | None = No
                             judgement.window_days),
         serve=ServeConfig(serve.every, serve.debounce, serve.max_body, serve.report_token_env,
                           serve.kpi_token_env, serve.kpis_every),
+        workers=WorkersConfig(workers.broker_env, workers.queue, workers.visibility_timeout,
+                              workers.retries, tuple(sorted(workers.rate_limits.items()))),
     )
 
 

@@ -61,6 +61,17 @@ class ServeConfig:
 
 
 @dataclass(frozen=True)
+class WorkersConfig:
+    """How passes spread over Celery workers (``workers:`` in tether.yaml)."""
+
+    broker_env: str = "TETHER_BROKER_URL"
+    queue: str = "tether"
+    visibility_timeout: float = 3600.0
+    retries: int = 3
+    rate_limits: tuple[tuple[str, str], ...] = ()  # (source name, "N/period")
+
+
+@dataclass(frozen=True)
 class Config:
     """A valid tether.yaml; relative paths are already resolved against ``base_dir``."""
 
@@ -76,4 +87,5 @@ class Config:
     retention_days: int = 180
     judgement: Judgement = Judgement()
     serve: ServeConfig = ServeConfig()
+    workers: WorkersConfig = WorkersConfig()
 

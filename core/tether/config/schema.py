@@ -18,6 +18,7 @@ from tether.config.sections import (
     SourceModel,
     StateModel,
     StatusModel,
+    WorkersModel,
     WritebackModel,
 )
 from tether.kpi.definitions import KpiModel
@@ -35,7 +36,7 @@ def config_schema(plugins: Plugins) -> dict[str, Any]:
     ksrcs = plugins.kpi_source_types()
     models: list[type[BaseModel]] = list(dict.fromkeys([
         SourceModel, KpiSourceModel, RulesModel, WritebackModel, StateModel, StatusModel,
-        JudgementModel, ServeModel, KpiModel,
+        JudgementModel, ServeModel, WorkersModel, KpiModel,
         *(c.options_model for c in conns.values()), *(k.options_model for k in ksrcs.values()),
     ]))
     refs, top = models_json_schema([(m, "validation") for m in models],
@@ -76,6 +77,7 @@ def config_schema(plugins: Plugins) -> dict[str, Any]:
             "status": ref(StatusModel, "When a KPI counts as at risk or off track."),
             "judgement": ref(JudgementModel, "The portfolio aggregates behind drift signals."),
             "serve": ref(ServeModel, "How `tether serve` runs."),
+            "workers": ref(WorkersModel, "How passes spread over Celery workers."),
         },
         "$defs": defs,
     }

@@ -46,6 +46,7 @@ class TopModel(_Section):
     status: Any = None
     judgement: Any = None
     serve: Any = None
+    workers: Any = None
 
 
 class SourceModel(_Section):
@@ -247,6 +248,32 @@ class ServeModel(_Section):
         "TETHER_KPI_TOKEN", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
         description="The environment variable holding the token that lets a system record a "
         "KPI measurement with POST /kpis/<id>/measurements (no token: no such endpoint).")
+
+
+_RATE = r"^\s*\d+\s*/\s*(\d+\s*s|second|minute|hour)\s*$"
+
+
+class WorkersModel(_Section):
+    """How passes spread over Celery workers (`tether worker`) when a broker is set."""
+
+    broker_env: Annotated[str, Hint("an environment variable's name, like TETHER_BROKER_URL")] \
+        = Field("TETHER_BROKER_URL", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description=(
+            "The environment variable holding the broker's URL (redis://host:6379/0). When it "
+            "is set, `tether sync` and `tether serve` hand their passes to the workers; unset, "
+            "every pass runs in the process that starts it."))
+    queue: Annotated[str, Hint("a queue name like tether")] = Field(
+        "tether", pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="The Celery queue Tether's work units go to.")
+    visibility_timeout: Duration = Field(3600.0, ge=1, description=(
+        "How long a unit taken by a worker that died stays invisible before another worker "
+        "takes it again (Redis broker). Longer than your slowest unit."))
+    retries: Whole = Field(3, ge=0, le=20, description=(
+        "How often a unit that met a transient tracker error is tried again, with backoff."))
+    rate_limits: dict[str, Annotated[str, Field(pattern=_RATE),
+                                     Hint("a rate like 5000/hour, 1500/minute or 100/10s")]] = Field(
+        default_factory=dict, description=(
+            "Requests per window each source's token may spend across all workers, like "
+            "{github: 5000/hour}; default: the tracker's published limit."))
 
 
 class KpiFileModel(_Section):

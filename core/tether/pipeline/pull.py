@@ -54,19 +54,29 @@ def pull_source(connector: Connector, store: Store, prefix: str) -> int:
 
 
 def save_pull(connector: Connector, result: PullResult, store: Store, prefix: str,
-              changed: set[str] | None = None) -> int:
-    """Save one source's pull (snapshots and cursor); return the items it brought (the refs
-    whose snapshot changed go to ``changed``). Tether's own last write is taken out of each
-    item's ``updated`` (see mask_own_edits)."""
+              changed: set[str] | None = None, shard: str | None = None) -> int:
+    """Save one source's pull, or one ``shard``'s (snapshots and cursor); return the items
+    it brought (the refs whose snapshot changed go to ``changed``). Tether's own last write
+    is taken out of each item's ``updated`` (see mask_own_edits)."""
     tasks = result.tasks
     written = store.load_written(t.ref for t in tasks) if tasks else {}
     if written:
         before = {t.ref: t for t in store.load_tasks(connector.name, written)}
         tasks, learnt = mask_own_edits(tasks, before, written, prefix)
         store.save_written(learnt)
-    store.save_tasks(connector.name, tasks, result.complete, changed)
-    store.set_cursor(connector.name, result.cursor)
+    if shard is None:
+        store.save_tasks(connector.name, tasks, result.complete, changed,
+                         scopes={t.key: connector.scope_of(t) for t in result.tasks})
+    else:
+        store.save_tasks(connector.name, tasks, result.complete, changed, shard=shard)
+    store.set_cursor(cursor_key(connector.name, shard), result.cursor)
     return len(result.tasks)
+
+
+def cursor_key(source: str, shard: str | None) -> str:
+    """Where a source's cursor and memory are kept: by source, or by source and scope for a
+    shard pulled on its own (a source pulled both ways keeps both)."""
+    return source if shard is None else f"{source}@{shard}"
 
 
 def read_current(ws: Workspace, tasks: list[Task], suspect: set[str],

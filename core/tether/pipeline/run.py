@@ -6,94 +6,80 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from tether.kpi.status import KpiStatus
-from tether.model import Finding, Mapping, Task, WriteOp
-from tether.pipeline.apply import ApplyReport, apply_pass, settle_interrupted
+from tether.errors import TetherError
+from tether.pipeline.apply import apply_pass, settle_interrupted
 from tether.pipeline.delta import judge_pass
 from tether.pipeline.kept import settle
 from tether.pipeline.plan import plan_pass
 from tether.pipeline.pull import pull_all
-from tether.pipeline.verdicts import Totals
+from tether.pipeline.result import RunResult, Unread
 from tether.store.db import Store
-from tether.store.records import LedgerEntry, unread_since
+from tether.store.records import unread_since
 from tether.workspace import Workspace
 
-
-@dataclass(frozen=True)
-class Unread:
-    """A source whose tracker could not be read this pass: judged on its last snapshot,
-    nothing written to it."""
-
-    error: str
-    since: datetime  # the start of the first pass in a row that could not read it
-
-
-@dataclass
-class RunResult:
-    """Everything a pass produced; the CLI renders it as text or JSON."""
-
-    run_id: int
-    mode: str
-    started: datetime
-    finished: datetime | None = None
-    status: str = "running"
-    packs: dict[str, str] = field(default_factory=dict)
-    pulled: dict[str, int] = field(default_factory=dict)
-    unread: dict[str, Unread] = field(default_factory=dict)  # by source: a partial pass
-    tasks: list[Task] = field(default_factory=list)  # the items judged, planned or flagged
-    items: int = 0  # items in the portfolio
-    judged: int = 0  # of those, the items judged again (all, unless only some changed)
-    mappings: list[Mapping] = field(default_factory=list)  # of the items listed (see totals)
-    findings: list[Finding] = field(default_factory=list)  # of those items and every KPI
-    listed: bool = True  # every item's mappings and findings are listed (else: judged ones)
-    totals: Totals = field(default_factory=Totals)  # over the whole portfolio
-    new_findings: set[tuple[str, str, str]] = field(default_factory=set)
-    cleared: list[tuple[str, str, str]] = field(default_factory=list)
-    ops: list[WriteOp] = field(default_factory=list)
-    held: list[WriteOp] = field(default_factory=list)  # a person's override, respected
-    interrupted: list[LedgerEntry] = field(default_factory=list)  # writes a crash cut short
-    not_annotated: int = 0  # items left alone by writeback.since
-    deferred: list[WriteOp] = field(default_factory=list)  # over the write budget
-    notices: list[str] = field(default_factory=list)  # connectors' word on how they wrote
-    budget: int = 0
-    applied: ApplyReport | None = None
-    kpi_statuses: dict[str, KpiStatus] = field(default_factory=dict)  # by KPI id, config order
-    rematched: dict[str, int] = field(default_factory=dict)  # by stage: facts the engine saw
-    requests: dict[str, dict[str, int]] = field(default_factory=dict)  # by source and answer
+if TYPE_CHECKING:
+    from tether.work.spread import Executor
 
 
 def run_pass(ws: Workspace, store: Store, mode: str,
              clock: Callable[[], datetime] = lambda: datetime.now(UTC), full: bool = False,
              sources: set[str] | None = None, wait: bool = True,
-             on_wait: Callable[[str], None] | None = None, kpis: bool = False) -> RunResult:
+             on_wait: Callable[[str], None] | None = None, kpis: bool = False,
+             executor: Executor | None = None) -> RunResult:
     """Run one pass; ``mode`` "plan" writes nothing to trackers, "sync" applies the plan.
     Only facts that changed since the last pass go to the rule engine, unless ``full``.
-    With ``sources``, only those are pulled (a webhook said they changed) and the KPI
-    sources are not read (unless ``kpis``); the other sources' items keep their snapshots. A sync holds the
-    store's run lock "sync" throughout (its judgement and writes span every source): a
-    second one waits (``on_wait`` is told who holds it), or with ``wait`` False raises
-    TetherError naming the holder."""
+    With ``sources``, only those are pulled (a webhook said they changed; a name may be a
+    shard's, ``source@scope``) and the KPI sources are not read (unless ``kpis``); the
+    other sources' items keep their snapshots. A sync holds the store's run lock "sync"
+    throughout (its judgement and writes span every source): a second one waits
+    (``on_wait`` is told who holds it), or with ``wait`` False raises TetherError naming the
+    holder. A sync goes to the workers when a broker is configured (tether.work), or to
+    ``executor``; the trackers end up the same."""
     with (store.run_lock("sync", wait, clock, on_wait) if mode == "sync"
           else nullcontext()):
         now = clock()
         result = RunResult(store.start_run(mode, ws.rules.packs, now), mode, now,
                            packs=ws.rules.packs)
         sent = {name: Counter(c.requests) for name, c in ws.connectors.items()}
+        if mode == "sync" and executor is None:
+            executor = on_workers(ws)
         try:
-            _run(ws, store, result, clock, full, sources, kpis)
+            if executor is not None and mode == "sync":
+                from tether.work.spread import spread_pass
+
+                spread_pass(ws, store, result, executor, clock, full, sources, kpis)
+            else:
+                _run(ws, store, result, clock, full, sources, kpis)
         except BaseException:
             store.finish_run(result.run_id, "failed", _counts(result), clock())
             raise
         result.status = ("failed" if result.applied and result.applied.failed
                          else "partial" if result.unread else "ok")
         result.finished = clock()
-        result.requests = {name: dict(sorted((c.requests - sent[name]).items()))
-                           for name, c in ws.connectors.items() if c.requests - sent[name]}
+        if executor is None or mode != "sync":  # else the units counted theirs
+            result.requests = {name: dict(sorted((c.requests - sent[name]).items()))
+                               for name, c in ws.connectors.items() if c.requests - sent[name]}
         store.finish_run(result.run_id, result.status, _counts(result), result.finished)
         return result
+
+
+def on_workers(ws: Workspace) -> Executor | None:
+    """The workers, when the config names a broker that is set; else None."""
+    from tether.work import broker_url
+
+    url = broker_url(ws.config)
+    if url is None:
+        return None
+    try:
+        from tether.work.queue import OnWorkers
+    except ImportError:
+        raise TetherError(f"${ws.config.workers.broker_env} is set, so passes go to workers, "
+                          "but Celery is not installed: pip install 'tether[workers]', or "
+                          f"unset {ws.config.workers.broker_env} to run passes here") from None
+    return OnWorkers(ws.config, url)
 
 
 def _run(ws: Workspace, store: Store, result: RunResult, clock: Callable[[], datetime],
@@ -102,7 +88,8 @@ def _run(ws: Workspace, store: Store, result: RunResult, clock: Callable[[], dat
         result.interrupted = settle_interrupted(store, result.started)
     changed: set[str] = set()
     unread: dict[str, str] = {}
-    result.pulled = pull_all(ws, store, changed, unread, sources, kpis)
+    only = None if sources is None else {name.split("@", 1)[0] for name in sources}
+    result.pulled = pull_all(ws, store, changed, unread, only, kpis)
     before = [run for run in store.runs(limit=500) if run.id != result.run_id]
     result.unread = {name: Unread(error, unread_since(before, name) or result.started)
                      for name, error in unread.items()}

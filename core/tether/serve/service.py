@@ -18,11 +18,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from tether.codec import parse_datetime
 from tether.connector import Connector
 from tether.errors import TetherError
 from tether.model import Measurement
+from tether.pipeline.pull import cursor_key
 from tether.pipeline.run import run_pass
 from tether.report.formats import render_report
 from tether.serve.metrics import Metrics
@@ -30,6 +32,7 @@ from tether.serve.runner import EVERYTHING, JUDGE_ONLY, KPI_SOURCES, Runner
 from tether.serve.schedule import Schedule
 from tether.store.db import Store
 from tether.webhook import Delivery, Hook, Refused
+from tether.work import broker_url
 from tether.workspace import Workspace, load_workspace
 
 log = logging.getLogger("tether.serve")
@@ -246,7 +249,7 @@ class Service:
         # A copy of its own: a pass may be using the connector (and its memory) right now.
         connector = copy.copy(connector)
         store = self.store()
-        connector.memory = store.load_memory(source)  # who Tether's account is
+        connector.memory = remembered(store, ws, source)  # who Tether's account is
         delivery = connector.receive(headers, body, query, StoreSecrets(store, source, self.clock),
                                      ws.config.writeback.label_prefix)
         if delivery.id and not store.first_delivery(source, delivery.id, self.clock()):
@@ -256,8 +259,21 @@ class Service:
             return delivery, "echo"
         if not delivery.keys:
             return delivery, "noted"
-        self.runner.request(source)
+        if broker_url(ws.config) is None:
+            self.runner.request(source)
+        else:  # workers pull only the scopes the delivery touched (new items: every one)
+            scopes = store.task_scopes(f"{source}:{key}" for key in delivery.keys)
+            known = all(f"{source}:{key}" in scopes for key in delivery.keys)
+            for name in {cursor_key(source, s) for s in scopes.values()} if known else {source}:
+                self.runner.request(name)
         return delivery, "accepted"
+
+
+def remembered(store: Store, ws: Workspace, source: str) -> dict[str, Any]:
+    """What ``source``'s connector keeps between passes: its own, or (passes spread over
+    workers keep it per scope) its first scope's."""
+    names = [source, *(cursor_key(source, scope) for scope in ws.connectors[source].shards())]
+    return next((m for m in map(store.load_memory, names) if m), {})
 
 
 def _allowed(authorization: str | None, variable: str, why: str) -> bool:

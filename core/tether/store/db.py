@@ -7,7 +7,6 @@ committed before it returns: a crash never loses a call that already returned.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from collections.abc import Callable, Iterable
@@ -21,9 +20,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
-from tether.codec import task_from_dict, task_to_dict
 from tether.errors import TetherError
-from tether.model import Mapping, Measurement, Task
+from tether.model import Mapping, Measurement
 from tether.store import lock, tables
 from tether.store.findings import FindingState
 from tether.store.hooks import HookState
@@ -31,9 +29,11 @@ from tether.store.judged import JudgedState
 from tether.store.ledger import WriteLedger
 from tether.store.migrate import migrate
 from tether.store.records import RunRecord
+from tether.store.snapshots import TaskState
+from tether.store.work import WorkState
 
 
-class Store(WriteLedger, JudgedState, FindingState, HookState):
+class Store(TaskState, WriteLedger, JudgedState, FindingState, HookState, WorkState):
     """Tether's durable state at one SQLAlchemy URL; use as a context manager or close()."""
 
     def __init__(self, url: str):
@@ -181,81 +181,6 @@ class Store(WriteLedger, JudgedState, FindingState, HookState):
                     {"stage": stage, "task": task, "hash": digest, "rules": json.dumps(list(ids))}
                     for task, (digest, ids) in changed.items()])
 
-    # -- task snapshots -------------------------------------------------------------------
-
-    def save_tasks(self, source: str, tasks: list[Task], complete: bool,
-                   changed_refs: set[str] | None = None) -> int:
-        """Upsert snapshots (``raw`` is not kept); complete=True also drops the source's
-        other tasks. Returns rows inserted, updated or deleted (their refs are added to
-        ``changed_refs``); unchanged tasks cost none."""
-        if not tasks and not complete:
-            return 0
-        touched = changed_refs if changed_refs is not None else set()
-        rows: dict[str, tuple[str, str]] = {}
-        for task in tasks:
-            if task.source != source:
-                raise ValueError(f"task {task.ref} is not from source {source!r}")
-            data = json.dumps(task_to_dict(task), sort_keys=True, default=str)
-            rows[task.key] = (data, hashlib.sha256(data.encode()).hexdigest())
-        changed = 0
-        with self._engine.begin() as conn:
-            old = dict(conn.execute(
-                sa.select(tables.tasks.c.key, tables.tasks.c.hash)
-                .where(tables.tasks.c.source == source)).all())
-            fresh = [{"source": source, "key": key, "data": data, "hash": digest}
-                     for key, (data, digest) in rows.items() if old.get(key) != digest]
-            tables.upsert(conn, tables.tasks, fresh)
-            changed += len(fresh)
-            touched.update(f"{source}:{row['key']}" for row in fresh)
-            if complete:
-                gone = [key for key in old if key not in rows]
-                touched.update(f"{source}:{key}" for key in gone)
-                for i in range(0, len(gone), 500):  # stay under bound-parameter limits
-                    changed += conn.execute(tables.tasks.delete().where(
-                        tables.tasks.c.source == source, tables.tasks.c.key.in_(gone[i:i + 500]))).rowcount
-        return changed
-
-    def patch_labels(self, changes: dict[str, tuple[set[str], set[str]]]) -> None:
-        """Apply Tether's own successful label writes (ref -> (added, removed)) to the stored
-        snapshots, so the cache never shows a label Tether has since removed, even when the
-        next pull does not return the item (same ``updated`` stamp as already seen)."""
-        with self._engine.begin() as conn:
-            for ref, (added, removed) in changes.items():
-                source, _, key = ref.partition(":")
-                where = (tables.tasks.c.source == source, tables.tasks.c.key == key)
-                data = conn.execute(sa.select(tables.tasks.c.data).where(*where)).scalar()
-                if data is None:
-                    continue
-                task = json.loads(data)
-                labels = [x for x in task.get("labels") or [] if x not in removed]
-                task["labels"] = labels + sorted(added - set(labels))
-                text = json.dumps(task, sort_keys=True, default=str)
-                conn.execute(tables.tasks.update().where(*where).values(
-                    data=text, hash=hashlib.sha256(text.encode()).hexdigest()))
-
-    def load_tasks(self, source: str | None = None, refs: Iterable[str] | None = None
-                   ) -> list[Task]:
-        """Saved snapshots, of one source or all (or only ``refs``), sorted by (source, key)."""
-        t = tables.tasks.c
-        query = sa.select(t.source, t.key, t.data).order_by(t.source, t.key)
-        if source is not None:
-            query = query.where(tables.tasks.c.source == source)
-        with self._engine.begin() as conn:
-            if refs is None:
-                rows = list(conn.execute(query))
-            else:
-                pairs = sorted(tuple(r.split(":", 1)) for r in refs)
-                # Chunks come back each in order; sorted again by (source, key) together.
-                rows = sorted((row for i in range(0, len(pairs), 500) for row in conn.execute(
-                    query.where(sa.tuple_(t.source, t.key).in_(pairs[i:i + 500])))),
-                    key=lambda row: (row.source, row.key))
-            return [task_from_dict(json.loads(data), src) for src, _, data in rows]
-
-    def count_tasks(self) -> int:
-        with self._engine.begin() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(tables.tasks))
-                       .scalar() or 0)
-
     # -- mappings -------------------------------------------------------------------------
 
     def save_mappings(self, mappings: list[Mapping], tasks: set[str] | None = None) -> None:
@@ -311,6 +236,8 @@ class Store(WriteLedger, JudgedState, FindingState, HookState):
             return {
                 "runs": conn.execute(tables.runs.delete().where(
                     tables.runs.c.started < cut, tables.runs.c.status != "running")).rowcount,
+                "work": conn.execute(tables.work.delete().where(
+                    tables.work.c.queued < cut)).rowcount,
                 "ledger": conn.execute(tables.ledger.delete().where(
                     tables.ledger.c.started < cut, tables.ledger.c.status != "pending")).rowcount,
                 "findings": conn.execute(tables.findings.delete().where(
@@ -338,6 +265,12 @@ class Store(WriteLedger, JudgedState, FindingState, HookState):
                     status=status, finished=tables.utc(now),
                     counts=json.dumps(counts, sort_keys=True))).rowcount:
                 raise ValueError(f"no run {run_id}")
+
+    def run_status(self, run_id: int) -> str | None:
+        """The status of run ``run_id`` ("running", "ok", ...), None if it is not kept."""
+        with self._engine.begin() as conn:
+            return conn.execute(sa.select(tables.runs.c.status)
+                                .where(tables.runs.c.id == run_id)).scalar()
 
     def runs(self, limit: int = 20) -> list[RunRecord]:
         """The latest ``limit`` runs, newest first."""

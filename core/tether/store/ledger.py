@@ -52,9 +52,12 @@ class WriteLedger:
                 value=op.value, comment_id=op.comment_id, status=status, error=note,
                 started=tables.utc(now), finished=tables.utc(now)))
 
-    def ledger_interrupt(self, now: datetime) -> list[LedgerEntry]:
-        """Close every pending entry (its run died mid-write) as "interrupted"; return them."""
-        pending = self.ledger_pending()
+    def ledger_interrupt(self, now: datetime, refs: set[str] | None = None
+                         ) -> list[LedgerEntry]:
+        """Close every pending entry (its run died mid-write), or those on ``refs``, as
+        "interrupted"; return them."""
+        pending = [e for e in self.ledger_pending()
+                   if refs is None or f"{e.source}:{e.key}" in refs]
         if pending:
             with self._engine.begin() as conn:
                 conn.execute(tables.ledger.update().where(tables.ledger.c.id.in_([e.id for e in pending]))
@@ -74,6 +77,14 @@ class WriteLedger:
                  .where(t.status.in_(("failed", "interrupted"))))
         with self._engine.begin() as conn:
             return {f"{source}:{key}" for source, key in conn.execute(query)}
+
+    def ledger_of_run(self, run_id: int, refs: set[str]) -> list[LedgerEntry]:
+        """The entries ``run_id`` made on ``refs``, oldest first."""
+        t = tables.ledger.c
+        with self._engine.begin() as conn:
+            return [e for e in (records.ledger_entry(row) for row in conn.execute(
+                sa.select(tables.ledger).where(t.run_id == run_id).order_by(t.id)))
+                if f"{e.source}:{e.key}" in refs]
 
     def ledger_pending(self) -> list[LedgerEntry]:
         """Entries begun but never ended (a crash mid-write), oldest first."""

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # The number of the newest migration (tether/store/migrations/versions/vNNNN_*.py); kept in
 # ``schema_version`` too, where Tethers from before the migrations look for it.
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 meta = sa.MetaData()
 
@@ -92,6 +92,9 @@ tasks = sa.Table(
     sa.Column("key", Name, primary_key=True),
     sa.Column("data", sa.Text, nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
+    # The shard of its source that pulls it (None: the source is pulled whole).
+    sa.Column("scope", Name, nullable=True),
+    sa.Index("ix_tasks_scope", "source", "scope"),
 )
 mappings = sa.Table(
     "mappings", meta,
@@ -152,6 +155,22 @@ runs = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("packs", sa.Text, nullable=False),
     sa.Column("counts", sa.Text, nullable=False),
+)
+# Each work unit of a pass spread over workers (tether.work): "pull <shard>", "assess",
+# "write <shard>"; its state (queued, running, done, failed), tries and counts (JSON).
+work = sa.Table(
+    "work", meta,
+    sa.Column("run_id", sa.Integer, primary_key=True),
+    sa.Column("unit", Key(512), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("worker", sa.String(255), nullable=True),
+    sa.Column("queued", When, nullable=False),
+    sa.Column("started", When, nullable=True),
+    sa.Column("finished", When, nullable=True),
+    sa.Column("tries", sa.Integer, nullable=False),
+    sa.Column("counts", sa.Text, nullable=False),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("result", sa.Text, nullable=True),  # what the unit handed on, as JSON
 )
 # Who holds each run lock (see tether.store.lock), for the message the next one gets.
 run_locks = sa.Table(
