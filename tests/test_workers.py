@@ -191,3 +191,68 @@ def test_a_worker_killed_mid_write_leaves_no_duplicate_and_the_next_pass_converg
     deadline = time.monotonic() + 5
     while any(p.poll() is None for p in workers.processes if p.pid in killed):
         assert time.monotonic() < deadline
+
+
+def test_a_pass_with_no_worker_to_take_it_says_so_and_writes_nothing(
+        tmp_path: Path, redis_db: tuple[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    fanned = portfolio(tmp_path / "ws", None)
+    try:
+        for key, value in fanned.env.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("TETHER_BROKER_URL", redis_db[0])
+        before = fanned.comments()
+        said = CliRunner().invoke(main, ["sync", "-c", str(fanned.folder / "tether.yaml")])
+        assert said.exit_code == 1
+        assert "no worker answers on queue 'tether'" in said.output
+        assert "start one with `tether worker" in said.output
+        assert fanned.comments() == before
+    finally:
+        fanned.stop()
+
+
+def test_a_webhook_pass_on_workers_pulls_only_the_scope_it_touched(
+        twins: tuple[Fanned, Fanned, Workers]) -> None:
+    import socket
+    import threading
+
+    import uvicorn
+    from tether.serve.app import create_app
+    from tether.serve.service import Service, Settings, install_hooks
+
+    _, spread, _ = twins
+    at = today(spread.folder / "seed")
+    config = spread.folder / "tether.yaml"
+    service = Service(Settings(config, interval=86_400, debounce=0), clock=lambda: at,
+                      load=lambda path: spread.workspace())
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    server = uvicorn.Server(uvicorn.Config(create_app(service), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]})
+    thread.start()
+    try:
+        assert service.runner.wait_for(1, timeout=120)  # the first pass, on the workers
+        ws = spread.workspace()
+        install_hooks(ws, ws.connectors["github"], f"{url}/webhooks/github")
+        github = spread.sandboxes["github"]
+        github.deliver()  # the first pass's own writes: echoes
+        with ws.open_store() as store:
+            flagged = sorted({f.subject for f in store.open_findings()
+                              if f.subject.startswith("github:halvorsen/platform-3#")})
+        key = flagged[0].split(":", 1)[1]
+        github.close_as_person(key)
+        answered = [d for d in github.deliver() if d.status == 202]
+        assert answered, "the person's close was taken"
+        assert service.runner.wait_for(2, timeout=120)
+        with ws.open_store() as store:
+            last = store.runs(limit=1)[0]
+            pulled = [u.unit for u in store.work(last.id) if u.unit.startswith("pull ")]
+            still = {f.subject for f in store.open_findings()}
+        assert last.status == "ok" and pulled == ["pull github@halvorsen/platform-3"]
+        assert f"github:{key}" not in still  # closed work is no longer flagged
+        metrics = service.metrics.text().decode()  # each unit counted, by phase and state
+        assert 'tether_work_units_total{phase="pull",state="done"} 21.0' in metrics
+        assert 'tether_work_unit_seconds_count{phase="write"}' in metrics
+    finally:
+        server.should_exit = True
+        thread.join(60)

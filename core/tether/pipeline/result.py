@@ -10,6 +10,7 @@ from tether.model import Finding, Mapping, Task, WriteOp
 from tether.pipeline.apply import ApplyReport
 from tether.pipeline.verdicts import Totals
 from tether.store.records import LedgerEntry
+from tether.store.work import WorkRecord
 
 
 @dataclass(frozen=True)
@@ -53,3 +54,4 @@ class RunResult:
     kpi_statuses: dict[str, KpiStatus] = field(default_factory=dict)  # by KPI id, config order
     rematched: dict[str, int] = field(default_factory=dict)  # by stage: facts the engine saw
     requests: dict[str, dict[str, int]] = field(default_factory=dict)  # by source and answer
+    units: list[WorkRecord] = field(default_factory=list)  # on workers: its units, as run

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from tether.pipeline.run import RunResult
@@ -35,6 +36,10 @@ def run_document(r: RunResult) -> dict[str, Any]:
             "listed_all": r.listed,
             "rematched": r.rematched,  # by stage: tasks whose facts changed, so were matched
             "requests": r.requests,  # by source, the tracker's answers: ok, throttled, ...
+            # On workers: each unit (pull, assess, plan, write of a shard), as it ran.
+            "units": [{"unit": u.unit, "state": u.state, "tries": u.tries, "worker": u.worker,
+                       "seconds": _seconds(u.started, u.finished), **u.counts}
+                      for u in r.units],
         },
         "mappings": [
             {"task": m.task, "kpi": m.kpi, "rule_id": m.rule_id, "weight": m.weight,
@@ -84,3 +89,7 @@ def run_document(r: RunResult) -> dict[str, Any]:
 
 def _round(x: float | None) -> float | None:
     return None if x is None else round(x, 6)
+
+
+def _seconds(started: datetime | None, finished: datetime | None) -> float | None:
+    return round((finished - started).total_seconds(), 3) if started and finished else None

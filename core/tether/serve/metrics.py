@@ -35,6 +35,15 @@ class Metrics:
                                 "Requests sent to trackers, by source and answer (ok, "
                                 "throttled: 429 or a rate limit, refused, failed)",
                                 ["source", "answer"], registry=registry)
+        self.units = Counter("tether_work_units", "Units of passes run on workers, by phase "
+                             "(pull, assess, plan, write) and how they ended",
+                             ["phase", "state"], registry=registry)
+        self.unit_tries = Counter("tether_work_unit_retries", "Units taken again (a worker "
+                                  "died, or a tracker error was tried again), by phase",
+                                  ["phase"], registry=registry)
+        self.unit_seconds = Histogram("tether_work_unit_seconds", "Wall time of a unit, by "
+                                      "phase", ["phase"], registry=registry,
+                                      buckets=(0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300))
         self.last_pass = Gauge("tether_last_pass_finished_seconds",
                                "Unix time the last pass finished", registry=registry)
         self._signals: set[str] = set()  # gauges set once read 0 when no longer raised
@@ -61,6 +70,14 @@ class Metrics:
         for name, answers in result.requests.items():
             for answer, n in answers.items():
                 self.requests.labels(name, answer).inc(n)
+        for unit in result.units:
+            phase = unit.unit.partition(" ")[0]
+            self.units.labels(phase, unit.state).inc()
+            if unit.tries > 1:
+                self.unit_tries.labels(phase).inc(unit.tries - 1)
+            if unit.started and unit.finished:
+                self.unit_seconds.labels(phase).observe(
+                    (unit.finished - unit.started).total_seconds())
         if result.finished is not None:
             self.last_pass.set(result.finished.timestamp())
 

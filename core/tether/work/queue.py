@@ -96,14 +96,24 @@ def _run(task: Any, job_json: dict[str, Any], call: Any) -> Any:
         return None
 
 
+def _retries(task: Any, job: dict[str, Any]) -> int:
+    return int(_workspace(load(jobs.Job, job), task.app.conf.broker_url)[0]
+               .config.workers.retries)
+
+
+def _again(task: Any, exc: Exception, retries: int) -> Exception:
+    """A tracker error, transient maybe: the unit is tried again later, backing off."""
+    return task.retry(exc=exc, countdown=min(60, 2 ** task.request.retries),
+                      max_retries=retries)
+
+
 def _pull(self: Any, job: dict[str, Any], shard: str) -> Any:
-    retries = _workspace(load(jobs.Job, job), self.app.conf.broker_url)[0].config.workers.retries
-    try:
+    retries = _retries(self, job)
+    try:  # the last try reports the shard unread: the pass goes on without it
         return _run(self, job, lambda ws, store, j: jobs.pull(
             ws, store, j, shard, last_try=self.request.retries >= retries))
-    except SourceError as exc:  # transient, maybe: tried again with backoff, then unread
-        raise self.retry(exc=exc, countdown=min(60, 2 ** self.request.retries),
-                         max_retries=retries) from None
+    except SourceError as exc:
+        raise _again(self, exc, retries) from None
 
 
 def _assess(self: Any, _pulls: list[Any], job: dict[str, Any], shards: list[str]) -> Any:
@@ -116,7 +126,10 @@ def _assess(self: Any, _pulls: list[Any], job: dict[str, Any], shards: list[str]
 
 
 def _plan(self: Any, job: dict[str, Any], shard: str, work: Any) -> Any:
-    return _run(self, job, lambda ws, store, j: jobs.plan(ws, store, j, shard, work))
+    try:
+        return _run(self, job, lambda ws, store, j: jobs.plan(ws, store, j, shard, work))
+    except SourceError as exc:
+        raise _again(self, exc, _retries(self, job)) from None
 
 
 def _write(self: Any, job: dict[str, Any], shard: str, chosen: list[Any],
@@ -136,6 +149,8 @@ class OnWorkers:
         self.patience = patience  # seconds between checks that some worker is alive
 
     def pull_and_assess(self, job: jobs.Job, shards: list[str]) -> tuple[dict[str, Any], Any]:
+        if not self.app.control.ping(timeout=2.0, limit=1):
+            raise TetherError(self._nobody("its units"))
         data = dump(job)
         tasks = self.app.tasks
         done = chord(group(tasks["tether.pull"].s(data, s) for s in shards))(
@@ -159,16 +174,18 @@ class OnWorkers:
         done = group(write.s(data, name, *ops[name]) for name in names).apply_async()
         return dict(zip(names, self._wait(done, "write"), strict=True))
 
+    def _nobody(self, what: str) -> str:
+        return (f"no worker answers on queue {self.app.conf.task_default_queue!r} to take "
+                f"{what}; start one with `tether worker -c tether.yaml` and run the pass "
+                "again (nothing more was written)")
+
     def _wait(self, result: Any, what: str) -> Any:
         while True:
             try:
                 got = result.get(timeout=self.patience, disable_sync_subtasks=False)
             except CeleryTimeout:
-                if not self.app.control.ping(timeout=2.0):
-                    raise TetherError(
-                        f"no worker answers on queue {self.app.conf.task_default_queue!r} "
-                        f"while the pass waits for its {what} units; start one with `tether "
-                        "worker`, and the pass goes on where it stopped") from None
+                if not self.app.control.ping(timeout=2.0, limit=1):
+                    raise TetherError(self._nobody(f"its {what} units")) from None
                 continue
             except Exception as exc:
                 raise TetherError(f"a {what} unit failed on a worker: {exc}; see `tether "

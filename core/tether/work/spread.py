@@ -117,6 +117,7 @@ def spread_pass(ws: Workspace, store: Store, result: RunResult, executor: Execut
            None if assessed.scope is None else set(assessed.scope))
     store.prune(result.started - timedelta(days=ws.config.retention_days))
     store.forget_results(result.run_id)
+    result.units = store.work(result.run_id)
 
 
 def _verdicts(ws: Workspace, store: Store, result: RunResult, a: units.Assessed) -> None:
