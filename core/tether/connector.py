@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -14,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from tether.clock import Clock
 from tether.model import KPI, CurrentAnnotation, Measurement, OpResult, Task, WriteOp
+from tether.ratelimit import Budget, Limiter
 from tether.webhook import Delivery, Hook, HooksByHand, HookSecrets, Refused
 
 
@@ -98,6 +103,32 @@ class Connector(ABC):
         # The requests this connector sent its tracker, by how they were answered (see
         # answered); `tether serve` exports them, the JSON output of a pass lists them.
         self.requests: Counter[str] = Counter()
+        # The budget shared by every process sending with this token (see throttle); None:
+        # requests go as fast as the tracker answers (tether.work.limits sets one).
+        self.limiter: Limiter | None = None
+
+    # The tracker's published per-token limit; None when it publishes no fixed number.
+    published_budget: ClassVar[Budget | None] = None
+
+    def throttle(self) -> None:
+        """Wait, on the connector's clock, until the shared budget grants one request; call
+        it before sending each one. Without a limiter it returns at once."""
+        if self.limiter is None:
+            return
+        while (wait := self.limiter.wait()) > 0:
+            self.clock.sleep(wait)
+
+    def budget_key(self) -> str:
+        """A stable name for this source's token that reveals nothing of it: sources with
+        the same type, URL and token share a budget. The source's name when no token is set."""
+        options = self.options
+        url = getattr(options, "url", None) or getattr(options, "base_url", None) or ""
+        variable = getattr(options, "token_env", None)
+        token = os.environ.get(variable, "").strip() if isinstance(variable, str) else ""
+        if not token:
+            return self.name
+        seen = "\0".join((self.type_name, str(url).rstrip("/"), token))
+        return hashlib.sha256(seen.encode()).hexdigest()[:16]
 
     # The option listing the source's scopes ("repos", "projects"): a pass spread over
     # workers pulls and writes each scope on its own (see ``shards``). None: the source is
@@ -115,7 +146,9 @@ class Connector(ABC):
         its items keep their refs; its own cursor and memory are kept by the caller."""
         assert self.scope_option is not None, f"{self.type_name} does not split into scopes"
         options = self.options.model_copy(update={self.scope_option: [scope]})
-        return type(self)(self.name, options, self.base_dir, self.clock)
+        narrow = type(self)(self.name, options, self.base_dir, self.clock)
+        narrow.limiter = self.limiter  # the same token, so the same budget
+        return narrow
 
     def scope_of(self, task: Task) -> str | None:
         """Which of ``shards()`` pulled ``task`` (a whole-source pull tells the store, so a
@@ -128,15 +161,41 @@ class Connector(ABC):
         4xx) or "failed" (5xx); status 0: no answer came ("failed")."""
         said = {name.lower(): value for name, value in (headers or {}).items()}
         limited = "retry-after" in said or said.get("x-ratelimit-remaining") == "0"
-        self.requests["ok" if 0 < status < 400 else "throttled" if status == 429
-                      or (status == 403 and limited) else "refused" if 400 <= status < 500
-                      else "failed"] += 1
+        throttled = status == 429 or (status == 403 and limited)
+        self.requests["ok" if 0 < status < 400 else "throttled" if throttled
+                      else "refused" if 400 <= status < 500 else "failed"] += 1
+        if throttled and self.limiter is not None:
+            self.limiter.pause(self._told_to_wait(said))
+
+    def _told_to_wait(self, said: Mapping[str, str]) -> float:
+        """Seconds a throttled answer's headers (lower-cased) say to wait: Retry-After
+        (seconds or an HTTP date), else GitHub's x-ratelimit-reset (epoch seconds); at least
+        one second, so a bare 429 still slows everyone down."""
+        now = self.clock.now().timestamp()  # the connector's clock, as its retries use
+        retry, reset = said.get("retry-after", "").strip(), said.get("x-ratelimit-reset", "")
+        seconds = 0.0
+        with suppress(TypeError, ValueError):  # unreadable: the minimum
+            if retry:
+                seconds = (float(retry) if retry.replace(".", "", 1).isdigit()
+                           else parsedate_to_datetime(retry).timestamp() - now)
+            elif reset:  # Jira Cloud's ISO reset fails here, but it comes with a Retry-After
+                seconds = float(reset) - now
+        return max(1.0, seconds)
 
     def count_requests(self, session: Any) -> None:
-        """Count every answer a ``requests`` session gets (a response hook)."""
+        """Count every answer a ``requests`` session gets (a response hook), and hold each
+        request it sends (retries and redirects too: they all go through ``send``) until
+        the shared budget grants it (see throttle)."""
         session.hooks["response"].append(
             lambda response, *args, **kwargs: self.answered(response.status_code,
                                                             response.headers))
+        send = session.send  # requests.Session.request calls self.send: this one, then
+
+        def throttled_send(request: Any, **kwargs: Any) -> Any:
+            self.throttle()
+            return send(request, **kwargs)
+
+        session.send = throttled_send
 
     def report_progress(self, done: int, total: int | None = None) -> None:
         """Say how far a pull has got; connectors call it after each page."""

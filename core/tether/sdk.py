@@ -59,6 +59,7 @@ from tether.model import (
 )
 from tether.pipeline.markdown import at_mentions, stored_body, stored_digest, with_marker
 from tether.pipeline.render import MARKER, MENTION, digest, mention, neutralise
+from tether.ratelimit import Budget
 from tether.retry import RetryPolicy, with_retries
 from tether.watermark import PullDate, Watermark
 from tether.webhook import (
@@ -80,6 +81,8 @@ __all__ = [
     # what a connector implements
     "Capabilities", "Check", "Connector", "KpiSource", "Options", "PullResult", "Sandbox",
     "InitError", "InitOption", "InitSource", "Starter", "variable_name",
+    # a tracker's published rate limit per token (``Connector.published_budget``)
+    "Budget",
     # the domain model
     "KPI", "CurrentAnnotation", "Finding", "Link", "Mapping", "Measurement", "OpKind",
     "OpResult", "Task", "WriteOp",

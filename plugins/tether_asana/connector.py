@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tether.sdk import (
+    Budget,
     Capabilities,
     Check,
     Clock,
@@ -54,6 +55,9 @@ class AsanaConnector(Connector):
     capabilities = Capabilities(labels=True, comments=True, comments_editable=True,
                                 markup="asana", mentions="gid")
     scope_option = "projects"
+    # Per token on paid plans, as Asana documents it (free plans: 150/minute; search:
+    # 60/minute); a free workspace configures its own budget.
+    published_budget = Budget.parse("1500/minute")
     options: AsanaOptions
 
     def __init__(self, name: str, options: Options, base_dir: Path, clock: Clock | None = None):

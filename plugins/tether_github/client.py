@@ -62,10 +62,12 @@ class GitHubClient:
     """One token's view of ``options.url``; rebuilt when the token variable changes."""
 
     def __init__(self, options: GitHubOptions, clock: Clock,
-                 answered: Callable[[int, Mapping[str, str] | None], None] | None = None):
+                 answered: Callable[[int, Mapping[str, str] | None], None] | None = None,
+                 throttle: Callable[[], None] | None = None):
         self.options = options
         self.clock = clock
         self.answered = answered  # told how each request was answered (status, headers)
+        self.throttle = throttle  # called before each attempt: waits for the shared budget
         default = RetryPolicy()
         # Waiting for a primary rate-limit reset may take up to an hour; allow that much.
         self.policy = RetryPolicy(attempts=default.attempts,
@@ -115,7 +117,10 @@ class GitHubClient:
                                self.clock) from None
 
     def _counted(self, fn: Callable[[Github], T], gh: Github) -> T:
-        """``fn(gh)``, its answer counted (PyGithub keeps its session to itself)."""
+        """``fn(gh)`` once the shared budget allows, its answer counted (PyGithub keeps its
+        session to itself); every attempt with_retries makes comes through here."""
+        if self.throttle is not None:
+            self.throttle()
         try:
             out = fn(gh)
         except GithubException as exc:

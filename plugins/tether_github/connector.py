@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tether.sdk import (
+    Budget,
     Capabilities,
     Check,
     Clock,
@@ -41,11 +42,14 @@ class GitHubConnector(Connector):
     capabilities = Capabilities(labels=True, comments=True, comments_editable=True,
                                 markup="markdown", mentions="login", max_label_length=MAX_LABEL)
     scope_option = "repos"
+    # A personal access token's primary limit, as GitHub documents it (rate limits for the
+    # REST API); App installations get more and Actions' GITHUB_TOKEN less: configure those.
+    published_budget = Budget.parse("5000/hour")
     options: GitHubOptions
 
     def __init__(self, name: str, options: Options, base_dir: Path, clock: Clock | None = None):
         super().__init__(name, options, base_dir, clock)
-        self.client = GitHubClient(self.options, self.clock, self.answered)
+        self.client = GitHubClient(self.options, self.clock, self.answered, self.throttle)
         self.annotator = Annotator(self.client, self.options)
 
     def scope_of(self, task: Task) -> str | None:

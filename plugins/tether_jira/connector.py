@@ -53,6 +53,10 @@ class JiraConnector(Connector):
     options_model = JiraOptions
     capabilities = CLOUD
     scope_option = "projects"  # a JQL-only source is pulled whole
+    # None: Cloud's API-token traffic meets per-second burst limits with no published
+    # number (apps: a points-based hourly quota), and Data Center's token bucket is each
+    # admin's choice (Atlassian's rate-limiting docs); configure a budget per source.
+    published_budget = None
     options: JiraOptions
 
     def __init__(self, name: str, options: Options, base_dir: Path, clock: Clock | None = None):
