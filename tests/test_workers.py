@@ -68,11 +68,13 @@ class Workers:
                 p.kill()
 
 
-def portfolio(folder: Path, state_url: str | None, broker: str | None = None) -> Fanned:
+def portfolio(folder: Path, state_url: str | None, rate: str | None = None) -> Fanned:
     seed = fan_out(folder, COPIES)
     config = yaml.safe_load((folder / "tether.yaml").read_text())
     config["writeback"]["budget"] = 1000  # every write in one pass: the pass is compared whole
     config["workers"] = {"visibility_timeout": "4s"}  # a killed worker's unit comes back soon
+    if rate:
+        config["workers"]["rate_limits"] = {"jira": rate}
     if state_url:
         config["state"] = {"url": state_url}
     (folder / "tether.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
@@ -256,3 +258,27 @@ def test_a_webhook_pass_on_workers_pulls_only_the_scope_it_touched(
     finally:
         server.should_exit = True
         thread.join(60)
+
+
+def test_a_pass_waits_on_a_busy_worker_but_not_on_none(
+        tmp_path: Path, redis_db: tuple[str, Any]) -> None:
+    """A worker running a unit in its only thread (``--pool solo``) cannot answer a ping:
+    the pass keeps waiting while a unit of it began within the visibility timeout."""
+    from datetime import UTC, datetime, timedelta
+
+    from tether.work.queue import OnWorkers
+
+    fanned = portfolio(tmp_path / "ws", None)
+    try:
+        ws = fanned.workspace()
+        waiting = OnWorkers(ws.config, redis_db[0], patience=1.0)
+        with ws.open_store() as store:
+            run = store.start_run("sync", {}, datetime.now(UTC))
+            assert waiting._stalled(run)  # nobody answers, nothing runs
+            store.work_begin(run, "write jira@PROC", "elsewhere:1", datetime.now(UTC))
+            assert not waiting._stalled(run)  # someone is busy with it
+            long_ago = datetime.now(UTC) - timedelta(seconds=10)
+            store.work_begin(run, "write jira@PROC", "elsewhere:1", long_ago)
+            assert waiting._stalled(run)  # begun longer ago than a dead worker's unit lasts
+    finally:
+        fanned.stop()

@@ -108,7 +108,8 @@ def plan(ws: Workspace, store: Store, job: Job, shard: str, work: Any) -> Any:
     and keeps the whole plan in the store for its write unit."""
     out = _unit(store, job, f"plan {shard}", lambda: units.plan_shard(
         ws, store, Shard.parse(shard), load(units.ShardWork, work), set(job.suspect)),
-        lambda out: {"items": len(work["refs"]), "ops": len(out["ops"])})
+        lambda out: {"items": len(work["refs"]), "ops": len(out["ops"]),
+                     "requests": sum(out["requests"].values())})
     return {key: value for key, value in out.items() if key != "plan"}
 
 

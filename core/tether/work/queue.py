@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +148,7 @@ class OnWorkers:
         self.app = configure(config, url)
         self.state_url = config.state_url
         self.patience = patience  # seconds between checks that some worker is alive
+        self.visibility = config.workers.visibility_timeout
 
     def pull_and_assess(self, job: jobs.Job, shards: list[str]) -> tuple[dict[str, Any], Any]:
         if not self.app.control.ping(timeout=2.0, limit=1):
@@ -155,7 +157,7 @@ class OnWorkers:
         tasks = self.app.tasks
         done = chord(group(tasks["tether.pull"].s(data, s) for s in shards))(
             tasks["tether.assess"].s(data, shards))
-        assessed = self._wait(done, "assess")
+        assessed = self._wait(done, "assess", job.run_id)
         with Store(self.state_url) as store:
             return jobs.pulls(store, job, shards), assessed
 
@@ -164,7 +166,7 @@ class OnWorkers:
         names = list(work)
         plan = self.app.tasks["tether.plan"]
         done = group(plan.s(data, name, work[name]) for name in names).apply_async()
-        return dict(zip(names, self._wait(done, "plan"), strict=True))
+        return dict(zip(names, self._wait(done, "plan", job.run_id), strict=True))
 
     def write(self, job: jobs.Job, ops: dict[str, tuple[list[Any], list[Any]]]
               ) -> dict[str, Any]:
@@ -172,19 +174,30 @@ class OnWorkers:
         names = list(ops)
         write = self.app.tasks["tether.write"]
         done = group(write.s(data, name, *ops[name]) for name in names).apply_async()
-        return dict(zip(names, self._wait(done, "write"), strict=True))
+        return dict(zip(names, self._wait(done, "write", job.run_id), strict=True))
+
+    def _stalled(self, run_id: int) -> bool:
+        """No worker answers, and none has begun a unit of the pass lately (a worker running
+        a unit in its only thread, ``--pool solo``, cannot answer; a dead one's unit comes
+        back to another within the visibility timeout)."""
+        if self.app.control.ping(timeout=2.0, limit=1):
+            return False
+        lately = datetime.now(UTC) - timedelta(seconds=self.visibility + self.patience)
+        with Store(self.state_url) as store:
+            return not any(u.state == "running" and u.started and u.started > lately
+                           for u in store.work(run_id))
 
     def _nobody(self, what: str) -> str:
         return (f"no worker answers on queue {self.app.conf.task_default_queue!r} to take "
                 f"{what}; start one with `tether worker -c tether.yaml` and run the pass "
                 "again (nothing more was written)")
 
-    def _wait(self, result: Any, what: str) -> Any:
+    def _wait(self, result: Any, what: str, run_id: int) -> Any:
         while True:
             try:
                 got = result.get(timeout=self.patience, disable_sync_subtasks=False)
             except CeleryTimeout:
-                if not self.app.control.ping(timeout=2.0, limit=1):
+                if self._stalled(run_id):
                     raise TetherError(self._nobody(f"its {what} units")) from None
                 continue
             except Exception as exc:

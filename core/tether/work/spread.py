@@ -85,16 +85,35 @@ def spread_pass(ws: Workspace, store: Store, result: RunResult, executor: Execut
 
     store.work_queued(result.run_id, [f"plan {s}" for s in assessed.work], clock())
     plans = executor.plan(job, {name: dump(w) for name, w in assessed.work.items()})
+    for name, p in plans.items():
+        requests.update({(name.split("@", 1)[0], k): n for k, n in p["requests"].items()})
+    wrote = _write(ws, store, result, executor, job, assessed, plans, clock)
+    for name, w in wrote.items():
+        requests.update({(name.split("@", 1)[0], k): n for k, n in w.requests.items()})
+    for (source, answer), n in sorted(requests.items()):
+        result.requests.setdefault(source, {})[answer] = n
+
+    unfinished = {ref for w in wrote.values() for ref in w.unfinished}
+    settle(store, set(assessed.waiting) | unfinished, result.held, True,
+           None if assessed.scope is None else set(assessed.scope))
+    store.prune(result.started - timedelta(days=ws.config.retention_days))
+    store.forget_results(result.run_id)
+    result.units = store.work(result.run_id)
+
+
+def _write(ws: Workspace, store: Store, result: RunResult, executor: Executor, job: jobs.Job,
+           assessed: units.Assessed, plans: dict[str, Any], clock: Callable[[], datetime]
+           ) -> dict[str, units.Wrote]:
+    """Rank every shard's ops under the pass's write budget as one process ranks them, then
+    have each shard with items write its share; what each write unit did, by shard."""
     ops = sorted((load(WriteOp, op) for p in plans.values() for op in p["ops"]),
                  key=lambda op: (op.source, op.key))  # a single pass's order: by item
     held = [load(WriteOp, op) for p in plans.values() for op in p["held"]]
-    chosen, deferred = within_budget(ops, ws.config.writeback.budget,
-                                     ws.config.writeback.source_budget)
-    result.ops, result.deferred = ops, deferred
-    result.held = held + assessed.held
+    wb = ws.config.writeback
+    chosen, deferred = within_budget(ops, wb.budget, wb.source_budget)
+    result.ops, result.deferred, result.held = ops, deferred, held + assessed.held
     result.not_annotated = sum(p["not_annotated"] for p in plans.values())
-    result.budget = ws.config.writeback.budget
-
+    result.budget = wb.budget
     owner = {ref: name for name, w in assessed.work.items() for ref in w.refs}
     writes: dict[str, tuple[list[Any], list[Any]]] = {
         name: ([], []) for name, w in assessed.work.items() if w.refs}
@@ -106,18 +125,7 @@ def spread_pass(ws: Workspace, store: Store, result: RunResult, executor: Execut
     results: list[OpResult] = [r for w in wrote.values() for r in w.results]
     result.applied = ApplyReport(results, deferred)
     result.notices = list(dict.fromkeys(n for w in wrote.values() for n in w.notices))
-    for name, w in wrote.items():
-        requests.update({(name.split("@", 1)[0], k): n for k, n in w.requests.items()})
-    result.requests = {}
-    for (source, answer), n in sorted(requests.items()):
-        result.requests.setdefault(source, {})[answer] = n
-
-    unfinished = {ref for w in wrote.values() for ref in w.unfinished}
-    settle(store, set(assessed.waiting) | unfinished, result.held, True,
-           None if assessed.scope is None else set(assessed.scope))
-    store.prune(result.started - timedelta(days=ws.config.retention_days))
-    store.forget_results(result.run_id)
-    result.units = store.work(result.run_id)
+    return wrote
 
 
 def _verdicts(ws: Workspace, store: Store, result: RunResult, a: units.Assessed) -> None:

@@ -126,6 +126,7 @@ class Planned:
     ops: list[WriteOp]
     held: list[WriteOp]
     not_annotated: int
+    requests: dict[str, int]  # sent reading what the items show
     plan: PassPlan
 
 
@@ -139,7 +140,8 @@ def plan_shard(ws: Workspace, store: Store, shard: Shard, work: ShardWork,
     planned = plan_pass(one, store, tasks, work.mappings, work.findings, suspect,
                         [shard.source] if work.pulled else [])
     store.save_memory(shard.name, connector.memory)
-    return Planned(planned.ops, planned.held, planned.not_annotated, planned)
+    return Planned(planned.ops, planned.held, planned.not_annotated, dict(connector.requests),
+                   planned)
 
 
 @dataclass
