@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections import Counter
 from pathlib import Path
@@ -59,6 +60,8 @@ def worker(config_path: Path, concurrency: int, pool: str) -> None:
         raise TetherError("Celery is not installed: pip install 'tether[workers]'") from None
     app = configure(ws.config, url)
     queue = ws.config.workers.queue
+    # Celery logs each unit's result on success: plans carry whole comments. Failures stay.
+    logging.getLogger("celery.app.trace").setLevel(logging.WARNING)
     out.print(f"Worker for {escape(str(config_path))}: queue {queue} on "
               f"{escape(shown_url(url))}; Ctrl-C stops after the units under way.")
     app.worker_main(["worker", "--queues", queue, "--pool", pool,
