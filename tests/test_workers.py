@@ -260,6 +260,41 @@ def test_a_webhook_pass_on_workers_pulls_only_the_scope_it_touched(
         thread.join(60)
 
 
+def test_two_workers_share_one_rate_budget_and_meet_no_429(
+        tmp_path: Path, redis_db: tuple[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Jira site takes 20 requests per 2 s (a token bucket, as Jira Cloud's burst limits);
+    `workers.rate_limits` says so, and the two workers together keep to it."""
+    from tether.clock import Clock
+    from tether.work.queue import configure
+    from tether_jira.sandbox.http import RateLimit
+
+    url = redis_db[0]
+    pair = [portfolio(tmp_path / name, None, rate="20/2s") for name in ("one", "spread")]
+    workers = None
+    try:
+        for fanned in pair:
+            jira = fanned.sandboxes["jira"]
+            jira.world.clock = Clock()  # type: ignore[attr-defined]  # refills in real time
+            jira.api.rate_limit = RateLimit(20, 20, 2.0)  # type: ignore[attr-defined]
+        for key, value in pair[0].env.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("TETHER_BROKER_URL", url)
+        app = configure(pair[1].workspace().config, url)
+        workers = Workers(pair[1].folder / "tether.yaml", {**os.environ, **pair[1].env},
+                          tmp_path, app)
+        workers.start(2)
+        alone, shared = sync(pair[0], False, monkeypatch), sync(pair[1], True, monkeypatch)
+        log = pair[1].sandboxes["jira"].server.log  # type: ignore[attr-defined]
+        assert [r for r in log if r.status == 429] == [] and len(log) > 60
+        assert shared.requests["jira"].get("throttled", 0) == 0
+        assert said(alone) == said(shared) and pair[0].comments() == pair[1].comments()
+    finally:
+        if workers is not None:
+            workers.stop()
+        for fanned in pair:
+            fanned.stop()
+
+
 def test_a_pass_waits_on_a_busy_worker_but_not_on_none(
         tmp_path: Path, redis_db: tuple[str, Any]) -> None:
     """A worker running a unit in its only thread (``--pool solo``) cannot answer a ping:

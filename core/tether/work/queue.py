@@ -18,8 +18,10 @@ from celery.exceptions import TimeoutError as CeleryTimeout
 
 from tether.config.model import Config
 from tether.errors import SourceError, TetherError
+from tether.ratelimit import Budget
 from tether.store.db import Store
 from tether.work import jobs
+from tether.work.limits import limiters_for
 from tether.work.wire import dump, load
 from tether.workspace import Workspace, load_workspace
 
@@ -73,6 +75,9 @@ def _workspace(job: jobs.Job, broker: str) -> tuple[Workspace, Store]:
             if key in _open:
                 _open[key][2].close()
             ws = load_workspace(Path(job.config), overrides=job.overrides)
+            # Every worker sending with one token draws on one budget, kept in Redis.
+            limiters_for(_redis(broker), ws.connectors, {
+                name: Budget.parse(rate) for name, rate in ws.config.workers.rate_limits})
             _open[key] = stamp, ws, ws.open_store()
         return _open[key][1:]
 
