@@ -144,6 +144,11 @@ def _advisory(engine: sa.Engine, key: int, blocked: Callable[[], None]) -> Itera
             conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": key})
             conn.commit()
         yield
+        # Unlocked here, at once: a closed session's lock is released only once the server
+        # notices, and the next run (a shard's next unit) may ask in between.
+        with suppress(sa.exc.SQLAlchemyError):
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            conn.commit()
     finally:
         # Ending the session releases the lock even if the unlock could not be sent.
         conn.invalidate()
