@@ -298,7 +298,7 @@ def test_two_workers_share_one_rate_budget_and_meet_no_429(
 def test_a_pass_waits_on_a_busy_worker_but_not_on_none(
         tmp_path: Path, redis_db: tuple[str, Any]) -> None:
     """A worker running a unit in its only thread (``--pool solo``) cannot answer a ping:
-    the pass keeps waiting while a unit of it began within the visibility timeout."""
+    the pass keeps waiting while a unit of it began or ended within the visibility timeout."""
     from datetime import UTC, datetime, timedelta
 
     from tether.work.queue import OnWorkers
@@ -315,5 +315,10 @@ def test_a_pass_waits_on_a_busy_worker_but_not_on_none(
             long_ago = datetime.now(UTC) - timedelta(seconds=10)
             store.work_begin(run, "write jira@PROC", "elsewhere:1", long_ago)
             assert waiting._stalled(run)  # begun longer ago than a dead worker's unit lasts
+            store.work_end(run, "write jira@PROC", datetime.now(UTC), {})
+            store.work_queued(run, ["write jira@OPS"], datetime.now(UTC))
+            assert not waiting._stalled(run)  # between two units of a solo worker
+            store.work_end(run, "write jira@PROC", long_ago, {})
+            assert waiting._stalled(run)  # the last one ended long ago, nothing runs
     finally:
         fanned.stop()

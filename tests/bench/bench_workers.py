@@ -319,9 +319,8 @@ def coordinate(config: str, at: str, patience: float) -> None:
 
     moment = datetime.fromisoformat(at)
     ws = load_workspace(Path(config))
-    url = broker_url(ws.config)
-    assert url is not None, "TETHER_BROKER_URL is not set"
-    executor = OnWorkers(ws.config, url, patience) if patience else None
+    url = broker_url(ws.config)  # None: the whole pass runs here (the baseline)
+    executor = OnWorkers(ws.config, url, patience) if patience and url else None
     with ws.open_store() as store:
         cpu, wall = time.process_time(), time.perf_counter()
         result = run_pass(ws, store, "sync", lambda: moment, executor=executor)
@@ -526,6 +525,8 @@ def bench_one(n_workers: int, fx: Fixtures, args: argparse.Namespace, root: Path
         fx.redis.client(db).flushdb()
         env = {**os.environ, **{TOKENS[k]: "good" for k in TRACKERS},
                "TETHER_BROKER_URL": broker}
+        if not n_workers:  # the baseline: the whole sync in the coordinator's process
+            del env["TETHER_BROKER_URL"]
         workers = Workers(config, env, folder, broker)
         workers.start(n_workers)
         for label, at_time in (("first", FIRST_AT), ("incremental", FIRST_AT + timedelta(
@@ -672,7 +673,8 @@ def report(runs: list[Run], args: argparse.Namespace, fx_desc: str) -> bool:
           "process per tracker, rate limits off; workers: `tether worker --pool solo`")
     print("coordinator: run_pass(ws, store, 'sync') in a process of its own, "
           + (f"with OnWorkers(patience={args.patience:g} s) as its executor"
-             if args.patience else "with its own executor") + f"; code: {args.code}")
+             if args.patience else "with its own executor")
+          + f"; code: {args.code}")
     print("rate limits: the sandboxes' off; Tether's shared worker budgets "
           f"(workers.rate_limits) for {' and '.join(UNLIMITED)} at 1000000/1s, so no request "
           "waits but each takes its token from Redis (Jira publishes no budget)")
@@ -686,7 +688,7 @@ def report(runs: list[Run], args: argparse.Namespace, fx_desc: str) -> bool:
             if s.error:
                 print(f"{run.workers:>7} {s.label:<11} FAILED: {s.error.splitlines()[0]}")
                 continue
-            bound = s.requests * args.latency / run.workers
+            bound = s.requests * args.latency / max(1, run.workers)
             base.setdefault(s.label, s.wall)
             d = s.doc
             print(f"{run.workers:>7} {s.label:<11} {s.wall:>8.1f} "
@@ -703,7 +705,8 @@ def report(runs: list[Run], args: argparse.Namespace, fx_desc: str) -> bool:
             print(f"{run.workers:>7} note: {note}")
     print("(bound: requests x latency / workers; wall/bd: the sync's wall time over it. "
           "speedup: the 1st worker count's wall over this one's. worker RSS: VmHWM after "
-          "the sync)")
+          "the sync. 0 workers: the baseline, the whole sync in the coordinator's process "
+          "with no broker)")
 
     print()
     print(f"{'workers':>7} {'sync':<11} {'phase':<7} {'units':>5} {'busy s':>8} "
@@ -713,6 +716,8 @@ def report(runs: list[Run], args: argparse.Namespace, fx_desc: str) -> bool:
             if s.error:
                 continue
             spans = 0.0
+            if not s.doc["units"]:
+                continue  # one process: no units recorded
             for phase, p in phases(s.doc["units"]).items():
                 spans += p["span"]
                 spread = p["busy"] / (p["span"] * run.workers) if p["span"] else 0.0
@@ -731,6 +736,11 @@ def report(runs: list[Run], args: argparse.Namespace, fx_desc: str) -> bool:
     for run in runs:
         for s in run.syncs:
             if s.error:
+                continue
+            if not s.doc["units"]:
+                print(f"{run.workers:>7} {s.label:<11} one process, not split by phase: "
+                      + ", ".join(f"{k} {s.by_tracker[k]}" for k in TRACKERS)
+                      + f"; failed {s.failed_requests}")
                 continue
             by = by_tracker(s)
             print(f"{run.workers:>7} {s.label:<11} " + " ".join(
@@ -820,13 +830,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=200_000)
     parser.add_argument("--scopes", type=int, default=50)
-    parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument("--workers", default="1,2,4",
+                        help="worker counts; 0: the baseline, the sync in one process")
     parser.add_argument("--latency", type=float, default=0.02, help="seconds per request")
     parser.add_argument("--budget", type=int, default=None,
                         help="writeback budget (default: items / 100, at least 50)")
     parser.add_argument("--patience", type=float, default=0.0, help=(
         "seconds the coordinator waits on a phase between checks that a worker is alive; "
-        "0 (default): run_pass's own executor"))
+        "0 (default): run_pass's own executor (30 s)"))
     # The child processes' modes.
     parser.add_argument("--sandbox", choices=TRACKERS, help=argparse.SUPPRESS)
     parser.add_argument("--counts", help=argparse.SUPPRESS)

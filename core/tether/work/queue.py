@@ -182,15 +182,15 @@ class OnWorkers:
         return dict(zip(names, self._wait(done, "write", job.run_id), strict=True))
 
     def _stalled(self, run_id: int) -> bool:
-        """No worker answers, and none has begun a unit of the pass lately (a worker running
-        a unit in its only thread, ``--pool solo``, cannot answer; a dead one's unit comes
-        back to another within the visibility timeout)."""
+        """No worker answers, and no unit of the pass began or ended lately (a worker running
+        a unit in its only thread, ``--pool solo``, cannot answer, and between two units none
+        is running; a dead one's unit comes back to another within the visibility timeout)."""
         if self.app.control.ping(timeout=2.0, limit=1):
             return False
         lately = datetime.now(UTC) - timedelta(seconds=self.visibility + self.patience)
         with Store(self.state_url) as store:
-            return not any(u.state == "running" and u.started and u.started > lately
-                           for u in store.work(run_id))
+            return not any((u.state == "running" and u.started and u.started > lately)
+                           or (u.finished and u.finished > lately) for u in store.work(run_id))
 
     def _nobody(self, what: str) -> str:
         return (f"no worker answers on queue {self.app.conf.task_default_queue!r} to take "
