@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 from fanout import Fanned, fan_out, serve, today
+from tether.pipeline.incremental import Recall
 from tether.pipeline.run import RunResult, run_pass
 from tether.work.spread import InProcess
+from tether.work.units import premap
 
 COPIES = 5  # Jira 2 projects x 5, GitHub 1 repository x 5, Asana 1 project x 5: 20 scopes
 
@@ -57,6 +59,40 @@ def test_a_spread_sync_writes_what_a_single_process_sync_writes(
     first = sync(one, spread=False), sync(spread, spread=True)
     assert said(first[0]) == said(first[1]) and first[0].applied.applied > 60
     assert shown(one) == shown(spread)
+    # Each pull mapped its own items: the assessment found every one matched already.
+    mapped = sum(u.counts.get("mapped", 0) for u in first[1].units if u.unit.startswith("pull"))
+    assert mapped == first[1].rematched["map"] == first[0].rematched["map"] == first[0].items
     again = sync(one, spread=False), sync(spread, spread=True)
     assert said(again[0]) == said(again[1])
     assert shown(one) == shown(spread)
+
+
+def test_a_rule_change_between_passes_judges_as_one_process_does(
+        twins: tuple[Fanned, Fanned]) -> None:
+    one, spread = twins
+    sync(one, spread=False), sync(spread, spread=True)
+    for fanned in twins:  # Operations' express-lane project no longer counts
+        rules = fanned.folder / "rules" / "mapping.yaml"
+        text = rules.read_text()
+        rules.write_text(text.replace("labels: {any_of: [express-lane]}",
+                                      "labels: {any_of: [express-lane-retired]}"))
+    again = sync(one, spread=False), sync(spread, spread=True)
+    assert said(again[0]) == said(again[1]) and again[0].applied.applied > 0
+    assert again[0].rematched == again[1].rematched
+    assert shown(one) == shown(spread)
+
+
+def test_a_pull_keeps_its_matches_only_under_the_rules_its_pass_began_with(
+        twins: tuple[Fanned, Fanned]) -> None:
+    """A worker that loaded other rules than the store's match cache holds (the config
+    changed mid-pass) matches for nothing: the assessment matches those items itself."""
+    _, spread = twins
+    sync(spread, spread=True)
+    ws = spread.workspace()
+    at = today(spread.folder / "seed")
+    with ws.open_store() as store:
+        refs = {t.ref for t in store.load_tasks()[:5]}
+        store.save_matches("map", "rules another worker loaded", {}, None)
+        assert premap(ws, store, refs, at) == 5
+        assert store.load_matches("map", Recall("map", ws.rules.mappings).book) == {}
+        assert store.load_matches("map", "rules another worker loaded") == {}

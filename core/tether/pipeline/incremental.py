@@ -93,11 +93,12 @@ class Recall:
         for ref in refs:
             self.seen.pop(ref, None)
 
-    def save(self, store: Store, everything: bool = True) -> None:
+    def save(self, store: Store, everything: bool = True, reset: bool = True) -> None:
         """Keep this pass's matches for the next one; when it matched ``everything``, tasks
-        it did not see are dropped (they are gone)."""
+        it did not see are dropped (they are gone). Unless ``reset``, matches are saved only
+        while the store keeps those of this very rule set."""
         store.save_matches(self.stage, self.book, self.changed,
-                           self.present if everything else None, self.gone)
+                           self.present if everything else None, self.gone, reset)
 
     @property
     def rematched(self) -> int:

@@ -157,13 +157,16 @@ class Store(TaskState, WriteLedger, JudgedState, FindingState, HookState, WorkSt
 
     def save_matches(self, stage: str, book: str,
                      changed: dict[str, tuple[str, tuple[str, ...]]], keep: set[str] | None,
-                     drop: Iterable[str] = ()) -> None:
+                     drop: Iterable[str] = (), reset: bool = True) -> None:
         """Record ``stage``'s matches under the rule set ``book``: ``changed`` rows replace
         theirs; rows of tasks neither changed nor in ``keep`` (None: every task but those
-        in ``drop``) are forgotten."""
+        in ``drop``) are forgotten. Matches kept for another rule set are dropped first, or,
+        unless ``reset``, nothing is saved (units saving side by side must not race to)."""
         m, b = tables.matches.c, tables.match_books.c
         with self._engine.begin() as conn:
             if conn.execute(sa.select(b.book).where(b.stage == stage)).scalar() != book:
+                if not reset:
+                    return
                 conn.execute(tables.matches.delete().where(m.stage == stage))
                 conn.execute(tables.match_books.delete().where(b.stage == stage))
                 conn.execute(tables.match_books.insert().values(stage=stage, book=book))

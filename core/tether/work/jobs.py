@@ -70,14 +70,15 @@ def pull(ws: Workspace, store: Store, job: Job, shard: str, last_try: bool = Tru
     unless this is the ``last_try``, when the shard is reported unread."""
     def work() -> units.Pulled:
         try:
-            return units.pull_shard(ws, store, Shard.parse(shard))
+            return units.pull_shard(ws, store, Shard.parse(shard),
+                                    None if job.full else job.started)
         except SourceError as exc:
             if not last_try:
                 raise
             return units.Pulled(unread=str(exc))
 
     return _unit(store, job, f"pull {shard}", work, lambda out: {
-        "items": out["pulled"], "changed": len(out["changed"]),
+        "items": out["pulled"], "changed": len(out["changed"]), "mapped": out["mapped"],
         "requests": sum(out["requests"].values()), **({"unread": 1} if out["unread"] else {})})
 
 

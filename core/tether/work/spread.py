@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from tether.kpi.status import kpi_statuses
 from tether.model import OpResult, WriteOp
 from tether.pipeline.apply import ApplyReport, settle_interrupted
+from tether.pipeline.incremental import Recall
 from tether.pipeline.kept import settle
 from tether.pipeline.plan import within_budget
 from tether.pipeline.result import RunResult, Unread
@@ -68,6 +69,8 @@ def spread_pass(ws: Workspace, store: Store, result: RunResult, executor: Execut
     job = jobs.Job(str(ws.config.file), result.run_id, result.started, full,
                    sources is None or kpis,
                    sorted(f"{e.source}:{e.key}" for e in result.interrupted), ws.overrides)
+    if not full:  # the pulls keep their items' matches only under these very rules
+        Recall("map", ws.rules.mappings).save(store, everything=False)
     store.work_queued(result.run_id, [f"pull {s}" for s in shards] + ["assess"], clock())
     pulls, assessed_json = executor.pull_and_assess(job, shards)
     assessed = load(units.Assessed, assessed_json)
@@ -82,6 +85,8 @@ def spread_pass(ws: Workspace, store: Store, result: RunResult, executor: Execut
             result.pulled[source] = result.pulled.get(source, 0) + p.pulled
         requests.update({(source, k): n for k, n in p.requests.items()})
     _verdicts(ws, store, result, assessed)
+    result.rematched["map"] = (result.rematched.get("map", 0)
+                               + sum(p.mapped for p in pulled.values()))
 
     store.work_queued(result.run_id, [f"plan {s}" for s in assessed.work], clock())
     plans = executor.plan(job, {name: dump(w) for name, w in assessed.work.items()})

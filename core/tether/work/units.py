@@ -13,6 +13,8 @@ from tether.model import Finding, Mapping, OpResult, WriteOp
 from tether.pipeline import memory
 from tether.pipeline.apply import apply_ops
 from tether.pipeline.delta import judge_pass
+from tether.pipeline.incremental import Recall
+from tether.pipeline.map import Mapper
 from tether.pipeline.plan import PassPlan, anchor_refs, plan_pass
 from tether.pipeline.pull import save_pull
 from tether.pipeline.verdicts import Totals
@@ -31,18 +33,37 @@ class Pulled:
     changed: list[str] = field(default_factory=list)  # refs whose snapshot changed
     unread: str | None = None  # why the tracker could not be read: the shard waits
     requests: dict[str, int] = field(default_factory=dict)
+    mapped: int = 0  # changed items the mapping rules matched here, not in the assessment
 
 
-def pull_shard(ws: Workspace, store: Store, shard: Shard) -> Pulled:
-    """Pull one shard from its cursor into the store (its own cursor and memory).
-    SourceError propagates: the caller retries it, then reports the shard unread."""
+def pull_shard(ws: Workspace, store: Store, shard: Shard, now: datetime | None = None
+               ) -> Pulled:
+    """Pull one shard from its cursor into the store (its own cursor and memory), then, as
+    of the pass's moment ``now``, match its changed items' mapping rules into the store's
+    match cache, where the assessment finds them matched. SourceError propagates: the
+    caller retries it, then reports the shard unread."""
     connector = narrowed(ws, shard).connectors[shard.source]
     connector.memory = store.load_memory(shard.name)
     got = connector.pull(store.get_cursor(shard.name))
     changed: set[str] = set()
     n = save_pull(connector, got, store, ws.config.writeback.label_prefix, changed, shard.scope)
     store.save_memory(shard.name, connector.memory)
-    return Pulled(n, sorted(changed), None, dict(connector.requests))
+    mapped = premap(ws, store, changed, now) if now is not None and changed else 0
+    return Pulled(n, sorted(changed), None, dict(connector.requests), mapped)
+
+
+def premap(ws: Workspace, store: Store, refs: set[str], now: datetime) -> int:
+    """Match the mapping rules of the items ``refs`` as of ``now`` into the match cache, if
+    it holds the matches of these very rules (the coordinator starts each pass so: a rule
+    change empties it once, not once per unit); how many the engine matched."""
+    recall = Recall.load(store, "map", ws.rules.mappings, refs=refs)
+    mapper = Mapper(ws.rules.mappings)
+    try:
+        mapper.matches(store.load_tasks(refs=refs), now, recall)
+    finally:
+        mapper.close()
+    recall.save(store, everything=False, reset=False)
+    return recall.rematched
 
 
 @dataclass
