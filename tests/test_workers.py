@@ -38,12 +38,12 @@ class Workers:
     app: Any  # the Celery app on the same broker, to ping them
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
-    def start(self, n: int = 1) -> None:
+    def start(self, n: int = 1, *options: str) -> None:
         for _ in range(n):
             log = (self.logs / f"worker-{len(self.processes)}.log").open("wb")
             self.processes.append(subprocess.Popen(
                 [sys.executable, "-c", "from tether.cli import main; main()", "worker", "-c",
-                 str(self.config), "--pool", "solo"], env=self.env, stdout=log,
+                 str(self.config), "--pool", "solo", *options], env=self.env, stdout=log,
                 stderr=subprocess.STDOUT))
         alive = [p for p in self.processes if p.poll() is None]
         for _ in range(120):  # each answers a ping once it listens
@@ -68,13 +68,16 @@ class Workers:
                 p.kill()
 
 
-def portfolio(folder: Path, state_url: str | None, rate: str | None = None) -> Fanned:
+def portfolio(folder: Path, state_url: str | None, rate: str | None = None,
+              assess_queue: str | None = None) -> Fanned:
     seed = fan_out(folder, COPIES)
     config = yaml.safe_load((folder / "tether.yaml").read_text())
     config["writeback"]["budget"] = 1000  # every write in one pass: the pass is compared whole
     config["workers"] = {"visibility_timeout": "4s"}  # a killed worker's unit comes back soon
     if rate:
         config["workers"]["rate_limits"] = {"jira": rate}
+    if assess_queue:
+        config["workers"]["assess_queue"] = assess_queue
     if state_url:
         config["state"] = {"url": state_url}
     (folder / "tether.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
@@ -209,6 +212,44 @@ def test_a_pass_with_no_worker_to_take_it_says_so_and_writes_nothing(
         assert "start one with `tether worker" in said.output
         assert fanned.comments() == before
     finally:
+        fanned.stop()
+
+
+def test_the_assessment_runs_on_its_own_queue_when_one_is_set(
+        tmp_path: Path, redis_db: tuple[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """workers.assess_queue sends the one unit that reads the whole portfolio to the workers
+    that take that queue (a larger machine); with none taking it, the pass says so."""
+    fanned = portfolio(tmp_path / "ws", None, assess_queue="tether-assess")
+    workers = None
+    try:
+        for key, value in fanned.env.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("TETHER_BROKER_URL", redis_db[0])
+        from tether.work.queue import configure
+
+        config = fanned.folder / "tether.yaml"
+        app = configure(fanned.workspace().config, redis_db[0])
+        workers = Workers(config, {**os.environ, **fanned.env}, tmp_path, app)
+        workers.start(1, "--queues", "tether")
+        before = fanned.comments()
+        said = CliRunner().invoke(main, ["sync", "-c", str(config)])
+        assert said.exit_code == 1, said.output
+        assert "no worker takes the assessment's queue 'tether-assess'" in said.output
+        assert "`tether worker -c tether.yaml --queues tether-assess`" in said.output
+        assert fanned.comments() == before
+        workers.start(1, "--queues", "tether-assess")
+        done = sync(fanned, True, monkeypatch)
+        assert done.status == "ok" and done.applied and done.applied.applied > 0
+        took = {(u.unit.split(" ")[0], u.worker.rsplit(":", 1)[1]) for u in done.units}
+        small, large = (str(p.pid) for p in workers.processes)
+        assert took == {("pull", small), ("assess", large), ("plan", small), ("write", small)}
+        wrong = CliRunner().invoke(main, ["worker", "-c", str(config), "--queues", "tether,x"])
+        assert wrong.exit_code == 1
+        assert "--queues 'tether,x': Tether's units go only to tether, tether-assess" in (
+            wrong.output)
+    finally:
+        if workers is not None:
+            workers.stop()
         fanned.stop()
 
 

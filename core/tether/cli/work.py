@@ -50,7 +50,9 @@ def _broker(config: Config) -> str:
 @click.option("--pool", type=click.Choice(["prefork", "threads", "solo"]), default="prefork",
               show_default=True, help="How the units run: child processes, threads, or in "
               "this process one at a time.")
-def worker(config_path: Path, concurrency: int, pool: str) -> None:
+@click.option("--queues", "-Q", metavar="NAMES", help="Comma-separated queues to take units "
+              "from (default: workers.queue and workers.assess_queue).")
+def worker(config_path: Path, concurrency: int, pool: str, queues: str | None) -> None:
     """Take the units of passes (pull, assess, plan, write) from the broker and run them."""
     ws = load_workspace(config_path)
     url = _broker(ws.config)
@@ -59,10 +61,17 @@ def worker(config_path: Path, concurrency: int, pool: str) -> None:
     except ImportError:
         raise TetherError("Celery is not installed: pip install 'tether[workers]'") from None
     app = configure(ws.config, url)
-    queue = ws.config.workers.queue
+    known = ws.config.workers.queues
+    taken = [q.strip() for q in queues.split(",") if q.strip()] if queues else list(known)
+    strange = [q for q in taken if q not in known]
+    if strange or not taken:
+        raise TetherError(f"--queues {queues!r}: Tether's units go only to "
+                          f"{', '.join(known)} (workers.queue, workers.assess_queue in "
+                          f"{config_path}); name one or more of those")
+    queue = ",".join(taken)
     # Celery logs each unit's result on success: plans carry whole comments. Failures stay.
     logging.getLogger("celery.app.trace").setLevel(logging.WARNING)
-    out.print(f"Worker for {escape(str(config_path))}: queue {queue} on "
+    out.print(f"Worker for {escape(str(config_path))}: {_plural('queue', taken)} {queue} on "
               f"{escape(shown_url(url))}; Ctrl-C stops after the units under way.")
     app.worker_main(["worker", "--queues", queue, "--pool", pool,
                      "--concurrency", str(concurrency), "--hostname", f"tether.{os.getpid()}@%h",
@@ -85,7 +94,7 @@ def status(config_path: Path, as_json: bool) -> None:
         phase, _, shard = w.unit.partition(" ")
         latest.setdefault(shard or "portfolio", {})[phase] = w
     doc = {
-        "broker": shown_url(url) if url else None, "queue": ws.config.workers.queue,
+        "broker": shown_url(url) if url else None, "queues": list(ws.config.workers.queues),
         "queued": queued,
         "states": dict(Counter(w.state for w in work if runs.get(w.run_id) is not None
                                and runs[w.run_id].status == "running")),
@@ -99,7 +108,9 @@ def status(config_path: Path, as_json: bool) -> None:
         out.print(f"No broker ({ws.config.workers.broker_env} is not set): passes run in the "
                   "process that starts them.")
     else:
-        out.print(f"Broker {escape(shown_url(url))}, queue {ws.config.workers.queue}: "
+        queues = ws.config.workers.queues
+        out.print(f"Broker {escape(shown_url(url))}, {_plural('queue', queues)} "
+                  f"{', '.join(queues)}: "
                   f"{'unreachable' if queued is None else f'{queued} unit(s) waiting'}.")
     if not latest:
         out.print("No pass has run on workers yet; `tether sync` starts one.")
@@ -115,6 +126,10 @@ def status(config_path: Path, as_json: bool) -> None:
                       f"{last} {runs[last].status}" if last in runs else str(last),
                       escape("; ".join(errors)))
     out.print(table)
+
+
+def _plural(noun: str, items: Any) -> str:
+    return noun if len(items) == 1 else f"{noun}s"
 
 
 def _cell(w: WorkRecord | None) -> str:
@@ -139,6 +154,6 @@ def _queued(config: Config, url: str) -> int | None:
         from tether.work.queue import configure
 
         with configure(config, url).connection_for_write() as conn:
-            return int(conn.default_channel.client.llen(config.workers.queue))
+            return sum(int(conn.default_channel.client.llen(q)) for q in config.workers.queues)
     except Exception:  # an unreachable broker is reported, not raised
         return None

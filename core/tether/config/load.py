@@ -111,7 +111,8 @@ def load_config(path: Path, plugins: Plugins, env: Mapping[str, str] | None = No
         serve=ServeConfig(serve.every, serve.debounce, serve.max_body, serve.report_token_env,
                           serve.kpi_token_env, serve.kpis_every),
         workers=WorkersConfig(workers.broker_env, workers.queue, workers.visibility_timeout,
-                              workers.retries, tuple(sorted(workers.rate_limits.items()))),
+                              workers.retries, tuple(sorted(workers.rate_limits.items())),
+                              workers.assess_queue),
     )
 
 

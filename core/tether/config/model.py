@@ -69,6 +69,12 @@ class WorkersConfig:
     visibility_timeout: float = 3600.0
     retries: int = 3
     rate_limits: tuple[tuple[str, str], ...] = ()  # (source name, "N/period")
+    assess_queue: str | None = None  # the assessment's own queue (None: ``queue``)
+
+    @property
+    def queues(self) -> tuple[str, ...]:
+        """Every queue the units go to."""
+        return (self.queue,) + ((self.assess_queue,) if self.assess_queue else ())
 
 
 @dataclass(frozen=True)

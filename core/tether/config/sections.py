@@ -274,6 +274,11 @@ class WorkersModel(_Section):
         default_factory=dict, description=(
             "Requests per window each source's token may spend across all workers, like "
             "{github: 5000/hour}; default: the tracker's published limit."))
+    assess_queue: Annotated[str | None, Hint("a queue name like tether-assess")] = Field(
+        None, pattern=r"^[A-Za-z0-9_.-]{1,64}$", description=(
+            "A queue of its own for the assessment, the one unit that reads the whole "
+            "portfolio, so it can run on a larger machine (`tether worker --queues "
+            "tether-assess` there); default: `queue`."))
 
 
 class KpiFileModel(_Section):

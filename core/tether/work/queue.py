@@ -34,14 +34,14 @@ SETTINGS = dict(
     result_expires=86_400, broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False, worker_send_task_events=True, task_send_sent_event=True,
 )
-_apps: dict[tuple[str, str, float], Celery] = {}
+_apps: dict[tuple[str, tuple[str, ...], float], Celery] = {}
 
 
 def configure(config: Config, url: str) -> Celery:
     """The Celery app for the broker at ``url`` (results go to the same Redis) and the
     config's queue, with Tether's tasks; one per broker and queue in a process."""
     timeout = config.workers.visibility_timeout
-    key = (url, config.workers.queue, timeout)
+    key = (url, config.workers.queues, timeout)
     if key in _apps:
         return _apps[key]
     # A unit whose worker died is taken again once its visibility timeout passed: look for
@@ -51,6 +51,8 @@ def configure(config: Config, url: str) -> Celery:
     app = Celery("tether", set_as_current=False)
     app.conf.update(SETTINGS, broker_url=url, result_backend=url,
                     task_default_queue=config.workers.queue,
+                    task_routes={"tether.assess": {"queue": config.workers.assess_queue}}
+                    if config.workers.assess_queue else {},
                     broker_transport_options=options, result_backend_transport_options=options)
     for name, fn, extra in (("pull", _pull, {}), ("assess", _assess, {"max_retries": None}),
                             ("plan", _plan, {}), ("write", _write, {})):
@@ -158,6 +160,7 @@ class OnWorkers:
     def pull_and_assess(self, job: jobs.Job, shards: list[str]) -> tuple[dict[str, Any], Any]:
         if not self.app.control.ping(timeout=2.0, limit=1):
             raise TetherError(self._nobody("its units"))
+        self._check_assess_queue()
         data = dump(job)
         tasks = self.app.tasks
         done = chord(group(tasks["tether.pull"].s(data, s) for s in shards))(
@@ -180,6 +183,18 @@ class OnWorkers:
         write = self.app.tasks["tether.write"]
         done = group(write.s(data, name, *ops[name]) for name in names).apply_async()
         return dict(zip(names, self._wait(done, "write", job.run_id), strict=True))
+
+    def _check_assess_queue(self) -> None:
+        """With an assessment queue of its own, some worker must take from it."""
+        queue = self.app.conf.task_routes.get("tether.assess", {}).get("queue")
+        if queue is None:
+            return
+        answers = self.app.control.inspect(timeout=2.0).active_queues() or {}
+        if answers and not any(q["name"] == queue for qs in answers.values() for q in qs):
+            raise TetherError(
+                f"no worker takes the assessment's queue {queue!r} (workers.assess_queue); "
+                f"start one with `tether worker -c tether.yaml --queues {queue}` and run the "
+                "pass again (nothing was written)")
 
     def _stalled(self, run_id: int) -> bool:
         """No worker answers, and no unit of the pass began or ended lately (a worker running
