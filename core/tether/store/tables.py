@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # The number of the newest migration (tether/store/migrations/versions/vNNNN_*.py); kept in
 # ``schema_version`` too, where Tethers from before the migrations look for it.
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 meta = sa.MetaData()
 
@@ -171,6 +171,7 @@ work = sa.Table(
     sa.Column("counts", sa.Text, nullable=False),
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("result", sa.Text, nullable=True),  # what the unit handed on, as JSON
+    sa.Column("given", sa.Text, nullable=True),  # what it is given, as JSON (see work_give)
 )
 # Who holds each run lock (see tether.store.lock), for the message the next one gets.
 run_locks = sa.Table(

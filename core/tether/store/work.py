@@ -77,6 +77,30 @@ class WorkState:
                 counts=json.dumps(counts, sort_keys=True),
                 result=None if error else json.dumps(result)))
 
+    def work_give(self, run_id: int, given: dict[str, Any], now: datetime) -> None:
+        """Record what each unit in ``given`` (JSON-ready, by unit) is to work on: more than
+        a broker message should carry. A unit not recorded yet is recorded as queued."""
+        t = tables.work.c
+        with self._engine.begin() as conn:
+            known = {u for (u,) in conn.execute(sa.select(t.unit).where(t.run_id == run_id))}
+            for unit, value in given.items():
+                text = json.dumps(value)
+                if unit in known:
+                    conn.execute(tables.work.update().where(
+                        t.run_id == run_id, t.unit == unit).values(given=text))
+                else:
+                    conn.execute(tables.work.insert().values(
+                        run_id=run_id, unit=unit, state="queued", queued=tables.utc(now),
+                        tries=0, counts="{}", given=text))
+
+    def work_given(self, run_id: int, unit: str) -> Any | None:
+        """What ``work_give`` recorded for the unit (None: nothing)."""
+        t = tables.work.c
+        with self._engine.begin() as conn:
+            text = conn.execute(sa.select(t.given).where(
+                t.run_id == run_id, t.unit == unit)).scalar()
+        return None if text is None else json.loads(text)
+
     def work_result(self, run_id: int, unit: str) -> Any | None:
         """What a finished unit handed on (None if it has not finished)."""
         t = tables.work.c
@@ -99,8 +123,8 @@ class WorkState:
                                json.loads(r.counts), r.error) for r in conn.execute(query)]
 
     def forget_results(self, run_id: int) -> None:
-        """Drop what the units of a finished pass handed on (plans can be large); their
-        records stay for ``tether status``."""
+        """Drop what the units of a finished pass were given and handed on (plans can be
+        large); their records stay for ``tether status``."""
         with self._engine.begin() as conn:
             conn.execute(tables.work.update().where(tables.work.c.run_id == run_id)
-                         .values(result=None))
+                         .values(result=None, given=None))

@@ -97,19 +97,29 @@ def pulls(store: Store, job: Job, shards: list[str]) -> dict[str, Any]:
 
 
 def assess(ws: Workspace, store: Store, job: Job, shards: list[str]) -> Any:
-    """Judge the portfolio once every one of ``shards`` is pulled."""
-    return _unit(store, job, "assess", lambda: units.assess(
-        ws, store, {name: load(units.Pulled, p) for name, p in pulls(store, job, shards).items()},
-        job.started, job.full, job.kpis), lambda out: {"items": out["items"],
-                                                      "judged": out["judged"]})
+    """Judge the portfolio once every one of ``shards`` is pulled; each shard's share of the
+    work is kept in the store for its plan unit, not handed on."""
+    def work() -> units.Assessed:
+        got = {name: load(units.Pulled, p) for name, p in pulls(store, job, shards).items()}
+        assessed, work = units.assess(ws, store, got, job.started, job.full, job.kpis)
+        store.work_give(job.run_id, {f"plan {name}": dump(w) for name, w in work.items()},
+                        datetime.now(UTC))
+        return assessed
+
+    return _unit(store, job, "assess", work, lambda out: {"items": out["items"],
+                                                          "judged": out["judged"]})
 
 
-def plan(ws: Workspace, store: Store, job: Job, shard: str, work: Any) -> Any:
-    """Plan ``shard`` (``work``: its part of the assessment); hands on its ops and held ops,
-    and keeps the whole plan in the store for its write unit."""
+def plan(ws: Workspace, store: Store, job: Job, shard: str) -> Any:
+    """Plan ``shard`` (its part of the assessment is in the store); hands on its ops and
+    held ops, and keeps the whole plan in the store for its write unit."""
+    given = store.work_given(job.run_id, f"plan {shard}")
+    if given is None:
+        raise TetherError(f"pass {job.run_id} has no assessment for {shard}; nothing was "
+                          "planned")
     out = _unit(store, job, f"plan {shard}", lambda: units.plan_shard(
-        ws, store, Shard.parse(shard), load(units.ShardWork, work), set(job.suspect)),
-        lambda out: {"items": len(work["refs"]), "ops": len(out["ops"]),
+        ws, store, Shard.parse(shard), load(units.ShardWork, given), set(job.suspect)),
+        lambda out: {"items": len(given["refs"]), "ops": len(out["ops"]),
                      "requests": sum(out["requests"].values())})
     return {key: value for key, value in out.items() if key != "plan"}
 

@@ -133,9 +133,9 @@ def _assess(self: Any, _pulls: list[Any], job: dict[str, Any], shards: list[str]
         raise self.retry(exc=exc, countdown=1) from None
 
 
-def _plan(self: Any, job: dict[str, Any], shard: str, work: Any) -> Any:
+def _plan(self: Any, job: dict[str, Any], shard: str) -> Any:
     try:
-        return _run(self, job, lambda ws, store, j: jobs.plan(ws, store, j, shard, work))
+        return _run(self, job, lambda ws, store, j: jobs.plan(ws, store, j, shard))
     except SourceError as exc:
         raise _again(self, exc, _retries(self, job)) from None
 
@@ -169,12 +169,11 @@ class OnWorkers:
         with Store(self.state_url) as store:
             return jobs.pulls(store, job, shards), assessed
 
-    def plan(self, job: jobs.Job, work: dict[str, Any]) -> dict[str, Any]:
+    def plan(self, job: jobs.Job, shards: list[str]) -> dict[str, Any]:
         data = dump(job)
-        names = list(work)
         plan = self.app.tasks["tether.plan"]
-        done = group(plan.s(data, name, work[name]) for name in names).apply_async()
-        return dict(zip(names, self._wait(done, "plan", job.run_id), strict=True))
+        done = group(plan.s(data, name) for name in shards).apply_async()
+        return dict(zip(shards, self._wait(done, "plan", job.run_id), strict=True))
 
     def write(self, job: jobs.Job, ops: dict[str, tuple[list[Any], list[Any]]]
               ) -> dict[str, Any]:

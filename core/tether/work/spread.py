@@ -31,8 +31,8 @@ class Executor(Protocol):
     def pull_and_assess(self, job: jobs.Job, shards: list[str]) -> tuple[dict[str, Any], Any]:
         """Pull every shard (in parallel where it can), then assess once all are in."""
 
-    def plan(self, job: jobs.Job, work: dict[str, Any]) -> dict[str, Any]:
-        """Plan each shard given its work."""
+    def plan(self, job: jobs.Job, shards: list[str]) -> dict[str, Any]:
+        """Plan each shard (the assessment left its work in the store)."""
 
     def write(self, job: jobs.Job, ops: dict[str, tuple[list[Any], list[Any]]]
               ) -> dict[str, Any]:
@@ -50,8 +50,8 @@ class InProcess:
             jobs.pull(self.ws, self.store, job, name)
         return jobs.pulls(self.store, job, shards), jobs.assess(self.ws, self.store, job, shards)
 
-    def plan(self, job: jobs.Job, work: dict[str, Any]) -> dict[str, Any]:
-        return {name: jobs.plan(self.ws, self.store, job, name, w) for name, w in work.items()}
+    def plan(self, job: jobs.Job, shards: list[str]) -> dict[str, Any]:
+        return {name: jobs.plan(self.ws, self.store, job, name) for name in shards}
 
     def write(self, job: jobs.Job, ops: dict[str, tuple[list[Any], list[Any]]]
               ) -> dict[str, Any]:
@@ -74,6 +74,7 @@ def spread_pass(ws: Workspace, store: Store, result: RunResult, executor: Execut
     store.work_queued(result.run_id, [f"pull {s}" for s in shards] + ["assess"], clock())
     pulls, assessed_json = executor.pull_and_assess(job, shards)
     assessed = load(units.Assessed, assessed_json)
+    del assessed_json
     pulled = {name: load(units.Pulled, p) for name, p in pulls.items()}
     before = [run for run in store.runs(limit=500) if run.id != result.run_id]
     requests: Counter[tuple[str, str]] = Counter()
@@ -89,7 +90,7 @@ def spread_pass(ws: Workspace, store: Store, result: RunResult, executor: Execut
                                + sum(p.mapped for p in pulled.values()))
 
     store.work_queued(result.run_id, [f"plan {s}" for s in assessed.work], clock())
-    plans = executor.plan(job, {name: dump(w) for name, w in assessed.work.items()})
+    plans = executor.plan(job, list(assessed.work))
     for name, p in plans.items():
         requests.update({(name.split("@", 1)[0], k): n for k, n in p["requests"].items()})
     wrote = _write(ws, store, result, executor, job, assessed, plans, clock)
@@ -111,20 +112,25 @@ def _write(ws: Workspace, store: Store, result: RunResult, executor: Executor, j
            ) -> dict[str, units.Wrote]:
     """Rank every shard's ops under the pass's write budget as one process ranks them, then
     have each shard with items write its share; what each write unit did, by shard."""
-    ops = sorted((load(WriteOp, op) for p in plans.values() for op in p["ops"]),
-                 key=lambda op: (op.source, op.key))  # a single pass's order: by item
-    held = [load(WriteOp, op) for p in plans.values() for op in p["held"]]
+    owner: dict[int, str] = {}  # each op's shard, by id
+    ops = []
+    for name, p in plans.items():
+        for raw in p.pop("ops"):
+            op = load(WriteOp, raw)
+            owner[id(op)] = name
+            ops.append(op)
+    ops.sort(key=lambda op: (op.source, op.key))  # a single pass's order: by item
+    held = [load(WriteOp, op) for p in plans.values() for op in p.pop("held")]
     wb = ws.config.writeback
     chosen, deferred = within_budget(ops, wb.budget, wb.source_budget)
     result.ops, result.deferred, result.held = ops, deferred, held + assessed.held
     result.not_annotated = sum(p["not_annotated"] for p in plans.values())
     result.budget = wb.budget
-    owner = {ref: name for name, w in assessed.work.items() for ref in w.refs}
     writes: dict[str, tuple[list[Any], list[Any]]] = {
-        name: ([], []) for name, w in assessed.work.items() if w.refs}
+        name: ([], []) for name, n in assessed.work.items() if n}
     for i, group in enumerate((chosen, deferred)):
         for op in group:
-            writes[owner[op.task]][i].append(dump(op))
+            writes[owner[id(op)]][i].append(dump(op))
     store.work_queued(result.run_id, [f"write {s}" for s in writes], clock())
     wrote = {name: load(units.Wrote, w) for name, w in executor.write(job, writes).items()}
     results: list[OpResult] = [r for w in wrote.values() for r in w.results]

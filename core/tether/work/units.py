@@ -93,14 +93,14 @@ class Assessed:
     held: list[WriteOp]  # held on items not planned again
     waiting: list[str]  # items of shards that could not be read
     scope: list[str] | None  # the items listed, for settle (None: every one)
-    work: dict[str, ShardWork]  # by shard name
+    work: dict[str, int]  # the shards to plan: how many items each plans
 
 
 def assess(ws: Workspace, store: Store, pulls: dict[str, Pulled], started: datetime,
-           full: bool, kpis: bool) -> Assessed:
+           full: bool, kpis: bool) -> tuple[Assessed, dict[str, ShardWork]]:
     """Stages 2 and 3 over the whole portfolio the store keeps, once the shards are pulled:
     read the KPI sources (when ``kpis``), judge what changed, record the verdicts, and split
-    the items to plan by shard."""
+    the items to plan by shard (each shard's work, by shard name)."""
     changed = {ref for p in pulls.values() for ref in p.changed}
     for name, c in ws.connectors.items():
         if c.shards():  # a scope taken out of the config: its items leave with it
@@ -136,7 +136,8 @@ def assess(ws: Workspace, store: Store, pulls: dict[str, Pulled], started: datet
     return Assessed(judged.items, judged.judged, verdicts.scope is None, verdicts.mappings,
                     verdicts.findings, sorted(verdicts.new), verdicts.cleared, verdicts.totals,
                     verdicts.rematched, [t.ref for t in judged.shown], judged.held, waiting,
-                    None if verdicts.scope is None else sorted(verdicts.scope), work)
+                    None if verdicts.scope is None else sorted(verdicts.scope),
+                    {name: len(w.refs) for name, w in work.items()}), work
 
 
 @dataclass
