@@ -26,6 +26,7 @@ must be "ok", no item may carry two Tether comments, and the trackers' labels an
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -130,6 +131,13 @@ def peak_rss_mb(pid: int | None = None) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def reset_peak_rss(pid: int) -> None:
+    """Start ``pid``'s VmHWM again from its current RSS (Linux: 5 into clear_refs), so a
+    worker's peak is that of the next sync alone."""
+    with contextlib.suppress(OSError):
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
 
 
 # -- the sandbox process ------------------------------------------------------------------------
@@ -388,7 +396,7 @@ class Sync:
     cpu: dict[str, float] = field(default_factory=dict)  # by process group
     worker_cpu: list[float] = field(default_factory=list)
     worker_pids: list[int] = field(default_factory=list)
-    worker_rss: list[float] = field(default_factory=list)  # VmHWM so far
+    worker_rss: list[float] = field(default_factory=list)  # VmHWM during the sync
     sandbox_rss: dict[str, float] = field(default_factory=dict)
     state: dict[str, dict[str, Any]] = field(default_factory=dict)  # by tracker
 
@@ -570,6 +578,8 @@ def measure(label: str, config: Path, at: datetime, env: dict[str, str], fx: Fix
     counted = {kind: box.ask("count") for kind, box in boxes.items()}
     before = {kind: c["requests"] for kind, c in counted.items()}
     failed_before = {kind: Counter(c["why"]) for kind, c in counted.items()}
+    for pid in workers.pids:
+        reset_peak_rss(pid)
     cpu_before = cpu()
     done = subprocess.run(
         [sys.executable, __file__, "--coordinate", str(config), "--at", at.isoformat(),
@@ -627,6 +637,12 @@ def phases(units: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
             "requests": sum(int(u["counts"].get("requests", 0)) for u in mine),
         }
     return out
+
+
+def assessor(s: Sync) -> int | None:
+    """The pid of the worker that ran the sync's assessment."""
+    return next((int(u["worker"].rsplit(":", 1)[1]) for u in s.doc["units"]
+                 if u["unit"] == "assess" and u["worker"]), None)
 
 
 def busy_by_worker(s: Sync, n: int) -> list[float]:
@@ -695,7 +711,8 @@ def report(runs: list[Run], args: argparse.Namespace, fx_desc: str) -> bool:
                   f"{base[s.label] / s.wall:>6.2f}x {s.requests:>8} "
                   f"{s.requests / args.items:>8.4f} {bound:>8.1f} {s.wall / bound:>7.2f} "
                   f"{d['ops']:>7} {d['written']:>7} {d['rss']:>8.0f}  "
-                  + " ".join(f"{x:.0f}" for x in s.worker_rss))
+                  + " ".join(f"{x:.0f}{'*' if pid == assessor(s) else ''}"
+                             for x, pid in zip(s.worker_rss, s.worker_pids, strict=True)))
         if run.worker_rss:
             print(f"{'':>7} {'(at stop)':<11} {'':>8} {'':>7} {'':>8} {'':>8} {'':>8} {'':>7} "
                   f"{'':>7} {'':>7} {'':>8}  " + " ".join(f"{x:.0f}" for x in run.worker_rss)
@@ -704,8 +721,9 @@ def report(runs: list[Run], args: argparse.Namespace, fx_desc: str) -> bool:
         for note in run.notes:
             print(f"{run.workers:>7} note: {note}")
     print("(bound: requests x latency / workers; wall/bd: the sync's wall time over it. "
-          "speedup: the 1st worker count's wall over this one's. worker RSS: VmHWM after "
-          "the sync. 0 workers: the baseline, the whole sync in the coordinator's process "
+          "speedup: the 1st worker count's wall over this one's. worker RSS: VmHWM during "
+          "the sync (reset before it), * the worker that ran the assessment. "
+          "0 workers: the baseline, the whole sync in the coordinator's process "
           "with no broker)")
 
     print()
