@@ -3,6 +3,7 @@ loopback, as real trackers would, and a person's edit shows the whole loop once.
 
 from __future__ import annotations
 
+import signal
 import socket
 import threading
 from collections.abc import Iterator
@@ -41,17 +42,22 @@ def serve_demo(workdir: Path, running: Demo, findings: list[Finding], plugins: P
     server = uvicorn.Server(uvicorn.Config(create_app(service), log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
+    # Ctrl-C asks the demo to stop, as it asks `tether serve`: raised at any point instead,
+    # it could leave a lock of the sandboxes or the service taken, and the stop hang on it.
+    main = threading.current_thread() is threading.main_thread()
+    before = signal.signal(signal.SIGINT, lambda *_: wait.set()) if main else None
     try:
         with _hooks(service, running, url), _pumping(running, wait):
             out.print(f"\nTether serves the demo at {url}: webhooks from the sandboxes arrive "
                       f"at {url}/webhooks/<source>; see {url}/metrics and {url}/readyz.",
                       soft_wrap=True)
-            _show_the_loop(service, running, findings)
-            err.print("Serving; press Ctrl-C to stop.")
+            _show_the_loop(service, running, findings, wait)
+            if not wait.is_set():
+                err.print("Serving; press Ctrl-C to stop.")
             wait.wait()
-    except KeyboardInterrupt:
-        pass
     finally:
+        if main:
+            signal.signal(signal.SIGINT, before)
         server.should_exit = True
         thread.join(60)
 
@@ -103,9 +109,11 @@ def _pumping(running: Demo, stop: threading.Event) -> Iterator[None]:
         thread.join(60)
 
 
-def _show_the_loop(service: Service, running: Demo, findings: list[Finding]) -> None:
+def _show_the_loop(service: Service, running: Demo, findings: list[Finding],
+                   stop: threading.Event) -> None:
     """A person closes the flagged item with the highest value at risk; its sandbox
-    delivers the webhook; the service judges it again and writes."""
+    delivers the webhook; the service judges it again and writes (unless ``stop`` is set
+    first)."""
     ref = next((f.subject for f in sorted(findings, key=lambda f: -f.value_at_risk)
                 if f.subject.partition(":")[0] in running.sandboxes), None)
     if ref is None:
@@ -115,9 +123,14 @@ def _show_the_loop(service: Service, running: Demo, findings: list[Finding]) -> 
     running.sandboxes[source].close_as_person(key)
     out.print(f"A person closes {escape(ref)} in the {escape(source)} sandbox; it sends a "
               "signed webhook...", soft_wrap=True)
-    if not service.runner.wait_for(passes + 1, PASS_WAIT):
-        out.print("No pass came in time; see the log above.")
-        return
+    waited = 0.0
+    while not service.runner.wait_for(passes + 1, 0.25):
+        waited += 0.25
+        if stop.is_set():
+            return
+        if waited >= PASS_WAIT:
+            out.print("No pass came in time; see the log above.")
+            return
     with service.workspace.open_store() as store:
         run = store.runs(limit=1)[0]
         wrote = [e for e in store.ledger_for(ref) if e.run_id == run.id]
