@@ -34,6 +34,7 @@ from tether.testing import Driver, installed_drivers
 from tether.workspace import load_workspace
 
 sys.path.insert(0, str(Path(__file__).parent))
+from bench_kpis import KPIS  # noqa: E402
 from bench_sync import tracker_clock  # noqa: E402
 
 TRACKERS = ("jira-cloud", "github", "asana")
@@ -43,15 +44,7 @@ sources:
   - {name: jira, type: files, options: {path: none.json, format: tether-json}}
   - {name: github, type: files, options: {path: none.json, format: tether-json}}
   - {name: asana, type: files, options: {path: none.json, format: tether-json}}
-kpis:
-  - {id: growth, name: Growth, owner: Ada, weight: 2, baseline: 0, baseline_date: 2025-01-01,
-     target: 100, deadline: 2026-12-31,
-     measurements: [{date: 2025-02-01, value: 5}, {date: 2025-03-01, value: 9},
-                    {date: 2025-04-01, value: 12}, {date: 2025-05-01, value: 14}]}
-  - {id: retention, name: Retention, owner: Bo, weight: 1, direction: down, baseline: 20,
-     baseline_date: 2025-01-01, target: 10, deadline: 2026-12-31,
-     measurements: [{date: 2025-02-01, value: 20}, {date: 2025-03-01, value: 21},
-                    {date: 2025-04-01, value: 21}, {date: 2025-05-01, value: 22}]}
+""" + KPIS + """\
 rules:
   packs: [rules]
 writeback: {budget: 1000000}

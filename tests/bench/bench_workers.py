@@ -47,6 +47,7 @@ from typing import Any, TextIO
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # tests/: pg_server, redis_server
+from bench_kpis import KPIS  # noqa: E402  (beside this file)
 
 T0 = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)  # every sandbox's (frozen) clock
 FIRST_AT = T0 + timedelta(minutes=5)  # the coordinator's clock in the first sync
@@ -61,17 +62,6 @@ MARK = "flagged this item:"  # in every comment Tether writes about findings
 MARKER = "<!-- tether:comment -->"
 TICK = os.sysconf("SC_CLK_TCK")
 PHASES = ("pull", "assess", "plan", "write")
-KPIS = """\
-kpis:
-  - {id: growth, name: Growth, owner: Ada, weight: 2, baseline: 0, baseline_date: 2025-01-01,
-     target: 100, deadline: 2026-12-31,
-     measurements: [{date: 2025-02-01, value: 5}, {date: 2025-03-01, value: 9},
-                    {date: 2025-04-01, value: 12}, {date: 2025-05-01, value: 14}]}
-  - {id: retention, name: Retention, owner: Bo, weight: 1, direction: down, baseline: 20,
-     baseline_date: 2025-01-01, target: 10, deadline: 2026-12-31,
-     measurements: [{date: 2025-02-01, value: 20}, {date: 2025-03-01, value: 21},
-                    {date: 2025-04-01, value: 21}, {date: 2025-05-01, value: 22}]}
-"""
 # Every tracker's titles start "<word> <number>" ("Item 12: ...", "Task 11"): half the items
 # go to growth, three tenths to retention, the rest to neither (untethered).
 RULES = """\

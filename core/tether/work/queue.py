@@ -156,6 +156,7 @@ class OnWorkers:
         self.state_url = config.state_url
         self.patience = patience  # seconds between checks that some worker is alive
         self.visibility = config.workers.visibility_timeout
+        self.assess_queue = config.workers.assess_queue
 
     def pull_and_assess(self, job: jobs.Job, shards: list[str]) -> tuple[dict[str, Any], Any]:
         if not self.app.control.ping(timeout=2.0, limit=1):
@@ -185,7 +186,7 @@ class OnWorkers:
 
     def _check_assess_queue(self) -> None:
         """With an assessment queue of its own, some worker must take from it."""
-        queue = self.app.conf.task_routes.get("tether.assess", {}).get("queue")
+        queue = self.assess_queue
         if queue is None:
             return
         answers = self.app.control.inspect(timeout=2.0).active_queues() or {}
